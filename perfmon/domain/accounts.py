@@ -1,0 +1,50 @@
+"""Registration and login."""
+
+from __future__ import annotations
+
+from perfmon.domain.errors import InvalidCredentials
+from perfmon.domain.model import Password, Session, User, Username
+from perfmon.domain.ports import Clock, PasswordHasher, SessionRepository, TokenFactory, UserRepository
+
+
+class Accounts:
+    """Creates users and opens sessions for them."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        new_token: TokenFactory,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._hasher = hasher
+        self._new_token = new_token
+        self._clock = clock
+        # Verified against when the user is unknown, so that both failures take the same time.
+        self._decoy_hash = hasher.hash("perfmon decoy password")
+
+    def register(self, name: str, password: str) -> Session:
+        """Create the user and open its first session; raise UsernameTaken if the name is in use."""
+        username, secret = Username(name), Password(password)
+        self._users.add(User(username, self._hasher.hash(secret.value)))
+        # A failure after this line leaves a valid user who can log in: no unit of work needed.
+        return self._start_session(username)
+
+    def log_in(self, name: str, password: str) -> Session:
+        """Open a new session for a user whose password matches; raise InvalidCredentials if not."""
+        username, secret = Username(name), Password(password)
+        user = self._users.get(username)
+        if user is None:
+            self._hasher.verify(self._decoy_hash, secret.value)
+            raise InvalidCredentials()
+        if not self._hasher.verify(user.password_hash, secret.value):
+            raise InvalidCredentials()
+        return self._start_session(username)
+
+    def _start_session(self, username: Username) -> Session:
+        session = Session(token=self._new_token(), user=username, created_at=self._clock())
+        self._sessions.add(session)
+        return session

@@ -1,0 +1,31 @@
+"""Domain failures. Only `entrypoints/http/errors.py` knows which HTTP status each one means."""
+
+from __future__ import annotations
+
+
+class PerfmonError(Exception):
+    """Base of every failure the domain reports on purpose."""
+
+
+class InvalidInput(PerfmonError):
+    """A value breaks a rule of the model (a name too long, a negative cpu, ...)."""
+
+
+class UsernameTaken(PerfmonError):
+    """Registration of a name that already has a user."""
+
+
+class InvalidCredentials(PerfmonError):
+    """Unknown user or wrong password: deliberately the same error for both."""
+
+
+class UnknownSession(PerfmonError):
+    """A well-formed session token that names no session."""
+
+
+class SessionNotFound(PerfmonError):
+    """A session that is not one of the caller's: another user's looks exactly like none."""
+
+
+class StorageUnavailable(PerfmonError):
+    """The storage cannot be reached or written right now; the caller may retry later."""

@@ -1,0 +1,109 @@
+"""The model: users, sessions and CPU samples, each validated when it is made."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+from perfmon.domain.errors import InvalidInput
+
+MAX_USERNAME_LENGTH = 128
+MAX_PASSWORD_LENGTH = 1024
+# Seconds since the Unix epoch; 1e11 is the year 5138, far beyond any real clock.
+MAX_TIMESTAMP = 1e11
+
+
+def _has_control_character(text: str) -> bool:
+    return any(unicodedata.category(char) in ("Cc", "Cs") for char in text)
+
+
+@dataclass(frozen=True)
+class Username:
+    """A user's name: 1..128 characters without control characters. Data, never a path."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.value) <= MAX_USERNAME_LENGTH:
+            raise InvalidInput("user name must have 1..128 characters")
+        if _has_control_character(self.value):
+            raise InvalidInput("user name must not contain control characters")
+
+
+@dataclass(frozen=True)
+class Password:
+    """A clear-text password on its way to the hasher; its repr never shows it."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.value) <= MAX_PASSWORD_LENGTH:
+            raise InvalidInput("password must have 1..1024 characters")
+
+    def __repr__(self) -> str:
+        return "Password(***)"
+
+
+@dataclass(frozen=True)
+class User:
+    """A registered user; only the password's hash is ever kept."""
+
+    name: Username
+    password_hash: str
+
+
+def parse_session_token(text: str) -> str:
+    """Return the canonical form of a session token, or raise InvalidInput if it is no UUID."""
+    try:
+        return str(uuid.UUID(text))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput("session hash must be a UUID") from None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A login of a user; its token is the `hash` the clients carry."""
+
+    token: str
+    user: Username
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """One CPU reading: a percentage (>= 0) taken at a time in epoch seconds."""
+
+    cpu: float
+    taken_at: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cpu) and self.cpu >= 0):
+            raise InvalidInput("cpu must be a finite number >= 0")
+        if not (math.isfinite(self.taken_at) and 0 <= self.taken_at < MAX_TIMESTAMP):
+            raise InvalidInput("time must be a finite number in [0, 1e11)")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Inclusive bounds on a sample's time; None leaves that side open."""
+
+    start: float | None = None
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            if bound is not None and not math.isfinite(bound):
+                raise InvalidInput("time bounds must be finite numbers")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise InvalidInput("start_time must not be after cur_time")
+
+    def contains(self, moment: float) -> bool:
+        """True when the moment lies within both bounds."""
+        if self.start is not None and moment < self.start:
+            return False
+        return self.end is None or moment <= self.end
+
+
+EVERYTHING = TimeRange()

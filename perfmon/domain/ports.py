@@ -1,0 +1,56 @@
+"""The ports: what the domain needs from storage and crypto, one narrow Protocol per concept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from perfmon.domain.model import CpuSample, Session, TimeRange, User, Username
+
+# Makes a fresh, unguessable session token (a UUID4 string in production).
+TokenFactory = Callable[[], str]
+# Tells the current time in epoch seconds; injected so that the domain never reads a clock.
+Clock = Callable[[], float]
+
+
+class UserRepository(Protocol):
+    """Users by name."""
+
+    def add(self, user: User) -> None:
+        """Store a new user, atomically: raise UsernameTaken when the name already has one."""
+
+    def get(self, name: Username) -> User | None:
+        """The user of that name, or None."""
+
+
+class SessionRepository(Protocol):
+    """Sessions by token. Sessions are never deleted."""
+
+    def add(self, session: Session) -> None:
+        """Store a new session (its token is fresh and unique)."""
+
+    def get(self, token: str) -> Session | None:
+        """The session with that canonical token, or None; cheap whatever the number of sessions."""
+
+
+class SampleRepository(Protocol):
+    """The CPU samples of each session, in arrival order."""
+
+    def append(self, token: str, samples: Sequence[CpuSample]) -> None:
+        """Store samples at the end of an existing session: all of them or, on failure, none.
+
+        When this returns the samples are durable (they survive a crash of the process).
+        """
+
+    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
+        """The session's samples within the range, oldest first, equal times in arrival order."""
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted password hashing with constant-time verification."""
+
+    def hash(self, password: str) -> str:
+        """A self-describing hash of the password (algorithm, parameters, salt)."""
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """True when the password matches the hash."""

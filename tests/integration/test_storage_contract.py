@@ -1,0 +1,141 @@
+"""One behaviour suite for the repository ports, run against every storage adapter."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.model import EVERYTHING, CpuSample, Session, TimeRange, User, Username
+from tests.storage_kinds import Repositories
+
+TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
+OTHER_TOKEN = "7d1f0f5e-2c3b-4a9e-8f6d-1a2b3c4d5e6f"
+
+
+def _user(name: str = "alice") -> User:
+    return User(Username(name), "argon2id-hash-of-secret")
+
+
+def _open_session(repos: Repositories, token: str = TOKEN, name: str = "alice") -> Session:
+    session = Session(token=token, user=Username(name), created_at=1_700_000_000.25)
+    repos.sessions.add(session)
+    return session
+
+
+def test_added_user_is_found_by_name(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    assert repositories.users.get(Username("alice")) == _user()
+
+
+def test_unknown_user_is_none(repositories: Repositories) -> None:
+    assert repositories.users.get(Username("nobody")) is None
+
+
+def test_adding_a_taken_name_raises_username_taken_and_keeps_the_first(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    with pytest.raises(UsernameTaken):
+        repositories.users.add(User(Username("alice"), "another-hash"))
+    assert repositories.users.get(Username("alice")) == _user()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "a/b", "..", ".", "back\\slash", "com,ma", "ü" * 128, "😀" * 128, "CON",
+     "alice ", " ", "-rf", "*", "a" * 128],
+)
+def test_any_valid_name_is_stored_as_data(repositories: Repositories, name: str) -> None:
+    repositories.users.add(_user(name))
+    assert repositories.users.get(Username(name)) == _user(name)
+
+
+def test_names_differing_only_in_case_are_different_users(repositories: Repositories) -> None:
+    repositories.users.add(_user("alice"))
+    repositories.users.add(_user("ALICE"))
+    assert repositories.users.get(Username("ALICE")) == _user("ALICE")
+
+
+def test_concurrent_adds_of_one_name_let_exactly_one_win(repositories: Repositories) -> None:
+    outcomes: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def add(index: int) -> None:
+        barrier.wait()
+        try:
+            repositories.users.add(User(Username("racer"), f"hash-{index}"))
+            outcomes.append("won")
+        except UsernameTaken:
+            outcomes.append("taken")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["taken"] * 9 + ["won"]
+
+
+def test_added_session_is_found_by_token(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    session = _open_session(repositories)
+    assert repositories.sessions.get(TOKEN) == session
+
+
+def test_unknown_session_is_none(repositories: Repositories) -> None:
+    assert repositories.sessions.get(OTHER_TOKEN) is None
+
+
+def test_appended_samples_come_back_exactly_in_order(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    samples = [CpuSample(0.1 + 0.2, 1_700_000_000.123456789), CpuSample(5e-324, 0.0), CpuSample(100.0, 1e11 - 1)]
+    repositories.samples.append(TOKEN, samples[:1])
+    repositories.samples.append(TOKEN, samples[1:])
+    assert repositories.samples.between(TOKEN, EVERYTHING) == sorted(samples, key=lambda s: s.taken_at)
+
+
+def test_equal_times_keep_arrival_order(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    samples = [CpuSample(float(i), 10.0) for i in range(5)] + [CpuSample(9.0, 5.0)]
+    repositories.samples.append(TOKEN, samples)
+    assert repositories.samples.between(TOKEN, EVERYTHING) == [samples[5], *samples[:5]]
+
+
+def test_between_keeps_only_the_inclusive_range(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    repositories.samples.append(TOKEN, [CpuSample(float(t), float(t)) for t in range(10)])
+    got = repositories.samples.between(TOKEN, TimeRange(3.0, 6.0))
+    assert [s.taken_at for s in got] == [3.0, 4.0, 5.0, 6.0]
+    assert [s.taken_at for s in repositories.samples.between(TOKEN, TimeRange(start=8.0))] == [8.0, 9.0]
+    assert [s.taken_at for s in repositories.samples.between(TOKEN, TimeRange(end=1.0))] == [0.0, 1.0]
+
+
+def test_new_session_has_no_samples_and_sessions_do_not_mix(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    _open_session(repositories, OTHER_TOKEN)
+    repositories.samples.append(TOKEN, [CpuSample(1.0, 1.0)])
+    assert repositories.samples.between(OTHER_TOKEN, EVERYTHING) == []
+
+
+def test_concurrent_appends_lose_nothing(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+
+    def post(thread_index: int) -> None:
+        for i in range(50):
+            repositories.samples.append(TOKEN, [CpuSample(float(thread_index), float(i))])
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = repositories.samples.between(TOKEN, EVERYTHING)
+    assert len(stored) == 800
+    assert sorted((s.cpu, s.taken_at) for s in stored) == sorted(
+        (float(t), float(i)) for t in range(16) for i in range(50)
+    )

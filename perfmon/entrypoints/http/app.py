@@ -1,0 +1,35 @@
+"""The Falcon application: routes and error handling, built from services passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from perfmon.domain.accounts import Accounts
+from perfmon.domain.cpu_history import CpuHistory
+from perfmon.entrypoints.http import resources
+from perfmon.entrypoints.http.errors import register_error_handlers
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(
+    accounts: Accounts,
+    cpu_history: CpuHistory,
+    *,
+    storage_name: str,
+    check_storage: Callable[[], None],
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> falcon.App:
+    """A WSGI app serving the perfmon protocol over the given services."""
+    app = falcon.App()
+    # Trailing slashes and odd casing are not part of the protocol; keep routing exact.
+    app.req_options.strip_url_path_trailing_slash = False
+    app.add_route("/register", resources.Registration(accounts, max_body_bytes))
+    app.add_route("/login", resources.Login(accounts, max_body_bytes))
+    app.add_route("/cpu", resources.CpuSamples(cpu_history, max_body_bytes))
+    app.add_route("/healthz", resources.Health())
+    app.add_route("/readyz", resources.Readiness(storage_name, check_storage))
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,80 @@
+"""THE table from domain errors to HTTP answers, and the one JSON error shape: {"reason": ...}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+
+from perfmon.domain.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    PerfmonError,
+    SessionNotFound,
+    StorageUnavailable,
+    UnknownSession,
+    UsernameTaken,
+)
+
+logger = logging.getLogger(__name__)
+
+BAD_ARGUMENTS = "Bad arguments"
+RETRY_AFTER_SECONDS = 5
+
+# Domain error -> (status, reason). Reasons are part of the wire protocol: change none of them.
+_ANSWERS: dict[type[PerfmonError], tuple[str, str]] = {
+    InvalidInput: (falcon.HTTP_400, BAD_ARGUMENTS),
+    UsernameTaken: (falcon.HTTP_400, "User is already registered"),
+    InvalidCredentials: (falcon.HTTP_401, "Wrong credentials or user is not registered"),
+    SessionNotFound: (falcon.HTTP_404, "No such session"),
+    StorageUnavailable: (falcon.HTTP_503, "Storage unavailable, retry later"),
+}
+# The original protocol words the same 401 by what the client was doing.
+_UNKNOWN_SESSION_REASONS = {
+    "POST": "Not authorized user try to post data, please login",
+    "GET": "Not authorized user try to get data, please login",
+}
+
+
+class BadArguments(falcon.HTTPBadRequest):
+    """A request that is not what the protocol asks for; the detail, if any, follows the reason."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(description=f"{BAD_ARGUMENTS}: {detail}" if detail else BAD_ARGUMENTS)
+
+
+def _answer_domain_error(req: falcon.Request, resp: falcon.Response, error: PerfmonError, params: Any) -> None:
+    if isinstance(error, UnknownSession):
+        status, reason = falcon.HTTP_401, _UNKNOWN_SESSION_REASONS.get(req.method, _UNKNOWN_SESSION_REASONS["GET"])
+    else:
+        status, reason = next(
+            answer for error_class, answer in _ANSWERS.items() if isinstance(error, error_class)
+        )
+    if isinstance(error, StorageUnavailable):
+        logger.warning("storage unavailable: %s", error)
+        resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+    resp.status = status
+    resp.media = {"reason": reason}
+
+
+def _answer_unexpected_error(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
+    if isinstance(error, falcon.HTTPError):
+        # Falcon's own errors (404, 405, 413, ...) go through the serializer below.
+        raise error
+    logger.exception("unexpected error answering %s %s", req.method, req.path)
+    resp.status = falcon.HTTP_500
+    resp.media = {"reason": "Internal error"}
+
+
+def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """Every error is {"reason": text}: our description, or the status line's words."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"reason": error.description or error.title}
+
+
+def register_error_handlers(app: falcon.App) -> None:
+    """Install the mapping; Falcon picks the most specific handler, so domain errors win over Exception."""
+    app.add_error_handler(Exception, _answer_unexpected_error)
+    app.add_error_handler(PerfmonError, _answer_domain_error)
+    app.set_error_serializer(_serialize_http_error)

@@ -1,0 +1,86 @@
+"""Reading requests strictly: bounded bodies, JSON objects, typed fields. Every failure is a 4xx."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NoReturn
+
+import falcon
+
+from perfmon.domain.model import CpuSample
+from perfmon.entrypoints.http.errors import BadArguments
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # json accepts NaN and Infinity by default; JSON itself does not, and neither do we.
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json_object(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 past the limit (without reading on), 400 if not an object."""
+    if req.content_length is not None and req.content_length > max_body_bytes:
+        raise falcon.HTTPContentTooLarge(description="Request body too large")
+    body = req.bounded_stream.read(max_body_bytes + 1)
+    if len(body) > max_body_bytes:
+        raise falcon.HTTPContentTooLarge(description="Request body too large")
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise BadArguments() from None
+    if not isinstance(document, dict):
+        raise BadArguments()
+    return document
+
+
+def require_string(document: dict[str, Any], field: str) -> str:
+    """The field's value if it is a JSON string."""
+    value = document.get(field)
+    if not isinstance(value, str):
+        raise BadArguments()
+    return value
+
+
+def require_number(document: dict[str, Any], field: str) -> float:
+    """The field's value as a float if it is a finite JSON number (booleans are not numbers)."""
+    value = document.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadArguments()
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise BadArguments() from None
+    if not math.isfinite(number):
+        raise BadArguments()
+    return number
+
+
+def parse_sample(document: Any) -> CpuSample:
+    """A {"cpu", "time"} object as a validated CpuSample."""
+    if not isinstance(document, dict):
+        raise BadArguments()
+    return CpuSample(cpu=require_number(document, "cpu"), taken_at=require_number(document, "time"))
+
+
+def optional_float_param(req: falcon.Request, name: str) -> float | None:
+    """A query parameter that, when present, must be a finite number."""
+    text = req.get_param(name)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise BadArguments() from None
+    if not math.isfinite(number):
+        raise BadArguments()
+    return number
+
+
+def required_param(req: falcon.Request, *names: str) -> str:
+    """The first of the named query parameters that is present; 400 when none is."""
+    for name in names:
+        value = req.get_param(name)
+        if value is not None:
+            return value
+    raise BadArguments()
+

@@ -1,0 +1,38 @@
+"""Cheap deterministic stand-ins for the crypto and clock ports; storage fakes live in adapters.memory."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+from perfmon.domain.ports import PasswordHasher
+
+
+class FastHasher(PasswordHasher):
+    """Not a real hash: makes unit tests fast while keeping the clear text out of the record."""
+
+    def hash(self, password: str) -> str:
+        return "fast$" + password[::-1]
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == self.hash(password)
+
+
+class SequentialTokens:
+    """Predictable UUID tokens: 00000000-0000-4000-8000-000000000001, ...002, ..."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return str(uuid.UUID(f"00000000-0000-4000-8000-{next(self._counter):012d}"))
+
+
+class FixedClock:
+    """A clock that reads what the test sets."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

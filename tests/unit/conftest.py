@@ -1,0 +1,44 @@
+"""Unit-test wiring: the real services over in-memory adapters and fakes."""
+
+from __future__ import annotations
+
+import falcon.testing
+import pytest
+
+from perfmon.adapters.memory import InMemorySampleRepository, InMemorySessionRepository, InMemoryUserRepository
+from perfmon.domain.accounts import Accounts
+from perfmon.domain.cpu_history import CpuHistory
+from perfmon.entrypoints.http.app import create_app
+from tests.fakes import FastHasher, FixedClock, SequentialTokens
+
+
+@pytest.fixture
+def users() -> InMemoryUserRepository:
+    return InMemoryUserRepository()
+
+
+@pytest.fixture
+def sessions() -> InMemorySessionRepository:
+    return InMemorySessionRepository()
+
+
+@pytest.fixture
+def samples() -> InMemorySampleRepository:
+    return InMemorySampleRepository()
+
+
+@pytest.fixture
+def accounts(users: InMemoryUserRepository, sessions: InMemorySessionRepository) -> Accounts:
+    return Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock())
+
+
+@pytest.fixture
+def cpu_history(sessions: InMemorySessionRepository, samples: InMemorySampleRepository) -> CpuHistory:
+    return CpuHistory(sessions, samples)
+
+
+@pytest.fixture
+def client(accounts: Accounts, cpu_history: CpuHistory) -> falcon.testing.TestClient:
+    app = create_app(accounts, cpu_history, storage_name="memory", check_storage=lambda: None,
+                     max_body_bytes=4096)
+    return falcon.testing.TestClient(app)

@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
+from perfmon.adapters.filesystem import FileStorage
 from perfmon.adapters.memory import (
     InMemorySampleRepository,
     InMemorySessionRepository,
     InMemoryUserRepository,
+)
+from perfmon.adapters.postgres.repositories import (
+    PostgresSampleRepository,
+    PostgresSessionRepository,
+    PostgresUserRepository,
 )
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
@@ -24,3 +32,16 @@ class Repositories:
 
 def memory_repositories() -> Repositories:
     return Repositories(InMemoryUserRepository(), InMemorySessionRepository(), InMemorySampleRepository())
+
+
+def postgres_repositories(engine: Engine) -> Repositories:
+    """The Postgres adapters over one engine; the caller owns the engine and the database's contents."""
+    return Repositories(
+        PostgresUserRepository(engine), PostgresSessionRepository(engine), PostgresSampleRepository(engine)
+    )
+
+
+def filesystem_repositories(data_dir: Path) -> Repositories:
+    """The file adapters over a data dir; fsync off, as durability against power cuts is not under test."""
+    storage = FileStorage(data_dir, fsync=False)
+    return Repositories(storage.users, storage.sessions, storage.samples)

@@ -34,7 +34,12 @@ def create_server(
 ) -> BaseWSGIServer | MultiSocketServer:
     """A waitress server that never reads a body past the limit (it answers 413 from the headers)."""
     server = waitress.create_server(
-        app, host=host, port=port, threads=threads, max_request_body_size=max_body_bytes, ident="perfmon",
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=max_body_bytes,
+        ident="perfmon",
         # Our clients are on the loopback or behind a proxy; 30 s keeps idle agent connections cheap.
         channel_timeout=30,
     )

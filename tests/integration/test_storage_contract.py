@@ -42,8 +42,22 @@ def test_adding_a_taken_name_raises_username_taken_and_keeps_the_first(repositor
 
 @pytest.mark.parametrize(
     "name",
-    ["../../etc/passwd", "a/b", "..", ".", "back\\slash", "com,ma", "ü" * 128, "😀" * 128, "CON",
-     "alice ", " ", "-rf", "*", "a" * 128],
+    [
+        "../../etc/passwd",
+        "a/b",
+        "..",
+        ".",
+        "back\\slash",
+        "com,ma",
+        "ü" * 128,
+        "😀" * 128,
+        "CON",
+        "alice ",
+        " ",
+        "-rf",
+        "*",
+        "a" * 128,
+    ],
 )
 def test_any_valid_name_is_stored_as_data(repositories: Repositories, name: str) -> None:
     repositories.users.add(_user(name))
@@ -89,7 +103,11 @@ def test_unknown_session_is_none(repositories: Repositories) -> None:
 def test_appended_samples_come_back_exactly_in_order(repositories: Repositories) -> None:
     repositories.users.add(_user())
     _open_session(repositories)
-    samples = [CpuSample(0.1 + 0.2, 1_700_000_000.123456789), CpuSample(5e-324, 0.0), CpuSample(100.0, 1e11 - 1)]
+    samples = [
+        CpuSample(0.1 + 0.2, 1_700_000_000.123456789),
+        CpuSample(5e-324, 0.0),
+        CpuSample(100.0, 1e11 - 1),
+    ]
     repositories.samples.append(TOKEN, samples[:1])
     repositories.samples.append(TOKEN, samples[1:])
     assert repositories.samples.between(TOKEN, EVERYTHING) == sorted(samples, key=lambda s: s.taken_at)

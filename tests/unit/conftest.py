@@ -5,7 +5,11 @@ from __future__ import annotations
 import falcon.testing
 import pytest
 
-from perfmon.adapters.memory import InMemorySampleRepository, InMemorySessionRepository, InMemoryUserRepository
+from perfmon.adapters.memory import (
+    InMemorySampleRepository,
+    InMemorySessionRepository,
+    InMemoryUserRepository,
+)
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.entrypoints.http.app import create_app
@@ -39,6 +43,7 @@ def cpu_history(sessions: InMemorySessionRepository, samples: InMemorySampleRepo
 
 @pytest.fixture
 def client(accounts: Accounts, cpu_history: CpuHistory) -> falcon.testing.TestClient:
-    app = create_app(accounts, cpu_history, storage_name="memory", check_storage=lambda: None,
-                     max_body_bytes=4096)
+    app = create_app(
+        accounts, cpu_history, storage_name="memory", check_storage=lambda: None, max_body_bytes=4096
+    )
     return falcon.testing.TestClient(app)

@@ -47,8 +47,15 @@ def test_log_in_of_unknown_user_raises_the_same_invalid_credentials(accounts: Ac
 
 @pytest.mark.parametrize(
     ("name", "password"),
-    [("", "pw"), ("x" * 129, "pw"), ("tab\there", "pw"), ("new\nline", "pw"), ("nul\x00", "pw"),
-     ("alice", ""), ("alice", "p" * 1025)],
+    [
+        ("", "pw"),
+        ("x" * 129, "pw"),
+        ("tab\there", "pw"),
+        ("new\nline", "pw"),
+        ("nul\x00", "pw"),
+        ("alice", ""),
+        ("alice", "p" * 1025),
+    ],
 )
 def test_register_refuses_names_and_passwords_outside_the_limits(
     accounts: Accounts, users: InMemoryUserRepository, name: str, password: str

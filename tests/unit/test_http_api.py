@@ -31,10 +31,21 @@ def test_register_of_a_taken_name_is_400_already_registered(client: TestClient) 
 @pytest.mark.parametrize("path", ["/register", "/login"])
 @pytest.mark.parametrize(
     "body",
-    ['{"user": "a"}', '{"passwd": "a"}', '{"user": 1, "passwd": "a"}', '{"user": "a", "passwd": null}',
-     '["user", "passwd"]', '"text"', "{not json", "", '{"user": "", "passwd": "a"}',
-     '{"user": "a\\u0000", "passwd": "a"}', json.dumps({"user": "u" * 129, "passwd": "a"}),
-     json.dumps({"user": "a", "passwd": "p" * 1025}), '{"user": true, "passwd": "a"}'],
+    [
+        '{"user": "a"}',
+        '{"passwd": "a"}',
+        '{"user": 1, "passwd": "a"}',
+        '{"user": "a", "passwd": null}',
+        '["user", "passwd"]',
+        '"text"',
+        "{not json",
+        "",
+        '{"user": "", "passwd": "a"}',
+        '{"user": "a\\u0000", "passwd": "a"}',
+        json.dumps({"user": "u" * 129, "passwd": "a"}),
+        json.dumps({"user": "a", "passwd": "p" * 1025}),
+        '{"user": true, "passwd": "a"}',
+    ],
 )
 def test_account_calls_refuse_bad_arguments(client: TestClient, path: str, body: str) -> None:
     result = client.simulate_post(path, body=body, content_type="application/json")
@@ -52,7 +63,10 @@ def test_login_opens_a_new_session_each_time(client: TestClient) -> None:
 def test_login_failures_are_one_401(client: TestClient, user: str, passwd: str) -> None:
     _register(client)
     result = client.simulate_post("/login", json={"user": user, "passwd": passwd})
-    assert (result.status_code, result.json) == (401, {"reason": "Wrong credentials or user is not registered"})
+    assert (result.status_code, result.json) == (
+        401,
+        {"reason": "Wrong credentials or user is not registered"},
+    )
 
 
 def test_post_cpu_answers_the_sample_as_stored(client: TestClient) -> None:
@@ -72,9 +86,19 @@ def test_values_round_trip_exactly(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "sample",
-    [{"cpu": "1", "time": 1}, {"cpu": True, "time": 1}, {"cpu": 1, "time": False}, {"cpu": None, "time": 1},
-     {"cpu": -1, "time": 1}, {"cpu": 1, "time": -1}, {"cpu": 1, "time": 1e11}, {"cpu": 1}, {"time": 1},
-     {"cpu": [1], "time": 1}, {"cpu": 10**400, "time": 1}],
+    [
+        {"cpu": "1", "time": 1},
+        {"cpu": True, "time": 1},
+        {"cpu": 1, "time": False},
+        {"cpu": None, "time": 1},
+        {"cpu": -1, "time": 1},
+        {"cpu": 1, "time": -1},
+        {"cpu": 1, "time": 1e11},
+        {"cpu": 1},
+        {"time": 1},
+        {"cpu": [1], "time": 1},
+        {"cpu": 10**400, "time": 1},
+    ],
 )
 def test_post_cpu_refuses_bad_samples_and_stores_nothing(client: TestClient, sample: dict) -> None:
     token = _register(client)
@@ -100,20 +124,26 @@ def test_post_cpu_with_a_malformed_hash_is_400(client: TestClient, token: object
 def test_post_cpu_to_an_unknown_session_is_401(client: TestClient) -> None:
     result = client.simulate_post("/cpu", json={"hash": UNKNOWN, "cpu": 1, "time": 1})
     assert (result.status_code, result.json) == (
-        401, {"reason": "Not authorized user try to post data, please login"})
+        401,
+        {"reason": "Not authorized user try to post data, please login"},
+    )
 
 
 def test_get_cpu_of_an_unknown_session_is_401(client: TestClient) -> None:
     result = client.simulate_get("/cpu", params={"hash": UNKNOWN})
     assert (result.status_code, result.json) == (
-        401, {"reason": "Not authorized user try to get data, please login"})
+        401,
+        {"reason": "Not authorized user try to get data, please login"},
+    )
 
 
 @pytest.mark.parametrize("name", ["hash", "user_hash"])
 def test_get_cpu_accepts_hash_and_user_hash(client: TestClient, name: str) -> None:
     token = _register(client)
     client.simulate_post("/cpu", json={"hash": token, "cpu": 1.0, "time": 5.0})
-    assert client.simulate_get("/cpu", params={name: token}).json == {"payload": [{"cpu": 1.0, "timestamp": 5.0}]}
+    assert client.simulate_get("/cpu", params={name: token}).json == {
+        "payload": [{"cpu": 1.0, "timestamp": 5.0}]
+    }
 
 
 def test_get_cpu_filters_by_start_and_cur_time(client: TestClient) -> None:
@@ -128,8 +158,14 @@ def test_get_cpu_filters_by_start_and_cur_time(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"hash": "nope"}, {"hash": UNKNOWN, "start_time": "abc"}, {"hash": UNKNOWN, "cur_time": "nan"},
-     {"hash": UNKNOWN, "start_time": "inf"}, {"hash": UNKNOWN, "start_time": "5", "cur_time": "4"}],
+    [
+        {},
+        {"hash": "nope"},
+        {"hash": UNKNOWN, "start_time": "abc"},
+        {"hash": UNKNOWN, "cur_time": "nan"},
+        {"hash": UNKNOWN, "start_time": "inf"},
+        {"hash": UNKNOWN, "start_time": "5", "cur_time": "4"},
+    ],
 )
 def test_get_cpu_refuses_bad_arguments(client: TestClient, params: dict) -> None:
     result = client.simulate_get("/cpu", params=params)

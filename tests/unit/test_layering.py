@@ -27,8 +27,11 @@ def _imports_under(folder: str) -> dict[str, set[str]]:
 
 def test_domain_imports_only_the_standard_library_and_itself() -> None:
     for module, names in _imports_under("domain").items():
-        foreign = {n for n in names if n.split(".")[0] not in sys.stdlib_module_names
-                   and not n.startswith("perfmon.domain")}
+        foreign = {
+            n
+            for n in names
+            if n.split(".")[0] not in sys.stdlib_module_names and not n.startswith("perfmon.domain")
+        }
         assert not foreign, f"{module} imports {foreign}"
         assert "os" not in names, f"{module} must not read the environment or the filesystem"
 

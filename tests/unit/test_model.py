@@ -12,7 +12,15 @@ from perfmon.domain.model import CpuSample, Password, TimeRange, parse_session_t
 
 @pytest.mark.parametrize(
     ("cpu", "taken_at"),
-    [(-0.1, 1.0), (math.nan, 1.0), (math.inf, 1.0), (1.0, -1.0), (1.0, 1e11), (1.0, math.nan), (1.0, -math.inf)],
+    [
+        (-0.1, 1.0),
+        (math.nan, 1.0),
+        (math.inf, 1.0),
+        (1.0, -1.0),
+        (1.0, 1e11),
+        (1.0, math.nan),
+        (1.0, -math.inf),
+    ],
 )
 def test_cpu_sample_refuses_values_outside_the_protocol(cpu: float, taken_at: float) -> None:
     with pytest.raises(InvalidInput):

@@ -44,9 +44,14 @@ class BadArguments(falcon.HTTPBadRequest):
         super().__init__(description=f"{BAD_ARGUMENTS}: {detail}" if detail else BAD_ARGUMENTS)
 
 
-def _answer_domain_error(req: falcon.Request, resp: falcon.Response, error: PerfmonError, params: Any) -> None:
+def _answer_domain_error(
+    req: falcon.Request, resp: falcon.Response, error: PerfmonError, params: Any
+) -> None:
     if isinstance(error, UnknownSession):
-        status, reason = falcon.HTTP_401, _UNKNOWN_SESSION_REASONS.get(req.method, _UNKNOWN_SESSION_REASONS["GET"])
+        status, reason = (
+            falcon.HTTP_401,
+            _UNKNOWN_SESSION_REASONS.get(req.method, _UNKNOWN_SESSION_REASONS["GET"]),
+        )
     else:
         status, reason = next(
             answer for error_class, answer in _ANSWERS.items() if isinstance(error, error_class)
@@ -58,7 +63,9 @@ def _answer_domain_error(req: falcon.Request, resp: falcon.Response, error: Perf
     resp.media = {"reason": reason}
 
 
-def _answer_unexpected_error(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
+def _answer_unexpected_error(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
+) -> None:
     if isinstance(error, falcon.HTTPError):
         # Falcon's own errors (404, 405, 413, ...) go through the serializer below.
         raise error

@@ -83,4 +83,3 @@ def required_param(req: falcon.Request, *names: str) -> str:
         if value is not None:
             return value
     raise BadArguments()
-

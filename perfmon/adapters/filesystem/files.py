@@ -1,0 +1,105 @@
+"""The few ways the file storage touches the disk: whole files created atomically, lines appended."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.domain.errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+
+
+@contextlib.contextmanager
+def storage_errors(action: str) -> Iterator[None]:
+    """Turn any OSError into StorageUnavailable: to the caller a failing disk is storage that is down."""
+    try:
+        yield
+    except OSError as error:
+        # The reason only: the error's file name could show a session token.
+        logger.warning("file storage failed while %s: %s", action, error.strerror or type(error).__name__)
+        raise StorageUnavailable(f"file storage failed while {action}") from error
+
+
+def write_whole(fd: int, content: bytes) -> None:
+    """Write the content in one call; a short write (the disk or a quota filled up) is an error."""
+    if os.write(fd, content) != len(content):
+        raise OSError(errno.ENOSPC, "short write")
+
+
+def create_file(data_dir: DataDir, path: Path, content: bytes) -> None:
+    """Create the file with the content; FileExistsError if it exists. Readers may see it half-written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        write_whole(fd, content)
+        if data_dir.fsync:
+            os.fsync(fd)
+    except OSError:
+        # Leave no stump behind: a failed create is no create.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    if data_dir.fsync:
+        sync_directory(path.parent)
+
+
+def publish_file(data_dir: DataDir, path: Path, content: bytes) -> None:
+    """Create the file whole or not at all, even across a crash; FileExistsError if it exists."""
+    temporary = data_dir.tmp / f"{uuid.uuid4().hex}.tmp"
+    create_file(data_dir, temporary, content)
+    try:
+        # link() never replaces a file: of racing writers, in threads or processes, exactly one wins.
+        os.link(temporary, path)
+    finally:
+        # A temp file left behind is litter, not a reason to fail a write that has happened.
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    if data_dir.fsync:
+        sync_directory(path.parent)
+
+
+def append_line(data_dir: DataDir, path: Path, line: bytes) -> None:
+    """Append one short line, creating the file if needed; O_APPEND keeps racing lines whole."""
+    try:
+        fd = os.open(path, _APPEND)
+        created = False
+    except FileNotFoundError:
+        fd = os.open(path, _APPEND | os.O_CREAT, 0o600)
+        created = True
+    try:
+        write_whole(fd, line)
+        if data_dir.fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created and data_dir.fsync:
+        sync_directory(path.parent)
+
+
+def read_if_present(path: Path) -> bytes | None:
+    """The file's content, or None when there is no such file in a folder that is there."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        # A vanished folder (an unmounted volume, a deleted data dir) is an outage, not a missing record.
+        os.stat(path.parent)
+        return None
+
+
+def sync_directory(folder: Path) -> None:
+    """Make the folder's entries durable: fsync of a file does not cover its name."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,68 @@
+"""Where each record lives: paths derived from user names and session tokens, never made of them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from pathlib import Path
+
+from perfmon.domain.model import Username
+
+SAMPLES_HEADER = b"cpu,time\n"
+
+# The readable part of a user's file names keeps only characters that are inert in any shell or filesystem.
+_NOT_IN_SLUG = re.compile(r"[^A-Za-z0-9_-]")
+_SLUG_LENGTH = 32
+
+
+def user_key(name: Username) -> str:
+    """The stem of a user's file names: a slug for people to read, a SHA-256 so that no two names share it."""
+    # No leading "-": a file name that looks like an option is a trap for whoever runs `rm` in the folder.
+    slug = _NOT_IN_SLUG.sub("", name.value)[:_SLUG_LENGTH].lstrip("-")
+    return f"{slug}~{hashlib.sha256(name.value.encode('utf-8')).hexdigest()}"
+
+
+def is_canonical_token(token: str) -> bool:
+    """True for a UUID in its canonical form: the only tokens that may become part of a path."""
+    try:
+        return str(uuid.UUID(token)) == token
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _checked_token(token: str) -> str:
+    # The domain only passes canonical tokens; checked again because a path is at stake.
+    if not is_canonical_token(token):
+        raise ValueError("a session token must be a canonical UUID string")
+    return token
+
+
+class DataDir:
+    """The data dir: its folders, created on construction, and the path of every record in them."""
+
+    def __init__(self, root: Path, fsync: bool) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.users = root / "users"
+        self.sessions = root / "sessions"
+        self.tmp = root / "tmp"
+        # 0o700: the folders hold password hashes and everybody's samples; they are the server's alone.
+        for folder in (root, self.users, self.sessions, self.tmp):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def user_record(self, name: Username) -> Path:
+        """The JSON record of the user."""
+        return self.users / f"{user_key(name)}.json"
+
+    def user_sessions(self, name: Username) -> Path:
+        """The list of the user's session tokens."""
+        return self.users / f"{user_key(name)}.sessions"
+
+    def session_record(self, token: str) -> Path:
+        """The JSON record of the session; ValueError if the token is not canonical."""
+        return self.sessions / f"{_checked_token(token)}.json"
+
+    def session_samples(self, token: str) -> Path:
+        """The CSV of the session's samples; ValueError if the token is not canonical."""
+        return self.sessions / f"{_checked_token(token)}.csv"

@@ -1,0 +1,132 @@
+"""Samples as a `cpu,time` CSV per session: appended whole under a lock, read back tolerating torn tails."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+
+from perfmon.adapters.filesystem.files import storage_errors, write_whole
+from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
+from perfmon.domain.errors import InvalidInput
+from perfmon.domain.model import CpuSample, TimeRange
+from perfmon.domain.ports import SampleRepository
+
+logger = logging.getLogger(__name__)
+
+_HEADER_LINE = SAMPLES_HEADER.rstrip(b"\n")
+# How far back a read looks at a time for the last newline: one read covers any real torn tail.
+_TAIL_CHUNK = 4096
+
+
+class FileSampleRepository(SampleRepository):
+    """Samples in `sessions/<token>.csv`; the domain checks that the session exists before calling."""
+
+    def __init__(self, data_dir: DataDir) -> None:
+        self._dir = data_dir
+        # One lock per session being written to; weak values, so idle sessions cost no memory.
+        self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+        self._locks_guard = threading.Lock()
+        self._warned_about: set[str] = set()
+
+    def append(self, token: str, samples: Sequence[CpuSample]) -> None:
+        # One buffer, one write: a batch lands whole, and never interleaves with another.
+        lines = b"".join(f"{sample.cpu!r},{sample.taken_at!r}\n".encode() for sample in samples)
+        if not lines:
+            return
+        path = self._dir.session_samples(token)
+        # The thread lock queues this process's writers; flock() queues other processes on the data dir.
+        # flock() is also what makes healing safe: unlocked, another's write in progress looks torn.
+        with storage_errors("storing samples"), self._lock_for(token):
+            # No O_CREAT: an unknown token fails here instead of leaving a file behind.
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._append_locked(fd, lines)
+            finally:
+                os.close(fd)
+
+    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
+        path = self._dir.session_samples(token)
+        with storage_errors("reading samples"), open(path, "rb") as file:
+            # Shared lock: an append in progress is seen whole or not at all.
+            fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+            content = file.read()
+        chosen = [sample for sample in self._parse(token, content) if time_range.contains(sample.taken_at)]
+        # sorted() is stable, so equal times keep their arrival order.
+        return sorted(chosen, key=lambda sample: sample.taken_at)
+
+    def _lock_for(self, token: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(token)
+            if lock is None:
+                lock = self._locks[token] = threading.Lock()
+            return lock
+
+    def _append_locked(self, fd: int, lines: bytes) -> None:
+        end = _heal_torn_tail(fd)
+        # An empty file (emptied by hand, or a power cut before its header reached the disk) gets its header.
+        content = lines if end else SAMPLES_HEADER + lines
+        try:
+            write_whole(fd, content)
+            if self._dir.fsync:
+                os.fsync(fd)
+        except OSError:
+            # All or nothing: cut off whatever part of this batch reached the file.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
+
+    def _parse(self, token: str, content: bytes) -> list[CpuSample]:
+        # Bytes after the last newline are a line still being written, or torn by a crash.
+        complete = content[: content.rfind(b"\n") + 1]
+        samples: list[CpuSample] = []
+        unreadable = 0
+        for line in complete.splitlines():
+            sample = _parse_line(line)
+            if sample is not None:
+                samples.append(sample)
+            elif line != _HEADER_LINE:
+                unreadable += 1
+        if unreadable and token not in self._warned_about:
+            self._warned_about.add(token)
+            # Once per file, naming it by a glob of the token's first characters: the token is a credential.
+            logger.warning("skipped %d unreadable lines in sessions/%s*.csv", unreadable, token[:8])
+        return samples
+
+
+def _heal_torn_tail(fd: int) -> int:
+    """Cut the file back to its last complete line, and return its size then."""
+    size = os.fstat(fd).st_size
+    end = _end_of_last_line(fd, size)
+    if end != size:
+        logger.warning("cut %d bytes of a torn line off a samples file", size - end)
+        os.ftruncate(fd, end)
+    return end
+
+
+def _end_of_last_line(fd: int, size: int) -> int:
+    """The offset just after the file's last newline, 0 if it has none."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
+def _parse_line(line: bytes) -> CpuSample | None:
+    """The sample on a CSV line, or None unless the line is exactly two valid numbers."""
+    fields = line.split(b",")
+    if len(fields) != 2:
+        return None
+    try:
+        return CpuSample(float(fields[0]), float(fields[1]))
+    except (ValueError, InvalidInput):
+        return None

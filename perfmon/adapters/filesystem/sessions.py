@@ -1,0 +1,61 @@
+"""Sessions as one JSON record each, named by the session token."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from perfmon.adapters.filesystem.files import (
+    append_line,
+    create_file,
+    publish_file,
+    read_if_present,
+    storage_errors,
+)
+from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir, is_canonical_token
+from perfmon.domain.model import Session, Username
+from perfmon.domain.ports import SessionRepository
+
+# About 300 bytes each: the hot sessions of any real deployment, in a few tens of MB at most.
+_CACHED_SESSIONS = 65_536
+
+
+class _NoSuchSession(LookupError):
+    """Raised rather than returned so that lru_cache, which never caches exceptions, keeps only hits."""
+
+
+class FileSessionRepository(SessionRepository):
+    """Sessions in `sessions/<token>.json`; a lookup opens one known path, a hot one opens nothing."""
+
+    def __init__(self, data_dir: DataDir) -> None:
+        self._dir = data_dir
+        # Sessions are never deleted, so a session once read stays true for the life of the process.
+        self._load = functools.lru_cache(maxsize=_CACHED_SESSIONS)(self._read)
+
+    def add(self, session: Session) -> None:
+        record = {"user": session.user.value, "created_at": session.created_at}
+        with storage_errors("starting a session"):
+            # The samples file comes first, so that a committed session always has one to append to.
+            try:
+                create_file(self._dir, self._dir.session_samples(session.token), SAMPLES_HEADER)
+            except FileExistsError:
+                raise ValueError("session token already in use") from None
+            append_line(self._dir, self._dir.user_sessions(session.user), f"{session.token}\n".encode())
+            # The record comes last: its appearance commits the session.
+            publish_file(self._dir, self._dir.session_record(session.token), json.dumps(record).encode())
+
+    def get(self, token: str) -> Session | None:
+        if not is_canonical_token(token):
+            return None
+        try:
+            return self._load(token)
+        except _NoSuchSession:
+            return None
+
+    def _read(self, token: str) -> Session:
+        with storage_errors("looking up a session"):
+            content = read_if_present(self._dir.session_record(token))
+        if content is None:
+            raise _NoSuchSession()
+        record = json.loads(content)
+        return Session(token=token, user=Username(record["user"]), created_at=record["created_at"])

@@ -1,0 +1,37 @@
+"""The file storage as a whole: one data dir and the three repositories built over it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from perfmon.adapters.filesystem.files import create_file, storage_errors
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.samples import FileSampleRepository
+from perfmon.adapters.filesystem.sessions import FileSessionRepository
+from perfmon.adapters.filesystem.users import FileUserRepository
+from perfmon.domain.errors import StorageUnavailable
+
+
+class FileStorage:
+    """Owns the data dir (creating its folders) and gives out its user, session and sample repositories."""
+
+    def __init__(self, data_dir: Path, fsync: bool) -> None:
+        with storage_errors("creating the data dir"):
+            self._dir = DataDir(data_dir, fsync)
+        self.users = FileUserRepository(self._dir)
+        self.sessions = FileSessionRepository(self._dir)
+        self.samples = FileSampleRepository(self._dir)
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless a file can be created in the data dir and the disk has room."""
+        with storage_errors("checking the data dir"):
+            for folder in (self._dir.users, self._dir.sessions):
+                os.stat(folder)
+            probe = self._dir.tmp / f"{uuid.uuid4().hex}.probe"
+            create_file(self._dir, probe, b"")
+            os.unlink(probe)
+            room = os.statvfs(self._dir.root)
+        if room.f_bavail == 0:
+            raise StorageUnavailable("the data dir's disk is full")

@@ -1,0 +1,35 @@
+"""Users as one JSON record each, named by a key derived from the user name."""
+
+from __future__ import annotations
+
+import json
+
+from perfmon.adapters.filesystem.files import publish_file, read_if_present, storage_errors
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.model import User, Username
+from perfmon.domain.ports import UserRepository
+
+
+class FileUserRepository(UserRepository):
+    """Users in `users/<key>.json`; the record holds the real name, the file name only a key."""
+
+    def __init__(self, data_dir: DataDir) -> None:
+        self._dir = data_dir
+
+    def add(self, user: User) -> None:
+        record = {"name": user.name.value, "password_hash": user.password_hash}
+        content = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        with storage_errors("registering a user"):
+            try:
+                publish_file(self._dir, self._dir.user_record(user.name), content)
+            except FileExistsError:
+                raise UsernameTaken() from None
+
+    def get(self, name: Username) -> User | None:
+        with storage_errors("looking up a user"):
+            content = read_if_present(self._dir.user_record(name))
+        if content is None:
+            return None
+        record = json.loads(content)
+        return User(Username(record["name"]), record["password_hash"])

@@ -1,0 +1,1 @@
+"""The PostgreSQL storage: SQLAlchemy Core tables, repositories, engine and Alembic migrations."""

@@ -1,0 +1,43 @@
+"""The one place where driver failures become StorageUnavailable, wrapped around short transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from perfmon.domain.errors import StorageUnavailable
+
+# Failures of the database's reachability rather than of the statement: a refused or dropped
+# connection, a server shutting down, a statement or pool timeout, a full disk.
+_OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+@contextmanager
+def outages_as_storage_unavailable() -> Iterator[None]:
+    """Turn a lost or unreachable database into StorageUnavailable, which the HTTP layer answers with 503."""
+    try:
+        yield
+    except _OUTAGES as error:
+        raise _unavailable(error) from error
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        raise _unavailable(error) from error
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One short transaction: committed when the block ends, rolled back when it raises."""
+    with outages_as_storage_unavailable(), engine.begin() as connection:
+        yield connection
+
+
+def _unavailable(error: sa_exc.SQLAlchemyError) -> StorageUnavailable:
+    # The HTTP layer logs this message. Only the driver's first line goes in it: str(error) would
+    # add the statement's parameters, session tokens among them.
+    cause = getattr(error, "orig", None) or error
+    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return StorageUnavailable(f"database unavailable: {first_line}")

@@ -1,0 +1,117 @@
+"""Failure modes: a database that goes away gives StorageUnavailable quickly and recovers; a refused write
+stores nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import IntegrityError
+
+from perfmon.adapters.postgres.engine import CONNECT_ARGS, create_engine_for, database_url
+from perfmon.adapters.postgres.repositories import DatabaseHealth, PostgresUserRepository
+from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
+from tests.postgres_server import terminate_backends
+from tests.storage_kinds import postgres_repositories
+
+pytestmark = pytest.mark.postgres
+
+
+def _production_engine(url: str) -> Engine:
+    return create_engine_for(url, pool_size=2)
+
+
+def _engine_without_pre_ping(url: str) -> Engine:
+    # Without the ping, the dead pooled connection reaches a query: the translation must catch it.
+    return create_engine(database_url(url), pool_size=2, connect_args=CONNECT_ARGS)
+
+
+@pytest.mark.parametrize("make_engine", [_production_engine, _engine_without_pre_ping])
+def test_killed_connections_give_storage_unavailable_or_success_then_recover(
+    postgres_server_url: str, postgres_url: str, make_engine: Callable[[str], Engine]
+) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        repos = postgres_repositories(engine)
+        user = User(Username(f"outage-{uuid.uuid4().hex}"), "hash")
+        repos.users.add(user)
+        assert terminate_backends(postgres_server_url, make_url(postgres_url).database or "") >= 1
+        # Either outcome is right; any other exception type fails the test.
+        with contextlib.suppress(StorageUnavailable):
+            assert repos.users.get(user.name) == user
+        assert repos.users.get(user.name) == user
+        session = Session(str(uuid.uuid4()), user.name, 1.0)
+        repos.sessions.add(session)
+        repos.samples.append(session.token, [CpuSample(1.0, 2.0)])
+        assert repos.samples.between(session.token, EVERYTHING) == [CpuSample(1.0, 2.0)]
+    finally:
+        engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server_port() -> Iterator[int]:
+    """A port that accepts TCP connections but never says a word, like a hung database host."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("port_kind", ["closed", "silent"])
+def test_unreachable_database_gives_storage_unavailable_within_seconds(
+    port_kind: str, request: pytest.FixtureRequest
+) -> None:
+    port = request.getfixturevalue("silent_server_port") if port_kind == "silent" else _free_port()
+    engine = create_engine_for(f"postgresql://postgres:secret@127.0.0.1:{port}/perfmon", pool_size=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="database unavailable"):
+            PostgresUserRepository(engine).get(Username("alice"))
+        assert time.monotonic() - started < 6
+    finally:
+        engine.dispose()
+
+
+def test_health_check_passes_while_the_database_answers_and_fails_when_it_does_not(
+    postgres_engine: Engine,
+) -> None:
+    DatabaseHealth(postgres_engine).check()
+    closed = create_engine_for(f"postgresql://postgres@127.0.0.1:{_free_port()}/perfmon", pool_size=1)
+    try:
+        with pytest.raises(StorageUnavailable):
+            DatabaseHealth(closed).check()
+    finally:
+        closed.dispose()
+
+
+def test_every_connection_carries_the_statement_timeout(postgres_engine: Engine) -> None:
+    with postgres_engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar_one() == "10s"
+
+
+def test_a_batch_refused_in_its_last_rows_stores_none_of_it(postgres_engine: Engine) -> None:
+    repos = postgres_repositories(postgres_engine)
+    user = User(Username(f"batch-{uuid.uuid4().hex}"), "hash")
+    repos.users.add(user)
+    session = Session(str(uuid.uuid4()), user.name, 1.0)
+    repos.sessions.add(session)
+    # The model would refuse this sample; forged here so that the database refuses it (cpu NOT NULL)
+    # after the many-row INSERT has already sent the earlier pages of the batch.
+    refused = object.__new__(CpuSample)
+    object.__setattr__(refused, "cpu", None)
+    object.__setattr__(refused, "taken_at", 1.0)
+    with pytest.raises(IntegrityError):
+        repos.samples.append(session.token, [CpuSample(1.0, float(t)) for t in range(2500)] + [refused])
+    assert repos.samples.between(session.token, EVERYTHING) == []

@@ -1,0 +1,83 @@
+"""Real perfmon servers for tests: in a thread of the test process, or as a separate process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from perfmon import bootstrap
+from perfmon.entrypoints.wsgi_server import create_server
+
+_LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@contextmanager
+def threaded_server(settings: bootstrap.Settings) -> Iterator[str]:
+    """Serve the app built from settings on a free port in a thread; yield its base URL."""
+    container = bootstrap.build_container(settings)
+    bootstrap.check_storage_ready_to_serve(container)
+    server = create_server(
+        container.http_app(),
+        host="127.0.0.1",
+        port=0,
+        threads=settings.threads,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+        container.shutdown_resources()
+
+
+@dataclass
+class ServerProcess:
+    """A `perfmon serve` child process and what it logged."""
+
+    process: subprocess.Popen[str]
+    url: str
+    log: list[str] = field(default_factory=list)
+
+    def stop(self) -> int:
+        """SIGTERM, then wait; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=10)
+
+
+def start_server_process(
+    *flags: str, env: dict[str, str] | None = None, timeout: float = 20
+) -> ServerProcess:
+    """Start `python -m perfmon serve --port 0 ...` and wait for its 'listening on' line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "perfmon", "serve", "--port", "0", *flags],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    log: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stderr is not None
+    for line in process.stderr:
+        log.append(line)
+        match = _LISTENING.search(line)
+        if match:
+            server = ServerProcess(process, match.group(1), log)
+            # Keep draining stderr so that the child never blocks on a full pipe.
+            threading.Thread(target=lambda: log.extend(process.stderr or ()), daemon=True).start()
+            return server
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    process.wait()
+    raise RuntimeError("perfmon serve did not start:\n" + "".join(log))

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from waitress import wasyncore
+
 from perfmon import bootstrap
 from perfmon.entrypoints.wsgi_server import create_server
 
@@ -35,8 +37,11 @@ def threaded_server(settings: bootstrap.Settings) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        # Close the sockets from the server's own loop thread (closing them from here races its select),
+        # which ends the loop; then stop the worker threads.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # waitress has no public stop
         thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
         container.shutdown_resources()
 
 

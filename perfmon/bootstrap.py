@@ -7,14 +7,18 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
+from sqlalchemy.exc import ArgumentError
 
 from perfmon.adapters.filesystem import FileStorage
+from perfmon.adapters.legacy.database import LegacyDatabaseSource, legacy_engine
+from perfmon.adapters.legacy.files import LegacyFileSource
 from perfmon.adapters.password_hasher import Argon2PasswordHasher
 from perfmon.adapters.postgres import repositories as postgres
 from perfmon.adapters.postgres import schema
@@ -22,6 +26,7 @@ from perfmon.adapters.postgres.engine import database_url, engine_resource
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.legacy_import import ImportReport, LegacyImport
 from perfmon.entrypoints.http.app import DEFAULT_MAX_BODY_BYTES, create_app
 
 logger = logging.getLogger(__name__)
@@ -64,6 +69,8 @@ class Settings:
             raise ConfigurationError(
                 "storage 'db' needs a database URL (PERFMON_DATABASE_URL or --database-url)"
             )
+        if self.database_url:
+            _check_database_url(self.database_url)
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be in 0..65535, not {self.port}")
         if self.threads < 1 or self.max_body_bytes < 1:
@@ -72,6 +79,19 @@ class Settings:
             raise ConfigurationError(
                 f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
             )
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse a URL that perfmon cannot connect with now, rather than with a traceback at startup. The
+    message never repeats the URL: it may hold a password."""
+    try:
+        driver = database_url(url).drivername
+    except (ArgumentError, ValueError):
+        driver = None
+    if driver != "postgresql+psycopg2":
+        raise ConfigurationError(
+            "the database URL must have the form postgresql://user:password@host:port/database"
+        )
 
 
 def load_settings(
@@ -148,6 +168,14 @@ class Container(containers.DeclarativeContainer):
         clock=providers.Object(time.time),
     )
     cpu_history = providers.Singleton(CpuHistory, sessions=sessions, samples=samples)
+    legacy_import = providers.Factory(
+        LegacyImport,
+        users=users,
+        sessions=sessions,
+        samples=samples,
+        hasher=password_hasher,
+        clock=providers.Object(time.time),
+    )
     http_app = providers.Singleton(
         create_app,
         accounts,
@@ -192,8 +220,11 @@ def init_database(settings: Settings) -> int:
     try:
         created = schema.create_database_if_missing(settings.database_url)
         schema.upgrade_to_head(settings.database_url)
+    except ValueError as error:  # a URL without a database name, or one too long for PostgreSQL
+        logger.error("init-db needs a database name in the URL: %s", error)
+        return 2
     except StorageUnavailable as error:
-        logger.error("database unavailable: %s", error)
+        logger.error("cannot initialise the database: %s", error)
         return 1
     logger.info(
         "%s database %s is at the newest schema",
@@ -201,3 +232,57 @@ def init_database(settings: Settings) -> int:
         describe_database(settings),
     )
     return 0
+
+
+def import_legacy(
+    settings: Settings,
+    *,
+    from_dir: Path | None = None,
+    from_db: str | None = None,
+    on_progress: Callable[[ImportReport], None] = lambda report: None,
+) -> ImportReport:
+    """`perfmon import-legacy`: the original's data, from its folder or its database, into the storage.
+
+    ConfigurationError for a bad source argument, LegacySourceUnreadable when the source cannot be read,
+    StorageNotReady when the storage cannot be written. What was imported before a failure stays, and a
+    second run carries on from there."""
+    with _legacy_source(from_dir, from_db) as source:
+        source.check()
+        container = build_container(settings)
+        try:
+            _check_storage_ready_to_import(container)
+            location = settings.data_dir if settings.storage == "file" else describe_database(settings)
+            logger.info("importing legacy data into storage=%s at %s", settings.storage, location)
+            return container.legacy_import().run(source, on_progress)
+        except StorageUnavailable as error:
+            raise StorageNotReady(f"storage unavailable: {error}") from error
+        finally:
+            container.shutdown_resources()
+
+
+@contextmanager
+def _legacy_source(
+    from_dir: Path | None, from_db: str | None
+) -> Iterator[LegacyFileSource | LegacyDatabaseSource]:
+    if (from_dir is None) == (from_db is None):
+        raise ConfigurationError("import-legacy needs exactly one of --from-dir and --from-db")
+    if from_dir is not None:
+        yield LegacyFileSource(Path(from_dir).resolve())
+        return
+    try:
+        engine = legacy_engine(from_db or "")
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    try:
+        yield LegacyDatabaseSource(engine)
+    finally:
+        engine.dispose()
+
+
+def _check_storage_ready_to_import(container: Container) -> None:
+    """As for serving: the storage answers, and a database is at this version's schema."""
+    if container.config.storage() == "db":
+        problem = schema.schema_status(container.engine())
+        if problem is not None:
+            raise StorageNotReady(problem)
+    container.check_storage()()

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,14 +48,14 @@ def postgres_server() -> Iterator[str]:
     elif is_reachable(LOCAL_URL):
         yield LOCAL_URL
     else:
-        bin_dir = _server_binaries()
+        bin_dir = server_binaries()
         if bin_dir is None:
-            _give_up(HOW_TO_RUN)
+            give_up(HOW_TO_RUN)
         with throwaway_cluster(bin_dir) as url:
             yield url
 
 
-def _give_up(reason: str) -> NoReturn:
+def give_up(reason: str) -> NoReturn:
     # On CI a missing database must turn the build red, never quietly skip the postgres tests.
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         pytest.fail(reason)
@@ -73,7 +74,7 @@ def is_reachable(url: str) -> bool:
         engine.dispose()
 
 
-def _server_binaries() -> Path | None:
+def server_binaries() -> Path | None:
     """The folder holding initdb and pg_ctl, when the server can be run from it by this user."""
     if os.geteuid() == 0:
         try:
@@ -86,53 +87,63 @@ def _server_binaries() -> Path | None:
     return next((d for d in candidates if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """A PostgreSQL cluster of the tests' own, on a free port: a test may stop it and start it again."""
+
+    bin_dir: Path
+    workdir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server on the same data folder and port, and wait until it accepts connections."""
+        # fsync off: the cluster is thrown away, and durability is what slows tests most.
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.workdir / "server.log")
+        self._pg_ctl("-l", log, "-o", options, "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m <mode>`, waiting until the server is gone."""
+        self._pg_ctl("-m", mode, "-w", "stop")
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        _run([*_as_postgres(), str(self.bin_dir / "pg_ctl"), "-D", str(self.workdir / "data"), *arguments])
+
+
 @contextmanager
 def throwaway_cluster(bin_dir: Path) -> Iterator[str]:
     """A new cluster on a free port in a temporary folder, stopped and deleted afterwards."""
+    with own_cluster(bin_dir) as cluster:
+        yield cluster.url
+
+
+@contextmanager
+def own_cluster(bin_dir: Path) -> Iterator[Cluster]:
+    """A new, started cluster in a temporary folder; stopped (if running) and deleted afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="perfmon-pg-"))
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_postgres:
+    if _as_postgres():
         shutil.chown(workdir, "postgres")
-    data, port = workdir / "data", _free_port()
-    # fsync off: the cluster is thrown away, and durability is what slows tests most.
-    server_options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    cluster = Cluster(bin_dir, workdir, _free_port())
     try:
-        _run(
-            [
-                *as_postgres,
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ]
-        )
-        _run(
-            [
-                *as_postgres,
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(workdir / "server.log"),
-                "-o",
-                server_options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        )
+        initdb = [str(bin_dir / "initdb"), "-D", str(workdir / "data"), "-U", "postgres", "--auth=trust"]
+        _run([*_as_postgres(), *initdb, "-E", "UTF8", "--no-sync"])
+        cluster.start()
         try:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            yield cluster
         finally:
-            _run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+            if (workdir / "data" / "postmaster.pid").exists():
+                cluster.stop("immediate")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _as_postgres() -> list[str]:
+    # initdb and postgres refuse to run as root: run them as the postgres user then.
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
 def _run(command: list[str]) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from perfmon.domain.downsampling import downsample, summarize
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import CpuSample, Session, TimeRange, User, Username
+from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
 
@@ -39,6 +40,11 @@ class InMemorySessionRepository(SessionRepository):
     def get(self, token: str) -> Session | None:
         return self._sessions.get(token)
 
+    def for_user(self, user: Username) -> list[Session]:
+        mine = [session for session in list(self._sessions.values()) if session.user == user]
+        # Newest first; among equal creation times the later added first, as dicts keep insertion order.
+        return sorted(reversed(mine), key=lambda session: session.created_at, reverse=True)
+
 
 class InMemorySampleRepository(SampleRepository):
     """Samples in a list per session token."""
@@ -57,3 +63,11 @@ class InMemorySampleRepository(SampleRepository):
         chosen = [sample for sample in stored if time_range.contains(sample.taken_at)]
         # sorted() is stable, so equal times keep their arrival order.
         return sorted(chosen, key=lambda sample: sample.taken_at)
+
+    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
+        return downsample(self.between(token, time_range), step)
+
+    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
+        with self._lock:
+            stored = {token: list(self._samples.get(token, ())) for token in tokens}
+        return {token: summarize(samples) for token, samples in stored.items()}

@@ -107,3 +107,49 @@ class TimeRange:
 
 
 EVERYTHING = TimeRange()
+
+MAX_BATCH_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """How many samples a session holds, and the times of its first and last."""
+
+    count: int
+    first: float | None
+    last: float | None
+
+
+NO_SAMPLES = SampleSummary(0, None, None)
+
+
+@dataclass(frozen=True)
+class SessionOverview:
+    """A session with the summary of its samples, as listed to its user."""
+
+    session: Session
+    samples: SampleSummary
+
+
+def bucket_start(moment: float, step: float) -> float:
+    """The start of the step-wide bucket holding the moment: buckets are aligned on multiples of step."""
+    return math.floor(moment / step) * step
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The samples of one step-wide slice of time, reduced to their mean, minimum, maximum and count."""
+
+    start: float
+    mean: float
+    low: float
+    high: float
+    count: int
+
+
+def check_step(step: float) -> float:
+    """A downsampling step must be a finite number of seconds > 0, and not so tiny (below about 5.6e-298)
+    that a sample's time divided by it overflows a double: no storage could compute such buckets."""
+    if not (math.isfinite(step) and step > 0 and math.isfinite(MAX_TIMESTAMP / step)):
+        raise InvalidInput("step must be a finite number of seconds > 0")
+    return step

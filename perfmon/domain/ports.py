@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from perfmon.domain.model import CpuSample, Session, TimeRange, User, Username
+from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
 
 # Makes a fresh, unguessable session token (a UUID4 string in production).
 TokenFactory = Callable[[], str]
@@ -32,6 +32,9 @@ class SessionRepository(Protocol):
     def get(self, token: str) -> Session | None:
         """The session with that canonical token, or None; cheap whatever the number of sessions."""
 
+    def for_user(self, user: Username) -> list[Session]:
+        """Every session of the user, newest first."""
+
 
 class SampleRepository(Protocol):
     """The CPU samples of each session, in arrival order."""
@@ -44,6 +47,12 @@ class SampleRepository(Protocol):
 
     def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
         """The session's samples within the range, oldest first, equal times in arrival order."""
+
+    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
+        """The samples within the range grouped by `bucket_start(time, step)`, oldest bucket first."""
+
+    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
+        """Count, first and last time of each session's samples; a session without samples may be absent."""
 
 
 class PasswordHasher(Protocol):

@@ -282,3 +282,18 @@ def test_a_data_dir_that_is_a_file_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "data").write_bytes(b"")
     with pytest.raises(StorageUnavailable):
         _storage(tmp_path)
+
+
+def test_sessions_of_a_user_skip_tokens_without_a_record_and_survive_a_torn_line(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    _open_session(storage)
+    [listing] = (tmp_path / "data" / "users").glob("*.sessions")
+    # A crash between listing a token and publishing its record, then a line torn by a power cut.
+    with listing.open("ab") as file:
+        file.write(f"{uuid.uuid4()}\n{str(uuid.uuid4())[:10]}".encode())
+    later = Session(token=str(uuid.uuid4()), user=Username("alice"), created_at=1_700_000_001.0)
+    storage.sessions.add(later)
+    assert storage.sessions.for_user(Username("alice")) == [
+        later,
+        Session(TOKEN, Username("alice"), 1_700_000_000.5),
+    ]

@@ -7,7 +7,16 @@ import threading
 import pytest
 
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import EVERYTHING, CpuSample, Session, TimeRange, User, Username
+from perfmon.domain.model import (
+    EVERYTHING,
+    NO_SAMPLES,
+    CpuSample,
+    SampleSummary,
+    Session,
+    TimeRange,
+    User,
+    Username,
+)
 from tests.storage_kinds import Repositories
 
 TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
@@ -157,3 +166,75 @@ def test_concurrent_appends_lose_nothing(repositories: Repositories) -> None:
     assert sorted((s.cpu, s.taken_at) for s in stored) == sorted(
         (float(t), float(i)) for t in range(16) for i in range(50)
     )
+
+
+def test_sessions_of_a_user_come_newest_first_and_only_theirs(repositories: Repositories) -> None:
+    repositories.users.add(_user("alice"))
+    repositories.users.add(_user("bob"))
+    older = Session(TOKEN, Username("alice"), 100.0)
+    newer = Session(OTHER_TOKEN, Username("alice"), 200.0)
+    bobs = Session("5a0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d", Username("bob"), 300.0)
+    for session in (older, newer, bobs):
+        repositories.sessions.add(session)
+    assert repositories.sessions.for_user(Username("alice")) == [newer, older]
+    assert repositories.sessions.for_user(Username("nobody")) == []
+
+
+def test_summaries_count_samples_and_their_first_and_last_times(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    _open_session(repositories, OTHER_TOKEN)
+    repositories.samples.append(TOKEN, [CpuSample(1.0, 30.0), CpuSample(2.0, 10.0), CpuSample(3.0, 20.0)])
+    summaries = repositories.samples.summaries([TOKEN, OTHER_TOKEN])
+    assert summaries[TOKEN] == SampleSummary(3, 10.0, 30.0)
+    assert summaries.get(OTHER_TOKEN, NO_SAMPLES) == NO_SAMPLES
+
+
+def test_buckets_reduce_each_step_to_mean_min_max_and_count(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    moments_and_cpus = [(0.0, 10.0), (59.9, 20.0), (60.0, 5.0), (61.0, 7.0), (185.5, 1.0), (240.0, 0.0)]
+    repositories.samples.append(TOKEN, [CpuSample(cpu, moment) for moment, cpu in moments_and_cpus])
+    buckets = repositories.samples.buckets(TOKEN, EVERYTHING, 60.0)
+    assert [(b.start, b.low, b.high, b.count) for b in buckets] == [
+        (0.0, 10.0, 20.0, 2),
+        (60.0, 5.0, 7.0, 2),
+        (180.0, 1.0, 1.0, 1),
+        (240.0, 0.0, 0.0, 1),
+    ]
+    assert [b.mean for b in buckets] == pytest.approx([15.0, 6.0, 1.0, 0.0])
+
+
+def test_buckets_keep_to_the_time_range_and_fractional_steps(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    repositories.samples.append(TOKEN, [CpuSample(float(i), 1_700_000_000 + i * 0.25) for i in range(8)])
+    buckets = repositories.samples.buckets(TOKEN, TimeRange(1_700_000_000.5, 1_700_000_001.5), 0.5)
+    assert [(b.start, b.count) for b in buckets] == [
+        (1_700_000_000.5, 2),
+        (1_700_000_001.0, 2),
+        (1_700_000_001.5, 1),
+    ]
+    assert repositories.samples.buckets(OTHER_TOKEN, EVERYTHING, 1.0) == []
+
+
+def test_a_batch_of_ten_thousand_samples_in_one_append_is_stored_whole(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    batch = [CpuSample((i * 7.3) % 100, 1_700_000_000 + i * 0.001) for i in range(10_000)]
+    repositories.samples.append(TOKEN, batch)
+    assert repositories.samples.between(TOKEN, EVERYTHING) == batch
+
+
+def test_a_user_without_sessions_has_none(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    assert repositories.sessions.for_user(Username("alice")) == []
+
+
+def test_bucket_means_stay_finite_at_the_largest_cpu_values(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    largest = 1.7976931348623157e308
+    repositories.samples.append(TOKEN, [CpuSample(largest, 1.0), CpuSample(largest, 2.0)])
+    (bucket,) = repositories.samples.buckets(TOKEN, EVERYTHING, 10.0)
+    assert bucket.mean == pytest.approx(largest) and bucket.count == 2

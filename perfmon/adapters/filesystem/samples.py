@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from perfmon.adapters.filesystem.files import storage_errors, write_whole
 from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
+from perfmon.domain.downsampling import downsample, summarize
 from perfmon.domain.errors import InvalidInput
-from perfmon.domain.model import CpuSample, TimeRange
+from perfmon.domain.model import Bucket, CpuSample, SampleSummary, TimeRange
 from perfmon.domain.ports import SampleRepository
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,31 @@ class FileSampleRepository(SampleRepository):
                 os.close(fd)
 
     def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
-        path = self._dir.session_samples(token)
-        with storage_errors("reading samples"), open(path, "rb") as file:
-            # Shared lock: an append in progress is seen whole or not at all.
-            fcntl.flock(file.fileno(), fcntl.LOCK_SH)
-            content = file.read()
-        chosen = [sample for sample in self._parse(token, content) if time_range.contains(sample.taken_at)]
+        chosen = [sample for sample in self._stored(token) if time_range.contains(sample.taken_at)]
         # sorted() is stable, so equal times keep their arrival order.
         return sorted(chosen, key=lambda sample: sample.taken_at)
+
+    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
+        return downsample(self.between(token, time_range), step)
+
+    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
+        # A file has no index: one read of each session's file, as between() does.
+        return {token: summarize(self._stored(token)) for token in tokens}
+
+    def _stored(self, token: str) -> list[CpuSample]:
+        """The session's samples in arrival order; none when it has no file (an unknown session)."""
+        path = self._dir.session_samples(token)
+        with storage_errors("reading samples"):
+            try:
+                with open(path, "rb") as file:
+                    # Shared lock: an append in progress is seen whole or not at all.
+                    fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+                    content = file.read()
+            except FileNotFoundError:
+                # A vanished folder (an unmounted volume) is an outage, not a session without samples.
+                os.stat(path.parent)
+                return []
+        return self._parse(token, content)
 
     def _lock_for(self, token: str) -> threading.Lock:
         with self._locks_guard:

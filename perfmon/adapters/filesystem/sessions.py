@@ -18,6 +18,8 @@ from perfmon.domain.ports import SessionRepository
 
 # About 300 bytes each: the hot sessions of any real deployment, in a few tens of MB at most.
 _CACHED_SESSIONS = 65_536
+# The length of a canonical UUID string, the only form of token the file lists.
+_TOKEN_LENGTH = 36
 
 
 class _NoSuchSession(LookupError):
@@ -51,6 +53,18 @@ class FileSessionRepository(SessionRepository):
             return self._load(token)
         except _NoSuchSession:
             return None
+
+    def for_user(self, user: Username) -> list[Session]:
+        with storage_errors("listing a user's sessions"):
+            content = read_if_present(self._dir.user_sessions(user))
+        # The file lists tokens oldest first: reversed, the stable sort puts the later added first on ties.
+        lines = reversed((content or b"").decode("ascii", "replace").splitlines())
+        # The last 36 characters: a line torn by a power cut gets glued to the front of the next one.
+        found = [self.get(line[-_TOKEN_LENGTH:]) for line in lines]
+        # Tokens without a record (a crash before it was written) are no sessions; a record that names
+        # another user (a file edited by hand) is not this user's.
+        mine = [session for session in found if session is not None and session.user == user]
+        return sorted(mine, key=lambda session: session.created_at, reverse=True)
 
     def _read(self, token: str) -> Session:
         with storage_errors("looking up a session"):

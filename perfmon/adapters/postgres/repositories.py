@@ -6,18 +6,19 @@ import threading
 from collections.abc import Sequence
 
 from psycopg2 import errorcodes
-from sqlalchemy import Engine, Row, insert, literal, select
+from sqlalchemy import ColumnElement, Double, Engine, Row, Select, cast, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import CpuSample, Session, TimeRange, User, Username
+from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
 # Bounds the memory of the session cache; the oldest entries make room (FIFO is enough:
 # a client uses its newest session, and a miss only costs one indexed lookup).
 SESSION_CACHE_LIMIT = 100_000
+_AVERAGE_SCALE = 2.0**-64
 
 
 class PostgresUserRepository(UserRepository):
@@ -66,19 +67,25 @@ class PostgresSessionRepository(SessionRepository):
             cached = self._cache.get(token)
         if cached is not None:
             return cached
-        query = (
-            select(sessions.c.token, users.c.name, sessions.c.created_at)
-            .join_from(sessions, users)
-            .where(sessions.c.token == token)
-        )
         with transaction(self._engine) as connection:
-            row = connection.execute(query).one_or_none()
+            row = connection.execute(_sessions_with_owner().where(sessions.c.token == token)).one_or_none()
         # Absent tokens are not cached: they cost a lookup each, but cannot fill the memory.
         if row is None:
             return None
-        session = Session(token=row.token, user=Username(row.name), created_at=row.created_at)
+        session = _session(row)
         self._remember(session)
         return session
+
+    def for_user(self, user: Username) -> list[Session]:
+        # No arrival order is stored for sessions: equal creation times (equal clock readings) are ordered
+        # by token, which is stable but not "later added first" as the port asks.
+        query = (
+            _sessions_with_owner()
+            .where(users.c.name == user.value)
+            .order_by(sessions.c.created_at.desc(), sessions.c.token.desc())
+        )
+        with transaction(self._engine) as connection:
+            return [_session(row) for row in connection.execute(query)]
 
     def _remember(self, session: Session) -> None:
         with self._cache_lock:
@@ -103,14 +110,62 @@ class PostgresSampleRepository(SampleRepository):
             connection.execute(insert(cpu_samples), rows)
 
     def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
-        query = select(cpu_samples.c.cpu, cpu_samples.c.taken_at).where(cpu_samples.c.session_token == token)
-        if time_range.start is not None:
-            query = query.where(cpu_samples.c.taken_at >= time_range.start)
-        if time_range.end is not None:
-            query = query.where(cpu_samples.c.taken_at <= time_range.end)
-        query = query.order_by(cpu_samples.c.taken_at, cpu_samples.c.id)
+        query = (
+            select(cpu_samples.c.cpu, cpu_samples.c.taken_at)
+            .where(*_samples_within(token, time_range))
+            .order_by(cpu_samples.c.taken_at, cpu_samples.c.id)
+        )
         with transaction(self._engine) as connection:
             return [_sample(row) for row in connection.execute(query)]
+
+    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
+        # Bound as a double, the step makes Postgres compute floor(t / step) * step in IEEE-754 doubles,
+        # as bucket_start() does in Python: the same start, bit for bit. The same bound parameter is
+        # rendered in the select list and in GROUP BY, so the two expressions match.
+        step_seconds = cast(literal(step), Double)
+        start = (func.floor(cpu_samples.c.taken_at / step_seconds) * step_seconds).label("start")
+        cpu = cpu_samples.c.cpu
+        query = (
+            select(
+                start,
+                # Scaled by a power of two, which is exact: a plain avg() raises on values whose sum
+                # passes the largest double, and the protocol puts no upper bound on cpu.
+                (func.avg(cpu * _AVERAGE_SCALE) / _AVERAGE_SCALE).label("mean"),
+                func.min(cpu).label("low"),
+                func.max(cpu).label("high"),
+                # Not labelled "count": Row.count is the tuple method.
+                func.count().label("samples"),
+            )
+            .where(*_samples_within(token, time_range))
+            .group_by(start)
+            .order_by(start)
+        )
+        with transaction(self._engine) as connection:
+            return [
+                Bucket(start=row.start, mean=row.mean, low=row.low, high=row.high, count=row.samples)
+                for row in connection.execute(query)
+            ]
+
+    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
+        if not tokens:
+            return {}
+        taken_at = cpu_samples.c.taken_at
+        # One query for all the sessions; the (session_token, taken_at, id) index answers it.
+        query = (
+            select(
+                cpu_samples.c.session_token,
+                func.count().label("samples"),
+                func.min(taken_at).label("first"),
+                func.max(taken_at).label("last"),
+            )
+            .where(cpu_samples.c.session_token.in_(list(tokens)))
+            .group_by(cpu_samples.c.session_token)
+        )
+        with transaction(self._engine) as connection:
+            return {
+                row.session_token: SampleSummary(count=row.samples, first=row.first, last=row.last)
+                for row in connection.execute(query)
+            }
 
 
 class DatabaseHealth:
@@ -123,6 +178,25 @@ class DatabaseHealth:
         """Return when the database answers; raise StorageUnavailable when it does not."""
         with transaction(self._engine) as connection:
             connection.execute(select(literal(1)))
+
+
+def _sessions_with_owner() -> Select[tuple[str, str, float]]:
+    """Sessions with their user's name, as a Session needs them."""
+    return select(sessions.c.token, users.c.name, sessions.c.created_at).join_from(sessions, users)
+
+
+def _session(row: Row[tuple[str, str, float]]) -> Session:
+    return Session(token=row.token, user=Username(row.name), created_at=row.created_at)
+
+
+def _samples_within(token: str, time_range: TimeRange) -> list[ColumnElement[bool]]:
+    """The conditions on a session's samples that keep those within the inclusive range."""
+    conditions = [cpu_samples.c.session_token == token]
+    if time_range.start is not None:
+        conditions.append(cpu_samples.c.taken_at >= time_range.start)
+    if time_range.end is not None:
+        conditions.append(cpu_samples.c.taken_at <= time_range.end)
+    return conditions
 
 
 def _sample(row: Row[tuple[float, float]]) -> CpuSample:

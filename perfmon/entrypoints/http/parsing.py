@@ -8,7 +8,8 @@ from typing import Any, NoReturn
 
 import falcon
 
-from perfmon.domain.model import CpuSample
+from perfmon.domain.errors import InvalidInput
+from perfmon.domain.model import MAX_BATCH_SIZE, CpuSample
 from perfmon.entrypoints.http.errors import BadArguments
 
 
@@ -62,6 +63,20 @@ def parse_sample(document: Any) -> CpuSample:
     return CpuSample(cpu=require_number(document, "cpu"), taken_at=require_number(document, "time"))
 
 
+def parse_samples(document: Any) -> list[CpuSample]:
+    """A batch: a list of 1..10,000 samples; the 400 names the first bad one, so the agent can fix it."""
+    if not isinstance(document, list) or not 1 <= len(document) <= MAX_BATCH_SIZE:
+        raise BadArguments(f"samples must be a list of 1..{MAX_BATCH_SIZE} samples")
+    samples = []
+    for index, item in enumerate(document):
+        try:
+            samples.append(parse_sample(item))
+        except (BadArguments, InvalidInput) as error:
+            detail = str(error) if isinstance(error, InvalidInput) else "needs a number cpu and a number time"
+            raise BadArguments(f"samples[{index}] {detail}") from None
+    return samples
+
+
 def optional_float_param(req: falcon.Request, name: str) -> float | None:
     """A query parameter that, when present, must be a finite number."""
     text = req.get_param(name)
@@ -74,6 +89,14 @@ def optional_float_param(req: falcon.Request, name: str) -> float | None:
     if not math.isfinite(number):
         raise BadArguments()
     return number
+
+
+def optional_choice_param(req: falcon.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """A query parameter that, when present, must be one of the choices."""
+    value = req.get_param(name)
+    if value is not None and value not in choices:
+        raise BadArguments(f"{name} must be one of {', '.join(choices)}")
+    return value
 
 
 def required_param(req: falcon.Request, *names: str) -> str:

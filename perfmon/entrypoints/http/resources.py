@@ -5,16 +5,20 @@ The wire format (JSON field names) lives here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from importlib import resources as package_files
 
 import falcon
 
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
-from perfmon.domain.model import Session, TimeRange
+from perfmon.domain.model import Bucket, CpuSample, Session, TimeRange
+from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import (
+    optional_choice_param,
     optional_float_param,
     parse_sample,
+    parse_samples,
     read_json_object,
     require_string,
     required_param,
@@ -52,7 +56,7 @@ class Login:
 
 
 class CpuSamples:
-    """POST /cpu stores a sample; GET /cpu reads a session's samples by time range."""
+    """POST /cpu stores one sample or a batch; GET /cpu reads a session's samples as JSON, buckets or CSV."""
 
     def __init__(self, cpu_history: CpuHistory, max_body_bytes: int) -> None:
         self._cpu_history = cpu_history
@@ -61,6 +65,11 @@ class CpuSamples:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, self._max_body_bytes)
         token = require_string(body, "hash")
+        if "samples" in body:
+            batch = parse_samples(body["samples"])
+            self._cpu_history.record(token, batch)
+            resp.media = {"stored": len(batch)}
+            return
         sample = parse_sample(body)
         session = self._cpu_history.record(token, [sample])
         resp.media = {"payload": {"cpu": sample.cpu, "hash": session.token, "time": sample.taken_at}}
@@ -69,8 +78,65 @@ class CpuSamples:
         # The original client sends `hash`; the original README documents `user_hash`.
         token = required_param(req, "hash", "user_hash")
         time_range = TimeRange(optional_float_param(req, "start_time"), optional_float_param(req, "cur_time"))
-        samples = self._cpu_history.samples(token, time_range)
+        of_session = req.get_param("session")
+        step = optional_float_param(req, "step")
+        as_csv = optional_choice_param(req, "format", ("json", "csv")) == "csv"
+        if step is not None:
+            if as_csv:
+                raise BadArguments("step and format=csv do not combine")
+            buckets = self._cpu_history.buckets(token, time_range, step, of_session)
+            resp.media = {"payload": [_bucket_document(bucket) for bucket in buckets]}
+            return
+        samples = self._cpu_history.samples(token, time_range, of_session)
+        if as_csv:
+            resp.content_type = falcon.MEDIA_CSV
+            resp.stream = _csv_lines(samples)
+            return
         resp.media = {"payload": [{"cpu": s.cpu, "timestamp": s.taken_at} for s in samples]}
+
+
+def _bucket_document(bucket: Bucket) -> dict[str, float | int]:
+    return {
+        "timestamp": bucket.start,
+        "cpu": bucket.mean,
+        "min": bucket.low,
+        "max": bucket.high,
+        "count": bucket.count,
+    }
+
+
+CSV_LINES_PER_CHUNK = 4096
+
+
+def _csv_lines(samples: list[CpuSample]) -> Iterator[bytes]:
+    """The samples as `cpu,time` CSV in chunks, so that a large export is never one big string."""
+    yield b"cpu,time\n"
+    for offset in range(0, len(samples), CSV_LINES_PER_CHUNK):
+        chunk = samples[offset : offset + CSV_LINES_PER_CHUNK]
+        # repr() is the shortest text that reads back as the same float.
+        yield "".join(f"{s.cpu!r},{s.taken_at!r}\n" for s in chunk).encode()
+
+
+class Sessions:
+    """GET /sessions: every session of the caller's user, newest first, with sample counts."""
+
+    def __init__(self, cpu_history: CpuHistory) -> None:
+        self._cpu_history = cpu_history
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        overviews = self._cpu_history.sessions_of_user(required_param(req, "hash", "user_hash"))
+        resp.media = {
+            "payload": [
+                {
+                    "session": overview.session.token,
+                    "created": overview.session.created_at,
+                    "samples": overview.samples.count,
+                    "first": overview.samples.first,
+                    "last": overview.samples.last,
+                }
+                for overview in overviews
+            ]
+        }
 
 
 class Health:
@@ -90,3 +156,14 @@ class Readiness:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._check_storage()
         resp.media = {"status": "ok", "storage": self._storage_name}
+
+
+class ApiDescription:
+    """GET /openapi.json: the OpenAPI document shipped in this package, read once and served as is."""
+
+    def __init__(self) -> None:
+        self._document = package_files.files(__package__).joinpath("openapi.json").read_bytes()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._document

@@ -1,0 +1,103 @@
+"""The agent: a sampler thread and a sender thread around one spool, stopped cleanly on request."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perfmon.entrypoints.agent.sampler import CpuReader, Sampler
+from perfmon.entrypoints.agent.sender import RetryPolicy, Sender
+from perfmon.entrypoints.agent.server import CredentialsRefused, PerfmonServer
+from perfmon.entrypoints.agent.spool import Spool
+from perfmon.entrypoints.agent.status import StatusReport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """How the agent samples and sends."""
+
+    interval: float = 1.0
+    register: bool = False
+    retry: RetryPolicy = RetryPolicy()
+    # On stop, how long the last attempt to send what is spooled may take; the rest stays spooled.
+    final_drain_seconds: float = 2.0
+    # After stop, how long a post already on its way plus the last drain may take before run() returns.
+    stop_grace_seconds: float = 15.0
+
+
+class Agent:
+    """Samples into the spool and sends from it until stop(); run() returns the exit status."""
+
+    def __init__(
+        self,
+        server: PerfmonServer,
+        spool: Spool,
+        read_cpu: CpuReader,
+        report: StatusReport,
+        options: AgentOptions = AgentOptions(),  # noqa: B008 - frozen
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spool, self._report, self._options = spool, report, options
+        self._sampler = Sampler(
+            read_cpu, spool, report, options.interval, wall_clock=wall_clock, monotonic=monotonic
+        )
+        self._sender = Sender(server, spool, report, register=options.register, retry=options.retry)
+        self._stop = threading.Event()
+        self._failed = False
+
+    def stop(self) -> None:
+        """Ask the agent to stop: sampling ends at once, sending after one last drain. Signal-safe: it
+        only sets an event that the thread running run() never holds."""
+        self._stop.set()
+
+    def run(self) -> int:
+        """Run until stop() or a fatal error; 0 after a clean stop, 1 after a fatal error."""
+        threads = [
+            threading.Thread(target=self._guarded, args=(self._sampler.run, self._stop), name="sampler"),
+            threading.Thread(
+                target=self._guarded,
+                args=(self._sender.run, self._stop, self._options.final_drain_seconds),
+                name="sender",
+            ),
+        ]
+        for thread in threads:
+            thread.daemon = True  # a sender stuck past its timeouts must not keep the process alive
+            thread.start()
+        self._join(threads)
+        self._report.finish(self._spool.counts())
+        return 1 if self._failed else 0
+
+    def _join(self, threads: list[threading.Thread]) -> None:
+        # Joining, not waiting on the stop event: a signal handler calling stop() on this thread must
+        # never find the event's lock held by the very thread it interrupted.
+        deadline: float | None = None
+        while any(thread.is_alive() for thread in threads):
+            if deadline is None and self._stop.is_set():
+                deadline = time.monotonic() + self._options.stop_grace_seconds
+            if deadline is not None and time.monotonic() > deadline:
+                self._report.event(
+                    logging.ERROR, "the sender did not finish in time; unsent samples stay spooled"
+                )
+                self._failed = True
+                return
+            next(thread for thread in threads if thread.is_alive()).join(timeout=0.1)
+
+    def _guarded(self, work: Callable[..., None], *arguments: object) -> None:
+        """Run one side; whatever ends it early stops the other side too."""
+        try:
+            work(*arguments)
+        except CredentialsRefused as refusal:
+            self._report.event(logging.ERROR, f"{refusal}: stopping (spooled samples are kept)")
+            self._failed = True
+        except Exception:
+            logger.exception("the agent's %s failed: stopping", threading.current_thread().name)
+            self._failed = True
+        finally:
+            self._stop.set()

@@ -1,0 +1,134 @@
+"""`perfmon agent`: its flags, where its password and spool folder come from, and its signal handling."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+from perfmon.entrypoints.agent.agent import Agent, AgentOptions
+from perfmon.entrypoints.agent.client import ServerClient
+from perfmon.entrypoints.agent.sampler import psutil_cpu_reader
+from perfmon.entrypoints.agent.spool import Spool
+from perfmon.entrypoints.agent.spool_files import SpoolLocked
+from perfmon.entrypoints.agent.status import StatusReport
+
+logger = logging.getLogger("perfmon.agent")
+
+PASSWORD_VARIABLE = "PERFMON_PASSWORD"  # noqa: S105 - the variable's name, not a password
+DEFAULT_SPOOL_LIMIT = 1_000_000
+TARGET_FILE = "target.json"
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `agent` subcommand; there is no password flag on purpose: flags show in `ps`."""
+    agent = commands.add_parser(
+        "agent",
+        help="sample this machine's CPU and post it to a perfmon server, spooling while it is away",
+        description=f"The password comes from ${PASSWORD_VARIABLE}, else from a prompt.",
+    )
+    agent.add_argument("--server", required=True, help="the server's base URL, e.g. http://127.0.0.1:8080")
+    agent.add_argument("--user", required=True, help="the user to post as")
+    agent.add_argument("--register", action="store_true", help="register the user first (or log in if known)")
+    agent.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
+    agent.add_argument(
+        "--spool-dir",
+        type=Path,
+        help="where unsent samples wait (default: a folder per server and user under "
+        "$XDG_STATE_HOME/perfmon-agent, else ~/.local/state/perfmon-agent)",
+    )
+    agent.add_argument(
+        "--spool-limit",
+        type=int,
+        default=DEFAULT_SPOOL_LIMIT,
+        help=f"most samples kept while the server is away (default {DEFAULT_SPOOL_LIMIT}); oldest go first",
+    )
+    agent.add_argument(
+        "--log-level", type=str.upper, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+
+
+def run(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+    """Run the agent until SIGTERM or Ctrl-C: 0 after a clean stop, 1 after a fatal error, 2 on bad usage."""
+    environ = os.environ if environ is None else environ
+    if arguments.interval <= 0 or arguments.spool_limit < 1:
+        logger.error("--interval must be positive and --spool-limit at least 1")
+        return 2
+    password = read_password(environ)
+    if not password:
+        logger.error("no password: set %s or run the agent on a terminal to be asked", PASSWORD_VARIABLE)
+        return 2
+    try:
+        server = ServerClient(arguments.server, arguments.user, password)
+    except ValueError as problem:
+        logger.error("%s", problem)
+        return 2
+    folder = arguments.spool_dir or default_spool_dir(server.base_url, arguments.user, environ)
+    try:
+        claim_spool_dir(folder, server.base_url, arguments.user)
+        spool = Spool(folder, arguments.spool_limit)
+    except (SpoolLocked, OSError, ValueError) as problem:
+        logger.error("cannot use the spool folder: %s", problem)
+        return 1
+    report = StatusReport(sys.stderr if sys.stderr.isatty() else None)
+    with spool:
+        options = AgentOptions(interval=arguments.interval, register=arguments.register)
+        agent = Agent(server, spool, psutil_cpu_reader(), report, options)
+        logger.info("agent for %s at %s, spool %s", arguments.user, server.base_url, folder)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop_on_signal(signum: int, frame: FrameType | None) -> None:
+            # The first Ctrl-C or SIGTERM stops cleanly; a second one acts as it would have without us.
+            agent.stop()
+            signal.signal(signum, previous[signum])
+
+        for sig in previous:
+            signal.signal(sig, stop_on_signal)
+        try:
+            return agent.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def read_password(environ: Mapping[str, str]) -> str | None:
+    """From the environment, else asked on the terminal; never from a flag."""
+    password = environ.get(PASSWORD_VARIABLE)
+    if password:
+        return password
+    if sys.stdin.isatty():
+        return getpass.getpass("perfmon password: ")
+    return None
+
+
+def default_spool_dir(server: str, user: str, environ: Mapping[str, str]) -> Path:
+    """A folder per server and user, named by a digest: user names are data, never paths."""
+    state_home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    digest = hashlib.sha256(f"{server}\n{user}".encode()).hexdigest()[:16]
+    return Path(state_home) / "perfmon-agent" / digest
+
+
+def claim_spool_dir(folder: Path, server: str, user: str) -> None:
+    """Refuse a spool folder holding another user's or server's samples: they would go to the wrong place."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = {"server": server, "user": user}
+    path = folder / TARGET_FILE
+    try:
+        claimed = json.loads(path.read_text())
+    except FileNotFoundError:
+        path.write_text(json.dumps(target))
+        return
+    except ValueError:
+        claimed = None
+    if claimed != target:
+        raise ValueError(
+            f"{folder} holds samples for another server or user ({path}); use another --spool-dir"
+        )

@@ -1,0 +1,60 @@
+"""The sampling side of the agent: one CPU reading per interval, on a monotonic schedule, into the spool."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from perfmon.entrypoints.agent.sample import Sample
+from perfmon.entrypoints.agent.spool import Spool, SpoolWriteError
+from perfmon.entrypoints.agent.status import StatusReport
+
+CpuReader = Callable[[], float]
+
+
+def psutil_cpu_reader() -> CpuReader:
+    """The machine's CPU use in percent since the previous call, as psutil measures it."""
+    import psutil  # here rather than at the top: `perfmon serve` never needs it
+
+    psutil.cpu_percent(interval=None)  # the first call only starts the measurement
+    return lambda: psutil.cpu_percent(interval=None)
+
+
+class Sampler:
+    """Reads the CPU every interval and spools the reading; the clocks are injected for tests."""
+
+    def __init__(
+        self,
+        read_cpu: CpuReader,
+        spool: Spool,
+        report: StatusReport,
+        interval: float,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self._read_cpu, self._spool, self._report = read_cpu, spool, report
+        self._interval, self._wall_clock, self._monotonic = interval, wall_clock, monotonic
+
+    def run(self, stop: threading.Event) -> None:
+        """Sample until stop is set. Ticks are paced from the schedule, not from the previous sample, so
+        the rate does not drift; after a stall (a suspended laptop) missed ticks are skipped, not burst."""
+        next_tick = self._monotonic() + self._interval
+        while not stop.wait(max(0.0, next_tick - self._monotonic())):
+            self.take_sample()
+            next_tick += self._interval
+            if self._monotonic() - next_tick > self._interval:
+                next_tick = self._monotonic() + self._interval
+
+    def take_sample(self) -> None:
+        """Read the CPU and spool the reading with the wall-clock time it was taken."""
+        sample = Sample(float(self._read_cpu()), self._wall_clock())
+        try:
+            self._spool.append(sample)
+        except SpoolWriteError as error:
+            self._report.event(logging.ERROR, f"sample lost: {error}")
+        self._report.refresh(self._spool.counts())

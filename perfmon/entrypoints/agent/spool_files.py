@@ -1,0 +1,115 @@
+"""The files behind the spool: segments of `cpu,time` lines, the state file, the lock and the quarantine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from perfmon.entrypoints.agent.sample import Sample
+
+try:  # POSIX; elsewhere two agents on one spool folder are not prevented
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+QUARANTINE_FILE = "quarantine.csv"
+_SEGMENT = re.compile(r"segment-(\d{8})\.csv")
+
+
+class SpoolLocked(RuntimeError):
+    """Another agent is using the spool folder."""
+
+
+@dataclass(frozen=True)
+class SpoolState:
+    """Which segment is current, and the byte offset of its first sample not yet acknowledged or dropped."""
+
+    segment: int = 0
+    head: int = 0
+
+
+def segment_path(folder: Path, segment: int) -> Path:
+    return folder / f"segment-{segment:08d}.csv"
+
+
+def segment_numbers(folder: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _SEGMENT.fullmatch(p.name)))
+
+
+def read_state(folder: Path) -> SpoolState:
+    """The saved state; when missing or unreadable, the start of the newest segment (resend, never lose)."""
+    try:
+        document = json.loads((folder / STATE_FILE).read_text())
+        return SpoolState(int(document["segment"]), int(document["head"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return SpoolState(max(segment_numbers(folder), default=0), 0)
+
+
+def write_state(folder: Path, state: SpoolState, fsync: bool) -> None:
+    """Replace the state file atomically: a crash leaves either the old state or the new one."""
+    temporary = folder / f"{STATE_FILE}.tmp"
+    with open(temporary, "w") as file:
+        json.dump({"segment": state.segment, "head": state.head}, file)
+        if fsync:
+            file.flush()
+            os.fsync(file.fileno())
+    os.replace(temporary, folder / STATE_FILE)
+
+
+def lock_folder(folder: Path) -> IO[bytes]:
+    """An exclusive lock on the folder, held while the returned file stays open."""
+    handle = open(folder / LOCK_FILE, "ab")  # noqa: SIM115 - held open for the spool's lifetime
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SpoolLocked(f"another perfmon agent is using the spool folder {folder}") from None
+    return handle
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a last line that a crash left half-written (it never counted as spooled); the file's size."""
+    with open(path, "r+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        start = size
+        while start > 0:
+            step = min(4096, start)
+            file.seek(start - step)
+            chunk = file.read(step)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                start = start - step + newline + 1
+                break
+            start -= step
+        if start != size:
+            file.truncate(start)
+        return start
+
+
+def count_lines(path: Path, offset: int) -> int:
+    with open(path, "rb") as file:
+        file.seek(offset)
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
+
+
+def encode(sample: Sample) -> bytes:
+    # repr() is the shortest text that reads back as the same float: values round-trip exactly.
+    return f"{float(sample.cpu)!r},{float(sample.taken_at)!r}\n".encode()
+
+
+def decode(line: bytes) -> Sample | None:
+    """The sample on a line, or None when the line is not one (a damaged file)."""
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        cpu, taken_at = (float(value) for value in line.decode("ascii").strip().split(","))
+        if math.isfinite(cpu) and math.isfinite(taken_at):
+            return Sample(cpu, taken_at)
+    return None

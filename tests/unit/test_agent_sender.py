@@ -1,0 +1,266 @@
+"""The agent's sending side against an in-memory server: order, exactly-once, re-login, bad samples."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+import perfmon
+from perfmon.entrypoints.agent.agent import Agent, AgentOptions
+from perfmon.entrypoints.agent.sample import Sample
+from perfmon.entrypoints.agent.sender import RetryPolicy, Sender
+from perfmon.entrypoints.agent.server import (
+    AlreadyRegistered,
+    CredentialsRefused,
+    PerfmonServer,
+    Rejected,
+    ServerUnavailable,
+    SessionExpired,
+    StoredSession,
+)
+from perfmon.entrypoints.agent.spool import Spool
+from perfmon.entrypoints.agent.status import StatusReport
+
+
+class FakeServer(PerfmonServer):
+    """A perfmon server in a dict, with switches for the ways a real one fails."""
+
+    def __init__(self, user: str = "alice", password: str = "right") -> None:
+        self.user = user
+        self.password = password
+        self.registered = False
+        self.sessions_samples: dict[str, list[Sample]] = {}
+        self.down = False
+        self.lose_next_answer = False  # store the next batch, then fail as if the answer got lost
+        self.largest_batch = 10_000
+        self.posts = 0
+        self._tokens = (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count())
+
+    def register(self, timeout: float | None = None) -> str:
+        self._check_up()
+        if self.registered:
+            raise AlreadyRegistered("User is already registered")
+        self.registered = True
+        return self._new_session()
+
+    def log_in(self, timeout: float | None = None) -> str:
+        self._check_up()
+        if not self.registered or self.password != "right":
+            raise CredentialsRefused("log in refused: Wrong credentials or user is not registered")
+        return self._new_session()
+
+    def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None:
+        self._check_up()
+        self.posts += 1
+        if token not in self.sessions_samples:
+            raise SessionExpired("the server no longer knows the session")
+        if len(samples) > self.largest_batch:
+            raise Rejected(413, "Request body too large")
+        for index, sample in enumerate(samples):
+            if sample.cpu < 0:
+                raise Rejected(400, f"Bad arguments: samples[{index}].cpu must be >= 0", index)
+        self.sessions_samples[token].extend(samples)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise ServerUnavailable("no answer: connection reset")
+
+    def sessions(self, token: str, timeout: float | None = None) -> list[StoredSession]:
+        self._check_up()
+        return [
+            StoredSession(t, min(s.taken_at for s in got), max(s.taken_at for s in got))
+            if got
+            else StoredSession(t, None, None)
+            for t, got in self.sessions_samples.items()
+        ]
+
+    def stored_samples(
+        self, token: str, session: str, start: float, end: float, timeout: float | None = None
+    ) -> list[Sample]:
+        self._check_up()
+        return [s for s in self.sessions_samples[session] if start <= s.taken_at <= end]
+
+    def all_cpus(self) -> list[float]:
+        every = [s for got in self.sessions_samples.values() for s in got]
+        return [s.cpu for s in sorted(every, key=lambda s: s.taken_at)]
+
+    def forget_sessions(self) -> None:
+        """Sessions the agent holds become unknown (their samples stay)."""
+        self.sessions_samples = {f"gone-{n}": got for n, got in enumerate(self.sessions_samples.values())}
+
+    def _new_session(self) -> str:
+        token = next(self._tokens)
+        self.sessions_samples[token] = []
+        return token
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise ServerUnavailable("no answer: connection refused")
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    fake = FakeServer()
+    fake.registered = True
+    return fake
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    with Spool(tmp_path / "spool", limit=1000) as opened:
+        yield opened
+
+
+def _spool_samples(spool: Spool, cpus: Sequence[float], start: int = 0) -> None:
+    for n, cpu in enumerate(cpus, start):
+        spool.append(Sample(cpu, 1_700_000_000.0 + n))
+
+
+def _sender(server: FakeServer, spool: Spool, **options: bool) -> Sender:
+    return Sender(server, spool, StatusReport(), **options)
+
+
+def _send_all(sender: Sender, steps: int = 20) -> None:
+    for _ in range(steps):
+        if not sender.send_one_batch():
+            return
+    raise AssertionError("the spool never drained")
+
+
+def test_spooled_samples_are_sent_oldest_first_and_leave_the_spool(server: FakeServer, spool: Spool) -> None:
+    _spool_samples(spool, [0, 1, 2])
+
+    _send_all(_sender(server, spool))
+
+    assert server.all_cpus() == [0, 1, 2]
+    assert spool.counts().pending == 0
+
+
+def test_a_batch_whose_answer_was_lost_is_not_sent_twice(server: FakeServer, spool: Spool) -> None:
+    sender = _sender(server, spool)
+    _spool_samples(spool, [0, 1])
+    server.lose_next_answer = True
+    with pytest.raises(ServerUnavailable):
+        sender.send_one_batch()
+    _spool_samples(spool, [2], start=2)
+
+    _send_all(sender)
+
+    assert server.all_cpus() == [0, 1, 2]
+
+
+def test_a_new_agent_does_not_resend_what_an_earlier_one_sent_but_never_acknowledged(
+    server: FakeServer, spool: Spool
+) -> None:
+    _spool_samples(spool, [0, 1, 2])
+    token = server.log_in()
+    server.post_samples(token, spool.peek(2).samples)  # then the earlier agent died
+
+    _send_all(_sender(server, spool))
+
+    assert server.all_cpus() == [0, 1, 2]
+
+
+def test_an_expired_session_means_logging_in_again_with_no_sample_lost(
+    server: FakeServer, spool: Spool
+) -> None:
+    sender = _sender(server, spool)
+    _spool_samples(spool, [0])
+    _send_all(sender)
+    server.forget_sessions()
+    _spool_samples(spool, [1, 2], start=1)
+
+    _send_all(sender)
+
+    assert server.all_cpus() == [0, 1, 2]
+
+
+def test_a_sample_the_server_refuses_is_quarantined_and_the_others_are_sent(
+    server: FakeServer, spool: Spool
+) -> None:
+    _spool_samples(spool, [0, 1, -5, 3])
+
+    _send_all(_sender(server, spool))
+
+    assert server.all_cpus() == [0, 1, 3]
+    assert spool.counts().quarantined == 1
+
+
+def test_a_batch_too_large_for_the_server_is_split(server: FakeServer, spool: Spool) -> None:
+    server.largest_batch = 2
+    _spool_samples(spool, range(5))
+
+    _send_all(_sender(server, spool))
+
+    assert server.all_cpus() == [0, 1, 2, 3, 4]
+
+
+def test_registering_a_known_user_logs_in_instead(server: FakeServer, spool: Spool) -> None:
+    _spool_samples(spool, [0])
+
+    _send_all(_sender(server, spool, register=True))
+
+    assert server.all_cpus() == [0]
+
+
+def test_nothing_leaves_the_spool_while_the_server_is_down(server: FakeServer, spool: Spool) -> None:
+    server.down = True
+    _spool_samples(spool, [0, 1])
+
+    with pytest.raises(ServerUnavailable):
+        _sender(server, spool).send_one_batch()
+
+    assert spool.counts().pending == 2
+
+
+def _run_agent(server: FakeServer, spool: Spool, stop_after_samples: int) -> tuple[int, list[float]]:
+    """Run a whole agent on a counter for a sampler; stop it once it has sampled enough."""
+    taken: list[float] = []
+    result: list[int] = []
+    enough = threading.Event()
+
+    def read_cpu() -> float:
+        taken.append(float(len(taken)))
+        if len(taken) >= stop_after_samples:
+            enough.set()
+        return taken[-1]
+
+    options = AgentOptions(interval=0.005, retry=RetryPolicy(first=0.01, most=0.05), final_drain_seconds=1)
+    agent = Agent(server, spool, read_cpu, StatusReport(), options)
+    runner = threading.Thread(target=lambda: result.append(agent.run()))
+    runner.start()
+    assert enough.wait(timeout=5)
+    agent.stop()
+    runner.join(timeout=5)
+    assert not runner.is_alive()
+    return result[0], taken
+
+
+def test_an_agent_stopped_cleanly_has_sent_every_sample_it_took(server: FakeServer, spool: Spool) -> None:
+    status, taken = _run_agent(server, spool, stop_after_samples=20)
+
+    assert status == 0
+    assert server.all_cpus() == taken
+
+
+def test_wrong_credentials_stop_the_agent_and_keep_the_samples(server: FakeServer, spool: Spool) -> None:
+    server.password = "changed"
+
+    status, taken = _run_agent(server, spool, stop_after_samples=1)
+
+    assert status == 1
+    assert server.all_cpus() == []
+    assert spool.counts().pending == len(taken)
+
+
+def test_the_agent_never_imports_the_server_side() -> None:
+    for module in (Path(perfmon.__file__).parent / "entrypoints" / "agent").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(
+                    ("perfmon.bootstrap", "perfmon.adapters", "perfmon.domain", "perfmon.entrypoints.http")
+                ), f"{module.name} imports {node.module}"

@@ -1,0 +1,179 @@
+"""The agent's spool: bounded, oldest first, on disk across restarts, and crash-safe about what was sent.
+
+A crash is simulated by copying the spool folder while the spool is open: the copy holds exactly what
+the files held at that instant, which is all a crashed agent leaves behind."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perfmon.entrypoints.agent.sample import Sample
+from perfmon.entrypoints.agent.spool import Spool
+from perfmon.entrypoints.agent.spool_files import QUARANTINE_FILE, SpoolLocked, segment_path
+
+
+def _sample(n: int) -> Sample:
+    return Sample(cpu=float(n), taken_at=1_700_000_000.0 + n / 10)
+
+
+def _cpus(spool: Spool, max_count: int = 100) -> list[float]:
+    return [sample.cpu for sample in spool.peek(max_count).samples]
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    with Spool(tmp_path / "spool", limit=5) as opened:
+        yield opened
+
+
+def _crash_copy(spool: Spool, tmp_path: Path) -> Path:
+    """The folder as a crash of the agent at this instant would leave it."""
+    return Path(shutil.copytree(spool.folder, tmp_path / "after-crash"))
+
+
+def test_samples_come_back_oldest_first_and_leave_only_when_committed(spool: Spool) -> None:
+    for n in range(3):
+        spool.append(_sample(n))
+
+    batch = spool.peek(2)
+    assert [s.cpu for s in batch.samples] == [0.0, 1.0]
+    assert _cpus(spool) == [0.0, 1.0, 2.0]  # peeking removes nothing
+
+    spool.commit(batch)
+    assert _cpus(spool) == [2.0]
+    assert spool.counts().pending == 1
+
+
+def test_values_round_trip_exactly(spool: Spool) -> None:
+    sample = Sample(cpu=0.1 + 0.2, taken_at=1_700_000_000.123456789)
+    spool.append(sample)
+    assert spool.peek(1).samples == (sample,)
+
+
+def test_a_full_spool_drops_the_oldest_and_counts_the_drops(spool: Spool) -> None:
+    for n in range(8):
+        spool.append(_sample(n))
+
+    assert _cpus(spool) == [3.0, 4.0, 5.0, 6.0, 7.0]
+    counts = spool.counts()
+    assert (counts.pending, counts.dropped) == (5, 3)
+
+
+def test_spooled_samples_survive_a_restart(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool", limit=5) as first:
+        for n in range(4):
+            first.append(_sample(n))
+        first.commit(first.peek(1))
+
+    with Spool(tmp_path / "spool", limit=5) as second:
+        assert _cpus(second) == [1.0, 2.0, 3.0]
+        second.append(_sample(4))
+        assert _cpus(second) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_what_was_committed_stays_committed_after_a_crash(spool: Spool, tmp_path: Path) -> None:
+    for n in range(4):
+        spool.append(_sample(n))
+    spool.commit(spool.peek(2))
+
+    with Spool(_crash_copy(spool, tmp_path), limit=5) as recovered:
+        assert _cpus(recovered) == [2.0, 3.0]
+
+
+def test_a_crash_after_appending_loses_no_sample(spool: Spool, tmp_path: Path) -> None:
+    for n in range(3):
+        spool.append(_sample(n))
+
+    with Spool(_crash_copy(spool, tmp_path), limit=5) as recovered:
+        assert _cpus(recovered) == [0.0, 1.0, 2.0]
+
+
+def test_a_half_written_last_line_is_cut_when_reopened(spool: Spool, tmp_path: Path) -> None:
+    spool.append(_sample(0))
+    copy = _crash_copy(spool, tmp_path)
+    with open(segment_path(copy, 0), "ab") as segment:
+        segment.write(b"12.5,17000")  # the crash came in the middle of a write
+
+    with Spool(copy, limit=5) as recovered:
+        recovered.append(_sample(1))
+        assert _cpus(recovered) == [0.0, 1.0]
+
+
+def test_reopening_with_a_lower_limit_drops_the_oldest(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool", limit=5) as first:
+        for n in range(5):
+            first.append(_sample(n))
+
+    with Spool(tmp_path / "spool", limit=2) as second:
+        assert _cpus(second) == [3.0, 4.0]
+        assert second.counts().dropped == 3
+
+
+def test_compaction_keeps_the_pending_samples_in_order(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool", limit=100, compact_min_bytes=0) as spool:
+        for n in range(10):
+            spool.append(_sample(n))
+        spool.commit(spool.peek(8))
+        spool.compact()
+        spool.append(_sample(10))
+
+        assert _cpus(spool) == [8.0, 9.0, 10.0]
+        assert not segment_path(spool.folder, 0).exists()
+    with Spool(tmp_path / "spool", limit=100) as reopened:
+        assert _cpus(reopened) == [8.0, 9.0, 10.0]
+
+
+def test_a_segment_left_by_an_interrupted_compaction_is_ignored(spool: Spool, tmp_path: Path) -> None:
+    for n in range(3):
+        spool.append(_sample(n))
+    copy = _crash_copy(spool, tmp_path)
+    segment_path(copy, 1).write_bytes(b"9.0,1.0\n")  # written, but the state never switched to it
+
+    with Spool(copy, limit=5) as recovered:
+        assert _cpus(recovered) == [0.0, 1.0, 2.0]
+        assert not segment_path(copy, 1).exists()
+
+
+def test_a_commit_of_samples_dropped_meanwhile_does_not_count_them_as_dropped(spool: Spool) -> None:
+    for n in range(5):
+        spool.append(_sample(n))
+    on_its_way = spool.peek(5)
+    spool.append(_sample(5))  # full: drops sample 0, which is in the batch being sent
+
+    spool.commit(on_its_way)
+
+    assert _cpus(spool) == [5.0]
+    assert spool.counts().dropped == 0
+
+
+def test_quarantined_samples_are_set_aside_in_a_file(spool: Spool) -> None:
+    for n in range(3):
+        spool.append(_sample(n))
+
+    spool.quarantine(spool.peek(3), 1)
+
+    assert _cpus(spool) == [1.0, 2.0]
+    assert spool.counts().quarantined == 1
+    assert (spool.folder / QUARANTINE_FILE).read_text() == "0.0,1700000000.0\n"
+
+
+def test_a_damaged_line_is_quarantined_not_sent(spool: Spool, tmp_path: Path) -> None:
+    spool.append(_sample(0))
+    copy = _crash_copy(spool, tmp_path)
+    with open(segment_path(copy, 0), "ab") as segment:
+        segment.write(b"not a sample\n")
+
+    with Spool(copy, limit=5) as recovered:
+        recovered.append(_sample(2))
+        recovered.commit(recovered.peek(1))
+        assert _cpus(recovered) == [2.0]
+        assert recovered.counts().quarantined == 1
+
+
+def test_a_second_spool_on_the_same_folder_is_refused(spool: Spool) -> None:
+    with pytest.raises(SpoolLocked, match="another perfmon agent"):
+        Spool(spool.folder, limit=5)

@@ -1,4 +1,4 @@
-"""The `perfmon` command: `serve` and `init-db`. The one place that configures logging."""
+"""The `perfmon` command: `serve`, `init-db` and `import-legacy`. The one place that configures logging."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from perfmon import bootstrap
+from perfmon.domain.legacy_records import LegacySourceUnreadable
+from perfmon.entrypoints.agent import command as agent_command
+from perfmon.entrypoints.import_report import ProgressLine, summary
 from perfmon.entrypoints.wsgi_server import create_server
 
 logger = logging.getLogger("perfmon")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="perfmon", description="A self-hosted performance-monitoring server."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    agent_command.add_parser(commands)
 
     serve = commands.add_parser("serve", help="serve the HTTP API (flags win over PERFMON_* variables)")
     serve.add_argument("--host", help="address to listen on (PERFMON_HOST, default 127.0.0.1)")
@@ -37,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     init_db = commands.add_parser("init-db", help="create the database if missing and migrate its schema")
     init_db.add_argument("--database-url", help="PostgreSQL URL (PERFMON_DATABASE_URL)")
     init_db.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
+
+    legacy = commands.add_parser(
+        "import-legacy", help="import the original PerformanceMonitor's users, sessions and samples"
+    )
+    source = legacy.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-dir", type=Path, help="the folder holding its users/ and users_data/")
+    source.add_argument("--from-db", metavar="URL", help="its PostgreSQL database")
+    legacy.add_argument("--storage", choices=bootstrap.STORAGE_KINDS, help="PERFMON_STORAGE, default file")
+    legacy.add_argument("--data-dir", help="file storage folder (PERFMON_DATA_DIR, default ./perfmon-data)")
+    legacy.add_argument("--database-url", help="PostgreSQL URL for --storage db (PERFMON_DATABASE_URL)")
+    legacy.add_argument("--fsync", choices=bootstrap.FSYNC_MODES, help="PERFMON_FSYNC, default never")
+    legacy.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
     return parser
 
 
@@ -83,9 +101,31 @@ def serve(settings: bootstrap.Settings) -> int:
     return 0
 
 
+def import_legacy(settings: bootstrap.Settings, from_dir: Path | None, from_db: str | None) -> int:
+    """Run the import; the summary goes to stdout, a progress line to stderr when it is a terminal."""
+    try:
+        with ProgressLine(sys.stderr) as progress:
+            report = bootstrap.import_legacy(
+                settings, from_dir=from_dir, from_db=from_db, on_progress=progress
+            )
+    except (LegacySourceUnreadable, bootstrap.StorageNotReady) as problem:
+        logger.error("cannot import: %s", problem)
+        return 1
+    except bootstrap.ConfigurationError as problem:
+        logger.error("cannot import: %s", problem)
+        return 2
+    print(summary(report))
+    if report.bad_lines:
+        logger.warning("%d bad lines were not imported; --log-level DEBUG tells why", report.bad_lines)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `perfmon` console script and of `python -m perfmon`."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "agent":  # a client of some server: no server settings, no container
+        logging.basicConfig(level=arguments.log_level, format=LOG_FORMAT, stream=sys.stderr)
+        return agent_command.run(arguments)
     try:
         settings = bootstrap.load_settings(_flags(arguments))
     except bootstrap.ConfigurationError as problem:
@@ -93,9 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     if arguments.command == "serve":
         return serve(settings)
+    if arguments.command == "import-legacy":
+        return import_legacy(settings, arguments.from_dir, arguments.from_db)
     return bootstrap.init_database(settings)

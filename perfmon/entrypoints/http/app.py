@@ -9,6 +9,7 @@ import falcon
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.entrypoints.http import resources
+from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -23,13 +24,16 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> falcon.App:
     """A WSGI app serving the perfmon protocol over the given services."""
-    app = falcon.App()
+    app = falcon.App(middleware=[DashboardHeaders()])
     # Trailing slashes and odd casing are not part of the protocol; keep routing exact.
     app.req_options.strip_url_path_trailing_slash = False
     app.add_route("/register", resources.Registration(accounts, max_body_bytes))
     app.add_route("/login", resources.Login(accounts, max_body_bytes))
     app.add_route("/cpu", resources.CpuSamples(cpu_history, max_body_bytes))
+    app.add_route("/sessions", resources.Sessions(cpu_history))
     app.add_route("/healthz", resources.Health())
     app.add_route("/readyz", resources.Readiness(storage_name, check_storage))
+    app.add_route("/openapi.json", resources.ApiDescription())
+    add_dashboard(app)
     register_error_handlers(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -37,11 +38,12 @@ def threaded_server(settings: bootstrap.Settings) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        # Close the sockets from the server's own loop thread (closing them from here races its select),
-        # which ends the loop; then stop the worker threads.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # waitress has no public stop
-        thread.join(timeout=5)
+        # Let the workers finish, then close the sockets from the server's own loop thread (closing them
+        # from here races its select), which ends the loop. waitress has no public stop.
         server.task_dispatcher.shutdown()
+        with contextlib.suppress(OSError):  # the loop already closed its trigger: nothing left to stop
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=5)
         container.shutdown_resources()
 
 

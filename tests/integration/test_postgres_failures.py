@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 
+import psycopg2
 import pytest
 from sqlalchemy import Engine, create_engine, make_url
-from sqlalchemy.exc import IntegrityError
 
 from perfmon.adapters.postgres.engine import CONNECT_ARGS, create_engine_for, database_url
 from perfmon.adapters.postgres.repositories import DatabaseHealth, PostgresUserRepository
@@ -107,11 +108,42 @@ def test_a_batch_refused_in_its_last_rows_stores_none_of_it(postgres_engine: Eng
     repos.users.add(user)
     session = Session(str(uuid.uuid4()), user.name, 1.0)
     repos.sessions.add(session)
-    # The model would refuse this sample; forged here so that the database refuses it (cpu NOT NULL)
-    # after the many-row INSERT has already sent the earlier pages of the batch.
+    # The model would refuse this sample; forged here so that the database refuses it (not a number)
+    # after the COPY has already sent the earlier rows of the batch.
     refused = object.__new__(CpuSample)
     object.__setattr__(refused, "cpu", None)
     object.__setattr__(refused, "taken_at", 1.0)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(psycopg2.DataError):
         repos.samples.append(session.token, [CpuSample(1.0, float(t)) for t in range(2500)] + [refused])
     assert repos.samples.between(session.token, EVERYTHING) == []
+
+
+def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine) -> None:
+    repos = postgres_repositories(postgres_engine)
+    user = User(Username(f"group-{uuid.uuid4().hex}"), "hash")
+    repos.users.add(user)
+    session = Session(str(uuid.uuid4()), user.name, 1.0)
+    repos.sessions.add(session)
+    refused = object.__new__(CpuSample)
+    object.__setattr__(refused, "cpu", None)
+    object.__setattr__(refused, "taken_at", 1.0)
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def append(index: int) -> None:
+        samples = [refused] if index == 0 else [CpuSample(float(index), float(index))]
+        barrier.wait()
+        try:
+            repos.samples.append(session.token, samples)
+            outcomes.append("stored")
+        except psycopg2.DataError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] + ["stored"] * 11
+    stored = repos.samples.between(session.token, EVERYTHING)
+    assert sorted(s.cpu for s in stored) == [float(i) for i in range(1, 12)]

@@ -9,6 +9,7 @@ from psycopg2 import errorcodes
 from sqlalchemy import ColumnElement, Double, Engine, Row, Select, cast, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.errors import UsernameTaken
@@ -99,15 +100,13 @@ class PostgresSampleRepository(SampleRepository):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = GroupCommitWriter(engine)
 
     def append(self, token: str, samples: Sequence[CpuSample]) -> None:
-        if not samples:  # executemany refuses an empty list; there is nothing to store anyway
-            return
-        rows = [{"session_token": token, "taken_at": s.taken_at, "cpu": s.cpu} for s in samples]
-        # One executemany (batched into multi-row INSERTs by SQLAlchemy) in one transaction:
-        # all samples or none, and rows get their identities in the order of the list.
-        with transaction(self._engine) as connection:
-            connection.execute(insert(cpu_samples), rows)
+        # Concurrent requests share one COPY and one commit; each returns once its samples are committed,
+        # all of them or none, with identities in the order of the list.
+        if samples:
+            self._writer.append(token, samples)
 
     def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
         query = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg2
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
@@ -35,7 +36,18 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def _unavailable(error: sa_exc.SQLAlchemyError) -> StorageUnavailable:
+@contextmanager
+def driver_outages_as_storage_unavailable(connection: Connection) -> Iterator[None]:
+    """The same for work done on the driver's own connection (COPY), which SQLAlchemy does not wrap:
+    a connection lost there is also dropped from the pool, so the next checkout makes a fresh one."""
+    try:
+        yield
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+        connection.invalidate()
+        raise _unavailable(error) from error
+
+
+def _unavailable(error: Exception) -> StorageUnavailable:
     # The HTTP layer logs this message. Only the driver's first line goes in it: str(error) would
     # add the statement's parameters, session tokens among them.
     cause = getattr(error, "orig", None) or error

@@ -11,6 +11,7 @@ from perfmon.domain.cpu_history import CpuHistory
 from perfmon.entrypoints.http import resources
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
+from perfmon.entrypoints.http.media import use_fast_json
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -27,6 +28,7 @@ def create_app(
     app = falcon.App(middleware=[DashboardHeaders()])
     # Trailing slashes and odd casing are not part of the protocol; keep routing exact.
     app.req_options.strip_url_path_trailing_slash = False
+    use_fast_json(app)
     app.add_route("/register", resources.Registration(accounts, max_body_bytes))
     app.add_route("/login", resources.Login(accounts, max_body_bytes))
     app.add_route("/cpu", resources.CpuSamples(cpu_history, max_body_bytes))

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, NoReturn
+from typing import Any
 
 import falcon
 
 from perfmon.domain.errors import InvalidInput
 from perfmon.domain.model import MAX_BATCH_SIZE, CpuSample
 from perfmon.entrypoints.http.errors import BadArguments
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    # json accepts NaN and Infinity by default; JSON itself does not, and neither do we.
-    raise ValueError(f"{name} is not JSON")
+from perfmon.entrypoints.http.media import MALFORMED_JSON, parse_json
 
 
 def read_json_object(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]:
@@ -26,8 +21,8 @@ def read_json_object(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]
     if len(body) > max_body_bytes:
         raise falcon.HTTPContentTooLarge(description="Request body too large")
     try:
-        document = json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+        document = parse_json(body)
+    except MALFORMED_JSON:
         raise BadArguments() from None
     if not isinstance(document, dict):
         raise BadArguments()

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 
 from perfmon.domain.downsampling import downsample, summarize
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
+from perfmon.domain.model import (
+    Bucket,
+    CpuSample,
+    SampleSeries,
+    SampleSummary,
+    Session,
+    TimeRange,
+    User,
+    Username,
+)
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
 
@@ -57,17 +66,15 @@ class InMemorySampleRepository(SampleRepository):
         with self._lock:
             self._samples.setdefault(token, []).extend(samples)
 
-    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
+    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
         with self._lock:
-            stored = list(self._samples.get(token, ()))
-        chosen = [sample for sample in stored if time_range.contains(sample.taken_at)]
-        # sorted() is stable, so equal times keep their arrival order.
-        return sorted(chosen, key=lambda sample: sample.taken_at)
+            stored = SampleSeries.of(self._samples.get(token, ()))
+        return stored.within(time_range)
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
         return downsample(self.between(token, time_range), step)
 
     def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
         with self._lock:
-            stored = {token: list(self._samples.get(token, ())) for token in tokens}
+            stored = {token: SampleSeries.of(self._samples.get(token, ())) for token in tokens}
         return {token: summarize(samples) for token, samples in stored.items()}

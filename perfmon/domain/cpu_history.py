@@ -10,6 +10,7 @@ from perfmon.domain.model import (
     NO_SAMPLES,
     Bucket,
     CpuSample,
+    SampleSeries,
     Session,
     SessionOverview,
     TimeRange,
@@ -34,7 +35,7 @@ class CpuHistory:
         self._samples.append(session.token, samples)
         return session
 
-    def samples(self, token: str, time_range: TimeRange, of_session: str | None = None) -> list[CpuSample]:
+    def samples(self, token: str, time_range: TimeRange, of_session: str | None = None) -> SampleSeries:
         """The samples within the range, oldest first, of the token's session or another of its user's."""
         target = self._readable_session(token, of_session)
         return self._samples.between(target.token, time_range)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
-from perfmon.domain.model import NO_SAMPLES, Bucket, CpuSample, SampleSummary, bucket_start
+from perfmon.domain.model import NO_SAMPLES, Bucket, SampleSeries, SampleSummary, bucket_start
 
 
-def downsample(samples: Iterable[CpuSample], step: float) -> list[Bucket]:
+def downsample(samples: SampleSeries, step: float) -> list[Bucket]:
     """One Bucket per step-wide slice of time that holds samples, oldest first."""
     slices: dict[float, list[float]] = {}
-    for sample in samples:
-        slices.setdefault(bucket_start(sample.taken_at, step), []).append(sample.cpu)
+    for cpu, moment in zip(samples.cpu, samples.taken_at, strict=True):
+        slices.setdefault(bucket_start(moment, step), []).append(cpu)
     return [
         Bucket(start=start, mean=_mean(cpus), low=min(cpus), high=max(cpus), count=len(cpus))
         for start, cpus in sorted(slices.items())
@@ -27,7 +26,7 @@ def _mean(cpus: list[float]) -> float:
     return sum(cpu / len(cpus) for cpu in cpus)
 
 
-def summarize(samples: Iterable[CpuSample]) -> SampleSummary:
+def summarize(samples: SampleSeries) -> SampleSummary:
     """Count and earliest and latest time of the samples."""
-    times = [sample.taken_at for sample in samples]
+    times = samples.taken_at
     return SampleSummary(len(times), min(times), max(times)) if times else NO_SAMPLES

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import operator
 import unicodedata
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from perfmon.domain.errors import InvalidInput
 
@@ -83,6 +88,59 @@ class CpuSample:
             raise InvalidInput("cpu must be a finite number >= 0")
         if not (math.isfinite(self.taken_at) and 0 <= self.taken_at < MAX_TIMESTAMP):
             raise InvalidInput("time must be a finite number in [0, 1e11)")
+
+
+@dataclass(frozen=True, eq=False)
+class SampleSeries(Sequence[CpuSample]):
+    """Samples as two parallel columns, oldest first: a read of 100,000 samples makes no object per sample.
+
+    It is still a sequence of CpuSample for code that wants one, and equal to any such sequence.
+    """
+
+    cpu: list[float]
+    taken_at: list[float]
+
+    def __len__(self) -> int:
+        return len(self.taken_at)
+
+    @overload
+    def __getitem__(self, index: int) -> CpuSample: ...
+    @overload
+    def __getitem__(self, index: slice) -> SampleSeries: ...
+    def __getitem__(self, index: int | slice) -> CpuSample | SampleSeries:
+        if isinstance(index, slice):
+            return SampleSeries(self.cpu[index], self.taken_at[index])
+        return CpuSample(self.cpu[index], self.taken_at[index])
+
+    def __iter__(self) -> Iterator[CpuSample]:
+        return map(CpuSample, self.cpu, self.taken_at)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SampleSeries):
+            return self.cpu == other.cpu and self.taken_at == other.taken_at
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable columns
+
+    @classmethod
+    def of(cls, samples: Iterable[CpuSample]) -> SampleSeries:
+        """The columns of the samples, in their order."""
+        series = cls([], [])
+        for sample in samples:
+            series.cpu.append(sample.cpu)
+            series.taken_at.append(sample.taken_at)
+        return series
+
+    def within(self, time_range: TimeRange) -> SampleSeries:
+        """The samples inside the range, sorted by time; equal times keep their order (a stable sort)."""
+        times = self.taken_at
+        if not all(map(operator.le, times, itertools.islice(times, 1, None))):
+            # Arrival order is not time order (a clock stepped back): sort, stably, then cut.
+            order = sorted(range(len(times)), key=times.__getitem__)
+            return SampleSeries([self.cpu[i] for i in order], [times[i] for i in order]).within(time_range)
+        low = 0 if time_range.start is None else bisect.bisect_left(times, time_range.start)
+        high = len(times) if time_range.end is None else bisect.bisect_right(times, time_range.end)
+        return self[low:high]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
+from perfmon.domain.model import (
+    Bucket,
+    CpuSample,
+    SampleSeries,
+    SampleSummary,
+    Session,
+    TimeRange,
+    User,
+    Username,
+)
 
 # Makes a fresh, unguessable session token (a UUID4 string in production).
 TokenFactory = Callable[[], str]
@@ -45,7 +54,7 @@ class SampleRepository(Protocol):
         When this returns the samples are durable (they survive a crash of the process).
         """
 
-    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
+    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
         """The session's samples within the range, oldest first, equal times in arrival order."""
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import threading
 import weakref
@@ -14,7 +15,7 @@ from perfmon.adapters.filesystem.files import storage_errors, write_whole
 from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
 from perfmon.domain.downsampling import downsample, summarize
 from perfmon.domain.errors import InvalidInput
-from perfmon.domain.model import Bucket, CpuSample, SampleSummary, TimeRange
+from perfmon.domain.model import MAX_TIMESTAMP, Bucket, CpuSample, SampleSeries, SampleSummary, TimeRange
 from perfmon.domain.ports import SampleRepository
 
 logger = logging.getLogger(__name__)
@@ -51,10 +52,8 @@ class FileSampleRepository(SampleRepository):
             finally:
                 os.close(fd)
 
-    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
-        chosen = [sample for sample in self._stored(token) if time_range.contains(sample.taken_at)]
-        # sorted() is stable, so equal times keep their arrival order.
-        return sorted(chosen, key=lambda sample: sample.taken_at)
+    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
+        return self._stored(token).within(time_range)
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
         return downsample(self.between(token, time_range), step)
@@ -63,7 +62,7 @@ class FileSampleRepository(SampleRepository):
         # A file has no index: one read of each session's file, as between() does.
         return {token: summarize(self._stored(token)) for token in tokens}
 
-    def _stored(self, token: str) -> list[CpuSample]:
+    def _stored(self, token: str) -> SampleSeries:
         """The session's samples in arrival order; none when it has no file (an unknown session)."""
         path = self._dir.session_samples(token)
         with storage_errors("reading samples"):
@@ -75,7 +74,7 @@ class FileSampleRepository(SampleRepository):
             except FileNotFoundError:
                 # A vanished folder (an unmounted volume) is an outage, not a session without samples.
                 os.stat(path.parent)
-                return []
+                return SampleSeries([], [])
         return self._parse(token, content)
 
     def _lock_for(self, token: str) -> threading.Lock:
@@ -99,22 +98,55 @@ class FileSampleRepository(SampleRepository):
                 os.ftruncate(fd, end)
             raise
 
-    def _parse(self, token: str, content: bytes) -> list[CpuSample]:
+    def _parse(self, token: str, content: bytes) -> SampleSeries:
         # Bytes after the last newline are a line still being written, or torn by a crash.
         complete = content[: content.rfind(b"\n") + 1]
-        samples: list[CpuSample] = []
+        if complete.startswith(SAMPLES_HEADER):
+            series = _parse_clean(complete[len(SAMPLES_HEADER) :])
+            if series is not None:
+                return series
+        return self._parse_line_by_line(token, complete)
+
+    def _parse_line_by_line(self, token: str, complete: bytes) -> SampleSeries:
+        """The slow path, for a file with damaged lines: keep each line that is a valid sample."""
+        series = SampleSeries([], [])
         unreadable = 0
         for line in complete.splitlines():
             sample = _parse_line(line)
             if sample is not None:
-                samples.append(sample)
+                series.cpu.append(sample.cpu)
+                series.taken_at.append(sample.taken_at)
             elif line != _HEADER_LINE:
                 unreadable += 1
         if unreadable and token not in self._warned_about:
             self._warned_about.add(token)
             # Once per file, naming it by a glob of the token's first characters: the token is a credential.
             logger.warning("skipped %d unreadable lines in sessions/%s*.csv", unreadable, token[:8])
-        return samples
+        return series
+
+
+def _parse_clean(lines: bytes) -> SampleSeries | None:
+    """All the lines at once, when every one is a valid `cpu,time` sample (as we write them); else None.
+
+    Parsing the file as one flat list of numbers is several times faster than a line at a time.
+    """
+    if lines.count(b",") != lines.count(b"\n"):
+        return None
+    try:
+        numbers = list(map(float, lines.replace(b"\n", b",").split(b",")[:-1]))
+    except ValueError:
+        return None
+    cpu, taken_at = numbers[0::2], numbers[1::2]
+    if not cpu:
+        return SampleSeries([], [])
+    # The rules of CpuSample, checked on whole columns (NaN fails every comparison, so it fails here too).
+    valid = (
+        all(map(math.isfinite, numbers))
+        and min(cpu) >= 0
+        and min(taken_at) >= 0
+        and max(taken_at) < MAX_TIMESTAMP
+    )
+    return SampleSeries(cpu, taken_at) if valid else None
 
 
 def _heal_torn_tail(fd: int) -> int:

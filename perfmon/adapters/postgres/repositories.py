@@ -7,13 +7,23 @@ from collections.abc import Sequence
 
 from psycopg2 import errorcodes
 from sqlalchemy import ColumnElement, Double, Engine, Row, Select, cast, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import Bucket, CpuSample, SampleSummary, Session, TimeRange, User, Username
+from perfmon.domain.model import (
+    Bucket,
+    CpuSample,
+    SampleSeries,
+    SampleSummary,
+    Session,
+    TimeRange,
+    User,
+    Username,
+)
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
 # Bounds the memory of the session cache; the oldest entries make room (FIFO is enough:
@@ -108,14 +118,17 @@ class PostgresSampleRepository(SampleRepository):
         if samples:
             self._writer.append(token, samples)
 
-    def between(self, token: str, time_range: TimeRange) -> list[CpuSample]:
-        query = (
-            select(cpu_samples.c.cpu, cpu_samples.c.taken_at)
-            .where(*_samples_within(token, time_range))
-            .order_by(cpu_samples.c.taken_at, cpu_samples.c.id)
-        )
+    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
+        # Two arrays in one row instead of a row per sample: the driver hands back two lists of floats,
+        # so a read of 100,000 samples makes no Python object per sample.
+        in_order = (cpu_samples.c.taken_at, cpu_samples.c.id)
+        query = select(
+            func.array_agg(aggregate_order_by(cpu_samples.c.cpu, *in_order)),
+            func.array_agg(aggregate_order_by(cpu_samples.c.taken_at, *in_order)),
+        ).where(*_samples_within(token, time_range))
         with transaction(self._engine) as connection:
-            return [_sample(row) for row in connection.execute(query)]
+            cpu, taken_at = connection.execute(query).one()
+        return SampleSeries(cpu or [], taken_at or [])
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
         # Bound as a double, the step makes Postgres compute floor(t / step) * step in IEEE-754 doubles,
@@ -196,10 +209,6 @@ def _samples_within(token: str, time_range: TimeRange) -> list[ColumnElement[boo
     if time_range.end is not None:
         conditions.append(cpu_samples.c.taken_at <= time_range.end)
     return conditions
-
-
-def _sample(row: Row[tuple[float, float]]) -> CpuSample:
-    return CpuSample(cpu=row.cpu, taken_at=row.taken_at)
 
 
 def _violates(error: IntegrityError, constraint: str) -> bool:

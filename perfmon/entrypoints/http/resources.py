@@ -12,7 +12,7 @@ import falcon
 
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
-from perfmon.domain.model import Bucket, CpuSample, Session, TimeRange
+from perfmon.domain.model import Bucket, SampleSeries, Session, TimeRange
 from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import (
     optional_choice_param,
@@ -92,7 +92,12 @@ class CpuSamples:
             resp.content_type = falcon.MEDIA_CSV
             resp.stream = _csv_lines(samples)
             return
-        resp.media = {"payload": [{"cpu": s.cpu, "timestamp": s.taken_at} for s in samples]}
+        resp.media = {
+            "payload": [
+                {"cpu": cpu, "timestamp": moment}
+                for cpu, moment in zip(samples.cpu, samples.taken_at, strict=True)
+            ]
+        }
 
 
 def _bucket_document(bucket: Bucket) -> dict[str, float | int]:
@@ -108,13 +113,14 @@ def _bucket_document(bucket: Bucket) -> dict[str, float | int]:
 CSV_LINES_PER_CHUNK = 4096
 
 
-def _csv_lines(samples: list[CpuSample]) -> Iterator[bytes]:
+def _csv_lines(samples: SampleSeries) -> Iterator[bytes]:
     """The samples as `cpu,time` CSV in chunks, so that a large export is never one big string."""
     yield b"cpu,time\n"
     for offset in range(0, len(samples), CSV_LINES_PER_CHUNK):
-        chunk = samples[offset : offset + CSV_LINES_PER_CHUNK]
+        cpus = samples.cpu[offset : offset + CSV_LINES_PER_CHUNK]
+        moments = samples.taken_at[offset : offset + CSV_LINES_PER_CHUNK]
         # repr() is the shortest text that reads back as the same float.
-        yield "".join(f"{s.cpu!r},{s.taken_at!r}\n" for s in chunk).encode()
+        yield "".join(f"{cpu!r},{moment!r}\n" for cpu, moment in zip(cpus, moments, strict=True)).encode()
 
 
 class Sessions:

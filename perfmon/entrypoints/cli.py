@@ -136,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=LOG_FORMAT,
         stream=sys.stderr,
     )
+    # waitress warns of a task queue deeper than its thread count on every such request: under load
+    # that is a log line for most requests, which costs time and says nothing the operator can act on.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if arguments.command == "serve":
         return serve(settings)
     if arguments.command == "import-legacy":

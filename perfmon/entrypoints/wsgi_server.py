@@ -42,6 +42,9 @@ def create_server(
         ident="perfmon",
         # Our clients are on the loopback or behind a proxy; 30 s keeps idle agent connections cheap.
         channel_timeout=30,
+        # Keep answers up to 64 MiB in memory: past waitress's default of 1 MiB they go through a
+        # temporary file, and a read of 100,000 samples is about 4 MiB of JSON.
+        outbuf_overflow=64 * 1024 * 1024,
     )
     server.channel_class = _JsonErrorChannel
     return server

@@ -1,0 +1,614 @@
+"""perfmon's HTTP benchmark: real `perfmon serve` processes driven by wrk, side by side with a ceiling.
+
+    python bench/run.py                      # both storage modes, every workload, 3 repetitions of 10 s
+    python bench/run.py --quick --modes file --only post     # a smoke test: 1 repetition of 3 s runs
+
+See bench/README.md for what each workload measures and how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import workload as w
+from processes import BENCH_DIR, BenchError, Server, WrkResult, ceiling_server, perfmon_server, run_wrk
+from report import Check, Measurement, render
+from stores import (
+    DatabaseStore,
+    FileStore,
+    Store,
+    copy_rate,
+    drop_databases,
+    new_database_prefix,
+    throwaway_database_url,
+)
+
+import perfmon
+from perfmon.adapters.password_hasher import Argon2PasswordHasher
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+GROUPS = {
+    "post": ("post",),
+    "batch": ("batch",),
+    "get": ("get_1k", "get_100k", "get_100k_step60"),
+    "sessions": ("sessions_100", "sessions_10000", "sessions_10000_cold"),
+    "auth": ("register", "login"),
+}
+MAIN_CASES = ("post", "batch", "get_1k", "get_100k", "get_100k_step60", "register", "login")
+SESSIONS_CASES = GROUPS["sessions"]
+GET_CASES = {"get_1k": (1000, None), "get_100k": (100_000, None), "get_100k_step60": (100_000, w.GET_STEP)}
+LOGIN_USER = "bench-login"
+# waitress logs this WARNING for each request that finds every worker thread busy.
+QUEUE_WARNING = "Task queue depth is"
+PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway storage)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 repetition of 3 s runs (a smoke test)")
+    parser.add_argument("--modes", default="file,db", help="storage modes, of file,db (default both)")
+    parser.add_argument(
+        "--only", default=",".join(GROUPS), help=f"workloads, of {','.join(GROUPS)} (default all)"
+    )
+    parser.add_argument("--seconds", type=int, help="length of each run (default 10, 3 with --quick)")
+    parser.add_argument("--reps", type=int, help="interleaved repetitions (default 3, 1 with --quick)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads of every server (8)")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="PostgreSQL server to make the throwaway databases on (its database is only used to "
+        f"CREATE and DROP them; default {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results.md", help="the table's file")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="also profile each mode's server under `post` with py-spy"
+    )
+    parser.add_argument("--max-minutes", type=float, default=90, help="abort past this (default 90)")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the temp folder (logs, data)")
+    arguments = parser.parse_args(argv)
+    arguments.modes = _choices(parser, "--modes", arguments.modes, ("file", "db"))
+    arguments.only = _choices(parser, "--only", arguments.only, tuple(GROUPS))
+    arguments.seconds = arguments.seconds or (3 if arguments.quick else 10)
+    arguments.reps = arguments.reps or (1 if arguments.quick else 3)
+    if arguments.seconds < 1 or arguments.reps < 1 or arguments.threads < 1:
+        parser.error("--seconds, --reps and --threads must be positive")
+    if arguments.profile and "post" not in arguments.only:
+        parser.error("--profile profiles the post workload: include post in --only")
+    arguments.cases = [case for group in arguments.only for case in GROUPS[group]]
+    return arguments
+
+
+def _choices(parser: argparse.ArgumentParser, flag: str, text: str, allowed: tuple[str, ...]) -> list[str]:
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown or not chosen:
+        parser.error(f"{flag} takes a comma-separated list of {', '.join(allowed)}")
+    return [item for item in allowed if item in chosen]
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    """Prepares the storages, runs the repetitions, and cleans up everything it made."""
+
+    def __init__(self, arguments: argparse.Namespace) -> None:
+        self.arguments = arguments
+        self.cases: list[str] = arguments.cases
+        self.modes: list[str] = arguments.modes
+        self.temp = Path(tempfile.mkdtemp(prefix="perfmon-bench-"))
+        self.logs = self.temp / "logs"
+        self.logs.mkdir()
+        self.database_prefix = new_database_prefix()
+        self.databases: list[str] = []
+        self.stores: dict[tuple[str, str], Store] = {}
+        self.session_tokens: dict[tuple[str, str], list[str]] = {}
+        self.get_tokens: dict[tuple[str, int], str] = {}
+        self.servers: list[Server] = []
+        self.measurements: list[Measurement] = []
+        self.run_number = 0
+
+    # Storages -----------------------------------------------------------------------------------
+
+    def _store(self, mode: str, name: str) -> Store:
+        if mode == "file":
+            return FileStore(self.temp / f"data-{name}")
+        database = self.database_prefix if name == "main" else f"{self.database_prefix}_{name}"
+        self.databases.append(database)
+        return DatabaseStore(throwaway_database_url(self.arguments.database_url, database))
+
+    def prepare(self) -> None:
+        """Fill each storage through the adapters, before any server reads it."""
+        for mode in self.modes:
+            started = time.monotonic()
+            if set(self.cases) & set(MAIN_CASES):
+                store = self.stores[mode, "main"] = self._store(mode, "main")
+                for case, (count, _) in GET_CASES.items():
+                    if case in self.cases and (mode, count) not in self.get_tokens:
+                        token = self.get_tokens[mode, count] = store.new_sessions(1)[0]
+                        store.fill(token, w.history(count))
+                if "login" in self.cases:
+                    store.ensure_user(LOGIN_USER, Argon2PasswordHasher().hash(PASSWORD))
+            if set(self.cases) & set(SESSIONS_CASES):
+                for count in w.SESSIONS_COUNTS:
+                    name = f"s{count}"
+                    store = self.stores[mode, name] = self._store(mode, name)
+                    self.session_tokens[mode, name] = store.new_sessions(count)
+            _progress(f"prepared the {mode} storage in {time.monotonic() - started:.1f} s")
+
+    # Servers ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _serving(self, rep: int, names: list[str], ceiling: bool) -> Iterator[dict[str, Server]]:
+        servers: dict[str, Server] = {}
+        try:
+            if ceiling:
+                servers["ceiling"] = self._start(
+                    lambda log: ceiling_server(self.arguments.threads, log), f"ceiling-rep{rep}"
+                )
+            for mode in self.modes:
+                for name in names:
+                    flags = self.stores[mode, name].serve_flags()
+                    label = f"{mode}-{name}"
+                    servers[label] = self._start(
+                        lambda log, label=label, flags=flags: perfmon_server(
+                            label, self.arguments.threads, flags, log
+                        ),
+                        f"{label}-rep{rep}",
+                    )
+            yield servers
+        finally:
+            for server in servers.values():
+                server.stop()
+                self.servers.remove(server)
+
+    def _start(self, start: Callable[[Path], Server], log_name: str) -> Server:
+        server = start(self.logs / f"{log_name}.log")
+        self.servers.append(server)
+        return server
+
+    # Repetitions --------------------------------------------------------------------------------
+
+    def run_repetition(self, rep: int) -> None:
+        main_cases = [case for case in MAIN_CASES if case in self.cases]
+        if main_cases:
+            needs_ceiling = any(case == "post" or case.startswith("get") for case in main_cases)
+            with self._serving(rep, ["main"], ceiling=needs_ceiling) as servers:
+                for case in main_cases:
+                    for variant in _rotated(self._variants(case), rep):
+                        self._measure(rep, case, variant, servers)
+        sessions_cases = [case for case in SESSIONS_CASES if case in self.cases]
+        if sessions_cases:
+            names = [f"s{count}" for count in w.SESSIONS_COUNTS]
+            with self._serving(rep, names, ceiling=False) as servers:
+                for case in sessions_cases:
+                    for mode in _rotated(self.modes, rep):
+                        self._measure(rep, case, mode, servers)
+
+    def _variants(self, case: str) -> list[str]:
+        if case == "post" or case.startswith("get"):
+            return ["ceiling", *self.modes]
+        if case == "batch":
+            return [*self.modes, *(["copy"] if "db" in self.modes else [])]
+        return [*self.modes, "argon2"]
+
+    def _measure(self, rep: int, case: str, variant: str, servers: dict[str, Server]) -> None:
+        seconds = self.arguments.seconds
+        if variant == "copy":
+            url = self._database_url("main")
+            rate = copy_rate(url, connections=w.BATCH_CONNECTIONS, batch_size=w.BATCH_SIZE, seconds=seconds)
+            self._record(Measurement(case, variant, rep, value=rate))
+            return
+        if variant == "argon2":
+            self._record(Measurement(case, variant, rep, value=_argon2_rate(seconds)))
+            return
+        if case.startswith("sessions"):
+            self._measure_sessions(rep, case, variant, servers)
+            return
+        server = servers["ceiling" if variant == "ceiling" else f"{variant}-main"]
+        store = None if variant == "ceiling" else self.stores[variant, "main"]
+        name = f"{case}-{variant}-rep{rep}"
+        if case == "post":
+            tokens = [str(uuid.uuid4()) for _ in range(w.POST_SESSIONS)]
+            if store is not None:
+                tokens = store.new_sessions(w.POST_SESSIONS)
+            self._post_run(rep, case, variant, server, store, tokens, w.POST_CONNECTIONS, name)
+        elif case == "batch":
+            assert store is not None
+            tokens = store.new_sessions(w.BATCH_SESSIONS)
+            run, base = self._next_run()
+            config = {"kind": "batch", "tokens": tokens, "base_time": base, "batch_size": w.BATCH_SIZE}
+            result = self._wrk(server, config, w.BATCH_CONNECTIONS, name)
+            check = _check_batches(store, tokens, base, result)
+            rate = result.ok * w.BATCH_SIZE / result.duration_s
+            self._record(Measurement(case, variant, rep, rate, result.p50_ms, check, result))
+        elif case in GET_CASES:
+            self._get_run(rep, case, variant, server, name)
+        elif case == "register":
+            assert store is not None
+            run, _ = self._next_run()
+            config = {"kind": "register", "run": run, "password": PASSWORD}
+            result = self._wrk(server, config, w.AUTH_CONNECTIONS, name)
+            check = _check_register(store, run, result)
+            self._record(Measurement(case, variant, rep, result.ok_per_second, result.p50_ms, check, result))
+        elif case == "login":
+            assert store is not None
+            before = store.sessions_of(LOGIN_USER)
+            config = {"kind": "login", "user": LOGIN_USER, "password": PASSWORD}
+            result = self._wrk(server, config, w.AUTH_CONNECTIONS, name)
+            check = _check_login(store, before, result)
+            self._record(Measurement(case, variant, rep, result.ok_per_second, result.p50_ms, check, result))
+
+    def _measure_sessions(self, rep: int, case: str, mode: str, servers: dict[str, Server]) -> None:
+        count = 100 if case == "sessions_100" else 10_000
+        name = f"s{count}"
+        all_tokens = self.session_tokens[mode, name]
+        if case == "sessions_10000_cold":
+            tokens = all_tokens
+        else:
+            tokens = all_tokens[:: len(all_tokens) // w.SESSIONS_WORKING_SET][: w.SESSIONS_WORKING_SET]
+        self._post_run(
+            rep,
+            case,
+            mode,
+            servers[f"{mode}-{name}"],
+            self.stores[mode, name],
+            tokens,
+            w.SESSIONS_CONNECTIONS,
+            f"{case}-{mode}-rep{rep}",
+        )
+
+    def _post_run(
+        self,
+        rep: int,
+        case: str,
+        variant: str,
+        server: Server,
+        store: Store | None,
+        tokens: list[str],
+        connections: int,
+        name: str,
+    ) -> None:
+        _, base = self._next_run()
+        result = self._wrk(server, {"kind": "post", "tokens": tokens, "base_time": base}, connections, name)
+        check = None if store is None else _check_posts(store, tokens, base, result)
+        self._record(Measurement(case, variant, rep, result.ok_per_second, result.p50_ms, check, result))
+
+    def _get_run(self, rep: int, case: str, variant: str, server: Server, name: str) -> None:
+        count, step = GET_CASES[case]
+        if variant == "ceiling":
+            path = f"/cpu?hash={uuid.uuid4()}&n={count}"
+        else:
+            path = f"/cpu?hash={self.get_tokens[variant, count]}"
+        if step is not None:
+            path += f"&step={step}"
+        _check_get_answer(server.url + path, count, step)
+        result = self._wrk(server, {"kind": "get", "path": path}, w.GET_CONNECTIONS, name)
+        self._record(Measurement(case, variant, rep, result.p50_ms, result.p50_ms, None, result))
+
+    def _wrk(self, server: Server, config: dict[str, object], connections: int, name: str) -> WrkResult:
+        cpu_before, warnings_before = server.cpu_seconds(), server.log_count(QUEUE_WARNING)
+        result = run_wrk(
+            server.url, config, connections=connections, seconds=self.arguments.seconds,
+            work_dir=self.logs, name=name,
+        )  # fmt: skip
+        result.server_cpu_s = server.cpu_seconds() - cpu_before
+        result.queue_warnings = server.log_count(QUEUE_WARNING) - warnings_before
+        return result
+
+    def _next_run(self) -> tuple[int, float]:
+        self.run_number += 1
+        return self.run_number, w.run_time_base(self.run_number)
+
+    def _database_url(self, name: str) -> str:
+        store = self.stores["db", name]
+        assert isinstance(store, DatabaseStore)
+        return store.url
+
+    def _record(self, measurement: Measurement) -> None:
+        self.measurements.append(measurement)
+        _progress(f"  rep {measurement.rep + 1}: {measurement.describe()}")
+
+    # Profile ------------------------------------------------------------------------------------
+
+    def profile(self, folder: Path) -> None:
+        """The ceiling's and each mode's server under the `post` load, sampled by py-spy: once every
+        thread that is not idle (`*-busy.txt`), once only the thread holding the GIL (`*-gil.txt`)."""
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(py_spy).exists():
+            raise BenchError("--profile needs py-spy: pip install py-spy")
+        folder.mkdir(parents=True, exist_ok=True)
+        seconds = max(self.arguments.seconds, 4)
+        with self._serving(-1, ["main"], ceiling=True) as servers:
+            for variant in ["ceiling", *self.modes]:
+                for flavour, flags in (("busy", []), ("gil", ["--gil"])):
+                    server = servers["ceiling" if variant == "ceiling" else f"{variant}-main"]
+                    store = None if variant == "ceiling" else self.stores[variant, "main"]
+                    tokens = [str(uuid.uuid4()) for _ in range(w.POST_SESSIONS)]
+                    if store is not None:
+                        tokens = store.new_sessions(w.POST_SESSIONS)
+                    output = folder / f"post-{variant}-{flavour}.txt"
+                    command = [
+                        py_spy, "record", "--pid", str(server.pid), "--duration", str(seconds - 2),
+                        "--rate", "100", "--format", "raw", "--output", str(output), *flags,
+                    ]  # fmt: skip
+                    recorder = threading.Timer(1.0, _run_quietly, args=(command, seconds + 30))
+                    recorder.start()
+                    try:
+                        self._post_run(
+                            -1, "profile", variant, server, store, tokens, w.POST_CONNECTIONS,
+                            f"profile-{variant}-{flavour}",
+                        )  # fmt: skip
+                    finally:
+                        recorder.join()
+                    _progress(f"  profile: {output}")
+
+    # Cleanup ------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        for server in list(self.servers):
+            server.stop()
+        for store in self.stores.values():
+            store.close()
+        if self.databases:
+            left = drop_databases(self.arguments.database_url, self.databases)
+            if left:
+                _progress(f"could not drop the databases {', '.join(left)}: drop them by hand")
+        if self.arguments.keep_temp:
+            _progress(f"kept {self.temp}")
+        else:
+            shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _rotated(items: list[str], rep: int) -> list[str]:
+    """The variants in a different order each repetition, so that no one always runs first."""
+    shift = rep % len(items)
+    return items[shift:] + items[:shift]
+
+
+def _run_quietly(command: list[str], timeout: float) -> None:
+    subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+
+
+def _argon2_rate(seconds: float) -> float:
+    """Argon2id hashes per second with perfmon's parameters, one thread per core, in this process."""
+    hasher = Argon2PasswordHasher()
+    counts = [0] * (os.cpu_count() or 1)
+    deadline = time.monotonic() + seconds
+
+    def hash_until_deadline(index: int) -> None:
+        while time.monotonic() < deadline:
+            hasher.hash(PASSWORD)
+            counts[index] += 1
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=hash_until_deadline, args=(i,)) for i in range(len(counts))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+# Checks: what a run stored against what wrk saw acknowledged -------------------------------------
+
+
+def _touched(tokens: list[str], result: WrkResult) -> list[str]:
+    """The sessions that the run's requests went to (workload.lua's choice, replayed)."""
+    threads = len(result.sent_by_thread)
+    touched: set[str] = set()
+    for index, sent in result.sent_by_thread.items():
+        for request in range(min(sent, len(tokens))):
+            touched.add(tokens[(index + request * threads) % len(tokens)])
+    return sorted(touched)
+
+
+def _sent_request(moment: float, base: float, result: WrkResult, span: float) -> bool:
+    """True when the time is one that a request of this run carried."""
+    offset = moment - 0.25 - base
+    thread, request = divmod(offset, w.THREAD_TIME_SPAN)
+    return thread in result.sent_by_thread and request // span < result.sent_by_thread[int(thread)]
+
+
+def _check_posts(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+    stored = store.stored_times(_touched(tokens, result), base, base + w.RUN_TIME_SPAN)
+    stored_set = set(stored)
+    acked = {float(moment) for moment in result.acked}
+    unexpected = len(stored) - len(stored_set)  # duplicates
+    unexpected += sum(1 for moment in stored_set if not _sent_request(moment, base, result, 1))
+    return Check(
+        acknowledged=result.ok,
+        stored=len(stored),
+        lost=result.ok - len(acked & stored_set),
+        stored_unacknowledged=len(stored_set - acked),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=unexpected,
+    )
+
+
+def _check_batches(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+    stored = store.stored_times(_touched(tokens, result), base, base + w.RUN_TIME_SPAN)
+    per_batch: dict[float, int] = {}
+    unexpected = 0
+    for moment in stored:
+        if not _sent_request(moment, base, result, w.BATCH_SIZE):
+            unexpected += 1
+        key = (moment - base) // w.BATCH_SIZE
+        per_batch[key] = per_batch.get(key, 0) + 1
+    complete = sum(1 for count in per_batch.values() if count == w.BATCH_SIZE)
+    # All or nothing: a batch stored in part is a broken promise whatever the answer was.
+    unexpected += sum(count for count in per_batch.values() if count != w.BATCH_SIZE)
+    return Check(
+        acknowledged=result.ok * w.BATCH_SIZE,
+        stored=len(stored),
+        lost=max(0, result.ok - complete) * w.BATCH_SIZE,
+        stored_unacknowledged=max(0, complete - result.ok) * w.BATCH_SIZE,
+        in_flight=(sum(result.sent_by_thread.values()) - result.requests) * w.BATCH_SIZE,
+        unexpected=unexpected,
+    )
+
+
+def _check_register(store: Store, run: int, result: WrkResult) -> Check:
+    sessions = store.existing_sessions(result.acked)
+    names = [f"r{run}_{index}_{n}" for index, sent in result.sent_by_thread.items() for n in range(sent)]
+    users = store.existing_users(names)
+    return Check(
+        acknowledged=result.ok,
+        stored=users,
+        lost=result.ok - sessions,
+        stored_unacknowledged=max(0, users - sessions),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=0,
+    )
+
+
+def _check_login(store: Store, before: int, result: WrkResult) -> Check:
+    sessions = store.existing_sessions(result.acked)
+    new = store.sessions_of(LOGIN_USER) - before
+    return Check(
+        acknowledged=result.ok,
+        stored=new,
+        lost=result.ok - sessions,
+        stored_unacknowledged=max(0, new - sessions),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=0,
+    )
+
+
+def _check_get_answer(url: str, count: int, step: int | None) -> None:
+    """One GET before the run: the answer holds what the session holds (a fast wrong answer is no win)."""
+    with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (our server)
+        payload = json.loads(answer.read())["payload"]
+    history = w.history(count)
+    expected = count if step is None else len({math.floor(t / step) for _, t in history})
+    if len(payload) != expected:
+        raise BenchError(f"GET {url} answered {len(payload)} items, not {expected}")
+    first = payload[0]
+    if step is None and (first["cpu"], first["timestamp"]) != history[0]:
+        raise BenchError(f"GET {url} answered {first} first, not {history[0]}")
+
+
+# Main -------------------------------------------------------------------------------------------
+
+
+def _machine(arguments: argparse.Namespace) -> dict[str, str]:
+    def output(command: list[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+        return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "?"
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    package = _perfmon_package()
+    commit = output(["git", "-C", str(package), "rev-parse", "--short", "HEAD"])
+    dirty = output(["git", "-C", str(package), "status", "--porcelain", "--", "."])
+    if commit.startswith("fatal") or commit == "?":
+        version = f"{package} (not a git checkout)"
+    else:
+        version = commit + (" + uncommitted changes under perfmon/" if dirty not in ("?", "") else "")
+    machine = {
+        "nproc": str(os.cpu_count()),
+        "CPU": cpu,
+        "Python": platform.python_version(),
+        "OS": f"{platform.system()} {platform.release()}",
+        "wrk": output(["wrk", "-v"]).split("Copyright")[0].strip(),
+        "perfmon": version,
+        "perfmon source digest": _source_fingerprint(),
+        "load average at start": " ".join(f"{load:.2f}" for load in os.getloadavg()),
+    }
+    if "db" in arguments.modes:
+        machine["PostgreSQL"] = output(["psql", arguments.database_url, "-Atc", "show server_version"])
+    return machine
+
+
+def _perfmon_package() -> Path:
+    """The folder of the perfmon package that this Python (and so every server) imports."""
+    return Path(perfmon.__file__).resolve().parent
+
+
+def _source_fingerprint() -> str:
+    """A digest of perfmon's source as the servers import it: a change mid-run shows in the report.
+    (To measure one version while perfmon/ is being edited: `git archive COMMIT perfmon | tar -x -C DIR`,
+    then `PYTHONPATH=DIR python bench/run.py`.)"""
+    digest = hashlib.sha256()
+    package = _perfmon_package()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _time_is_up(signum: int, frame: FrameType | None) -> None:
+    raise BenchError("the bench ran past --max-minutes")
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGALRM, _time_is_up)
+    signal.alarm(math.ceil(arguments.max_minutes * 60))
+    machine = _machine(arguments)
+    started = time.monotonic()
+    bench = Bench(arguments)
+    try:
+        bench.prepare()
+        for rep in range(arguments.reps):
+            _progress(f"repetition {rep + 1} of {arguments.reps}")
+            bench.run_repetition(rep)
+        if arguments.profile:
+            bench.profile(arguments.profile)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    finally:
+        bench.cleanup()
+        signal.alarm(0)
+    if _source_fingerprint() != machine["perfmon source digest"]:
+        machine["perfmon source digest"] += " (**changed during the run**: figures mix two versions)"
+    machine["load average at end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    machine["bench time"] = f"{(time.monotonic() - started) / 60:.1f} min"
+    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table, healthy = render(bench.measurements, arguments, machine, command.strip())
+    print(table)
+    arguments.results.write_text(table)
+    if not healthy:
+        print("bench: FAILED: data lost or non-2xx answers (see Integrity)", file=sys.stderr)
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

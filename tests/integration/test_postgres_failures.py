@@ -19,7 +19,7 @@ from perfmon.adapters.postgres.repositories import DatabaseHealth, PostgresUserR
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
 from tests.postgres_server import terminate_backends
-from tests.storage_kinds import postgres_repositories
+from tests.storage_kinds import Repositories, postgres_repositories
 
 pytestmark = pytest.mark.postgres
 
@@ -103,30 +103,17 @@ def test_every_connection_carries_the_statement_timeout(postgres_engine: Engine)
 
 
 def test_a_batch_refused_in_its_last_rows_stores_none_of_it(postgres_engine: Engine) -> None:
-    repos = postgres_repositories(postgres_engine)
-    user = User(Username(f"batch-{uuid.uuid4().hex}"), "hash")
-    repos.users.add(user)
-    session = Session(str(uuid.uuid4()), user.name, 1.0)
-    repos.sessions.add(session)
-    # The model would refuse this sample; forged here so that the database refuses it (not a number)
-    # after the COPY has already sent the earlier rows of the batch.
-    refused = object.__new__(CpuSample)
-    object.__setattr__(refused, "cpu", None)
-    object.__setattr__(refused, "taken_at", 1.0)
+    repos, session = _repositories_with_a_session(postgres_engine)
+    # Refused by the database after the COPY has already sent the earlier rows of the batch.
+    refused = _sample_the_database_refuses()
     with pytest.raises(psycopg2.DataError):
         repos.samples.append(session.token, [CpuSample(1.0, float(t)) for t in range(2500)] + [refused])
     assert repos.samples.between(session.token, EVERYTHING) == []
 
 
 def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine) -> None:
-    repos = postgres_repositories(postgres_engine)
-    user = User(Username(f"group-{uuid.uuid4().hex}"), "hash")
-    repos.users.add(user)
-    session = Session(str(uuid.uuid4()), user.name, 1.0)
-    repos.sessions.add(session)
-    refused = object.__new__(CpuSample)
-    object.__setattr__(refused, "cpu", None)
-    object.__setattr__(refused, "taken_at", 1.0)
+    repos, session = _repositories_with_a_session(postgres_engine)
+    refused = _sample_the_database_refuses()
     barrier = threading.Barrier(12)
     outcomes: list[str] = []
 
@@ -147,3 +134,20 @@ def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine
     assert sorted(outcomes) == ["refused"] + ["stored"] * 11
     stored = repos.samples.between(session.token, EVERYTHING)
     assert sorted(s.cpu for s in stored) == [float(i) for i in range(1, 12)]
+
+
+def _repositories_with_a_session(engine: Engine) -> tuple[Repositories, Session]:
+    repos = postgres_repositories(engine)
+    user = User(Username(f"user-{uuid.uuid4().hex}"), "hash")
+    repos.users.add(user)
+    session = Session(str(uuid.uuid4()), user.name, 1.0)
+    repos.sessions.add(session)
+    return repos, session
+
+
+def _sample_the_database_refuses() -> CpuSample:
+    """A sample the model would refuse, forged so that it reaches the database (cpu is not a number)."""
+    refused = object.__new__(CpuSample)
+    object.__setattr__(refused, "cpu", None)
+    object.__setattr__(refused, "taken_at", 1.0)
+    return refused

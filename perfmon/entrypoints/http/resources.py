@@ -25,34 +25,34 @@ from perfmon.entrypoints.http.parsing import (
 )
 
 
-def _session_answer(resp: falcon.Response, session: Session) -> None:
-    resp.media = {"hash": session.token}
+class _AccountCall:
+    """The shape of /register and /login: a {"user", "passwd"} body in, a {"hash"} of a session out."""
+
+    def __init__(self, accounts: Accounts, max_body_bytes: int) -> None:
+        self._accounts = accounts
+        self._max_body_bytes = max_body_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json_object(req, self._max_body_bytes)
+        name, password = require_string(body, "user"), require_string(body, "passwd")
+        resp.media = {"hash": self._open_session(name, password).token}
+
+    def _open_session(self, name: str, password: str) -> Session:
+        raise NotImplementedError
 
 
-class Registration:
+class Registration(_AccountCall):
     """POST /register: create a user and open its first session."""
 
-    def __init__(self, accounts: Accounts, max_body_bytes: int) -> None:
-        self._accounts = accounts
-        self._max_body_bytes = max_body_bytes
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json_object(req, self._max_body_bytes)
-        name, password = require_string(body, "user"), require_string(body, "passwd")
-        _session_answer(resp, self._accounts.register(name, password))
+    def _open_session(self, name: str, password: str) -> Session:
+        return self._accounts.register(name, password)
 
 
-class Login:
+class Login(_AccountCall):
     """POST /login: open a new session for a known user."""
 
-    def __init__(self, accounts: Accounts, max_body_bytes: int) -> None:
-        self._accounts = accounts
-        self._max_body_bytes = max_body_bytes
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json_object(req, self._max_body_bytes)
-        name, password = require_string(body, "user"), require_string(body, "passwd")
-        _session_answer(resp, self._accounts.log_in(name, password))
+    def _open_session(self, name: str, password: str) -> Session:
+        return self._accounts.log_in(name, password)
 
 
 class CpuSamples:

@@ -66,3 +66,7 @@ class DataDir:
     def session_samples(self, token: str) -> Path:
         """The CSV of the session's samples; ValueError if the token is not canonical."""
         return self.sessions / f"{_checked_token(token)}.csv"
+
+    def session_pending_batch(self, token: str) -> Path:
+        """The journal of a batch being appended to the CSV (see journal.py); ValueError as above."""
+        return self.sessions / f"{_checked_token(token)}.pending"

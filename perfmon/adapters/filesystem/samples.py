@@ -11,6 +11,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 
+from perfmon.adapters.filesystem import journal
 from perfmon.adapters.filesystem.files import storage_errors, write_whole
 from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
 from perfmon.domain.downsampling import downsample, summarize
@@ -48,7 +49,7 @@ class FileSampleRepository(SampleRepository):
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                self._append_locked(fd, lines)
+                self._append_locked(fd, token, lines, is_batch=len(samples) > 1)
             finally:
                 os.close(fd)
 
@@ -71,10 +72,14 @@ class FileSampleRepository(SampleRepository):
                     # Shared lock: an append in progress is seen whole or not at all.
                     fcntl.flock(file.fileno(), fcntl.LOCK_SH)
                     content = file.read()
+                    # A batch cut short by a crash is not there until the next append removes it.
+                    unfinished_start = journal.unfinished_batch_start(self._dir.session_pending_batch(token))
             except FileNotFoundError:
                 # A vanished folder (an unmounted volume) is an outage, not a session without samples.
                 os.stat(path.parent)
                 return SampleSeries([], [])
+        if unfinished_start is not None:
+            content = content[:unfinished_start]
         return self._parse(token, content)
 
     def _lock_for(self, token: str) -> threading.Lock:
@@ -84,10 +89,16 @@ class FileSampleRepository(SampleRepository):
                 lock = self._locks[token] = threading.Lock()
             return lock
 
-    def _append_locked(self, fd: int, lines: bytes) -> None:
+    def _append_locked(self, fd: int, token: str, lines: bytes, is_batch: bool) -> None:
+        pending = self._dir.session_pending_batch(token)
+        journal.roll_back_unfinished_batch(fd, pending, self._dir.fsync)
         end = _heal_torn_tail(fd)
         # An empty file (emptied by hand, or a power cut before its header reached the disk) gets its header.
         content = lines if end else SAMPLES_HEADER + lines
+        # One line needs no journal: cut short, it is a torn last line, which healing removes. Several
+        # lines cut short leave whole lines of a batch that must not count (see journal.py).
+        if is_batch:
+            journal.begin_batch(pending, end, self._dir.fsync)
         try:
             write_whole(fd, content)
             if self._dir.fsync:
@@ -96,7 +107,11 @@ class FileSampleRepository(SampleRepository):
             # All or nothing: cut off whatever part of this batch reached the file.
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, end)
+                if is_batch:
+                    journal.end_batch(pending, self._dir.fsync)
             raise
+        if is_batch:
+            journal.end_batch(pending, self._dir.fsync)
 
     def _parse(self, token: str, content: bytes) -> SampleSeries:
         # Bytes after the last newline are a line still being written, or torn by a crash.

@@ -16,7 +16,7 @@ from types import FrameType
 
 from perfmon.entrypoints.agent.agent import Agent, AgentOptions
 from perfmon.entrypoints.agent.client import ServerClient
-from perfmon.entrypoints.agent.sampler import psutil_cpu_reader
+from perfmon.entrypoints.agent.cpu import CpuMeter
 from perfmon.entrypoints.agent.spool import Spool
 from perfmon.entrypoints.agent.spool_files import SpoolLocked
 from perfmon.entrypoints.agent.status import StatusReport
@@ -81,7 +81,7 @@ def run(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None)
     report = StatusReport(sys.stderr if sys.stderr.isatty() else None)
     with spool:
         options = AgentOptions(interval=arguments.interval, register=arguments.register)
-        agent = Agent(server, spool, psutil_cpu_reader(), report, options)
+        agent = Agent(server, spool, CpuMeter(), report, options)
         logger.info("agent for %s at %s, spool %s", arguments.user, server.base_url, folder)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 

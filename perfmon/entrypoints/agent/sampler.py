@@ -11,15 +11,8 @@ from perfmon.entrypoints.agent.sample import Sample
 from perfmon.entrypoints.agent.spool import Spool, SpoolWriteError
 from perfmon.entrypoints.agent.status import StatusReport
 
-CpuReader = Callable[[], float]
-
-
-def psutil_cpu_reader() -> CpuReader:
-    """The machine's CPU use in percent since the previous call, as psutil measures it."""
-    import psutil  # here rather than at the top: `perfmon serve` never needs it
-
-    psutil.cpu_percent(interval=None)  # the first call only starts the measurement
-    return lambda: psutil.cpu_percent(interval=None)
+# CPU percent since the previous reading (cpu.CpuMeter); None when no time was measured, so no sample.
+CpuReader = Callable[[], float | None]
 
 
 class Sampler:
@@ -52,7 +45,10 @@ class Sampler:
 
     def take_sample(self) -> None:
         """Read the CPU and spool the reading with the wall-clock time it was taken."""
-        sample = Sample(float(self._read_cpu()), self._wall_clock())
+        cpu = self._read_cpu()
+        if cpu is None:
+            return  # no interval measured: a gap is truer than a made-up reading
+        sample = Sample(float(cpu), self._wall_clock())
         try:
             self._spool.append(sample)
         except SpoolWriteError as error:

@@ -1,10 +1,14 @@
-"""Cheap deterministic stand-ins for the crypto and clock ports; storage fakes live in adapters.memory."""
+"""Cheap deterministic stand-ins for the crypto and clock ports; storage fakes live in adapters.memory,
+except a session store whose disk fails."""
 
 from __future__ import annotations
 
 import itertools
 import uuid
 
+from perfmon.adapters.memory import InMemorySessionRepository
+from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.model import Session
 from perfmon.domain.ports import PasswordHasher
 
 
@@ -36,3 +40,16 @@ class FixedClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class FailingSessionRepository(InMemorySessionRepository):
+    """Sessions on a storage that refuses writes (a full disk) until `failing` is set back to False."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = True
+
+    def add(self, session: Session) -> None:
+        if self.failing:
+            raise StorageUnavailable("the disk is full")
+        super().add(session)

@@ -31,7 +31,8 @@ class Repositories:
 
 
 def memory_repositories() -> Repositories:
-    return Repositories(InMemoryUserRepository(), InMemorySessionRepository(), InMemorySampleRepository())
+    sessions = InMemorySessionRepository()
+    return Repositories(InMemoryUserRepository(sessions), sessions, InMemorySampleRepository())
 
 
 def postgres_repositories(engine: Engine) -> Repositories:

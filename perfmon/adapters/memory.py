@@ -23,9 +23,11 @@ from perfmon.domain.ports import SampleRepository, SessionRepository, UserReposi
 class InMemoryUserRepository(UserRepository):
     """Users in a dict; a lock makes add-unless-taken atomic across server threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessions: SessionRepository | None = None) -> None:
         self._users: dict[str, User] = {}
         self._lock = threading.Lock()
+        # Where remove_unused looks for the user's sessions; without one, no user has any.
+        self._sessions = sessions
 
     def add(self, user: User) -> None:
         with self._lock:
@@ -35,6 +37,11 @@ class InMemoryUserRepository(UserRepository):
 
     def get(self, name: Username) -> User | None:
         return self._users.get(name.value)
+
+    def remove_unused(self, name: Username) -> None:
+        with self._lock:
+            if self._sessions is None or not self._sessions.for_user(name):
+                self._users.pop(name.value, None)
 
 
 class InMemorySessionRepository(SessionRepository):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from perfmon.domain.errors import InvalidCredentials
+import logging
+
+from perfmon.domain.errors import InvalidCredentials, StorageUnavailable
 from perfmon.domain.model import Password, Session, User, Username
 from perfmon.domain.ports import Clock, PasswordHasher, SessionRepository, TokenFactory, UserRepository
+
+logger = logging.getLogger(__name__)
 
 
 class Accounts:
@@ -30,8 +34,13 @@ class Accounts:
         """Create the user and open its first session; raise UsernameTaken if the name is in use."""
         username, secret = Username(name), Password(password)
         self._users.add(User(username, self._hasher.hash(secret.value)))
-        # A failure after this line leaves a valid user who can log in: no unit of work needed.
-        return self._start_session(username)
+        try:
+            return self._start_session(username)
+        except Exception:
+            # An error answer must mean nothing changed, or the client's retry would be told that the
+            # name is taken (issue 9): take the user back unless someone has logged in as it meanwhile.
+            self._remove_unused_user(username)
+            raise
 
     def log_in(self, name: str, password: str) -> Session:
         """Open a new session for a user whose password matches; raise InvalidCredentials if not."""
@@ -43,6 +52,15 @@ class Accounts:
         if not self._hasher.verify(user.password_hash, secret.value):
             raise InvalidCredentials()
         return self._start_session(username)
+
+    def _remove_unused_user(self, username: Username) -> None:
+        """Best effort: the storage that just failed may fail again, and the first error is the one to
+        report; the user then stays, able to log in with the password just given."""
+        try:
+            self._users.remove_unused(username)
+        except StorageUnavailable as error:
+            # No name, no password: the message of a StorageUnavailable is written to be logged.
+            logger.warning("a failed registration could not be undone, its user stays: %s", error)
 
     def _start_session(self, username: Username) -> Session:
         session = Session(token=self._new_token(), user=username, created_at=self._clock())

@@ -31,6 +31,13 @@ class UserRepository(Protocol):
     def get(self, name: Username) -> User | None:
         """The user of that name, or None."""
 
+    def remove_unused(self, name: Username) -> None:
+        """Delete the user if it has no session, atomically against a session being added; else nothing.
+
+        Undoes a registration whose first session could not be stored (issue 9): a user someone has
+        logged in as in the meantime is in use and stays.
+        """
+
 
 class SessionRepository(Protocol):
     """Sessions by token. Sessions are never deleted."""

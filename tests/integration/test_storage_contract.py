@@ -238,3 +238,26 @@ def test_bucket_means_stay_finite_at_the_largest_cpu_values(repositories: Reposi
     repositories.samples.append(TOKEN, [CpuSample(largest, 1.0), CpuSample(largest, 2.0)])
     (bucket,) = repositories.samples.buckets(TOKEN, EVERYTHING, 10.0)
     assert bucket.mean == pytest.approx(largest) and bucket.count == 2
+
+
+def test_removing_an_unused_user_frees_its_name(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    repositories.users.remove_unused(Username("alice"))
+    assert repositories.users.get(Username("alice")) is None
+    repositories.users.add(User(Username("alice"), "another-hash"))
+    assert repositories.users.get(Username("alice")) == User(Username("alice"), "another-hash")
+
+
+def test_a_user_with_a_session_is_not_removed_as_unused(repositories: Repositories) -> None:
+    repositories.users.add(_user())
+    session = _open_session(repositories)
+    repositories.users.remove_unused(Username("alice"))
+    assert repositories.users.get(Username("alice")) == _user()
+    assert repositories.sessions.get(TOKEN) == session
+    assert repositories.sessions.for_user(Username("alice")) == [session]
+
+
+def test_removing_an_unknown_user_as_unused_changes_nothing(repositories: Repositories) -> None:
+    repositories.users.add(_user("bob"))
+    repositories.users.remove_unused(Username("alice"))
+    assert repositories.users.get(Username("bob")) == _user("bob")

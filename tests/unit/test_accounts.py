@@ -6,8 +6,9 @@ import pytest
 
 from perfmon.adapters.memory import InMemorySessionRepository, InMemoryUserRepository
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.errors import InvalidCredentials, InvalidInput, UsernameTaken
+from perfmon.domain.errors import InvalidCredentials, InvalidInput, StorageUnavailable, UsernameTaken
 from perfmon.domain.model import Username
+from tests.fakes import FailingSessionRepository, FastHasher, FixedClock, SequentialTokens
 
 
 def test_register_stores_a_hash_not_the_password_and_opens_a_session(
@@ -68,3 +69,15 @@ def test_register_refuses_names_and_passwords_outside_the_limits(
 def test_limits_are_inclusive(accounts: Accounts) -> None:
     accounts.register("x" * 128, "p" * 1024)
     accounts.log_in("x" * 128, "p" * 1024)
+
+
+def test_register_whose_session_cannot_be_stored_leaves_no_user_and_a_retry_succeeds() -> None:
+    sessions = FailingSessionRepository()
+    users = InMemoryUserRepository(sessions)
+    accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock())
+    with pytest.raises(StorageUnavailable):
+        accounts.register("alice", "s3cret")
+    assert users.get(Username("alice")) is None
+    sessions.failing = False
+    session = accounts.register("alice", "s3cret")
+    assert sessions.for_user(Username("alice")) == [session]

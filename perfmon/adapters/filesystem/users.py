@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 
 from perfmon.adapters.filesystem.files import publish_file, read_if_present, storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
@@ -33,3 +35,14 @@ class FileUserRepository(UserRepository):
             return None
         record = json.loads(content)
         return User(Username(record["name"]), record["password_hash"])
+
+    def remove_unused(self, name: Username) -> None:
+        with storage_errors("removing an unused user"):
+            # Any line in the user's session list, even one whose session record a crash left unwritten,
+            # means a session may exist: then the user stays. A login racing between this check and the
+            # unlink would keep a session of a removed user; it needs the right password within that
+            # instant of a failed registration, so no lock is taken for it.
+            if read_if_present(self._dir.user_sessions(name)):
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._dir.user_record(name))

@@ -6,7 +6,20 @@ import threading
 from collections.abc import Sequence
 
 from psycopg2 import errorcodes
-from sqlalchemy import ColumnElement, Double, Engine, Row, Select, cast, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Engine,
+    Row,
+    Select,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +67,18 @@ class PostgresUserRepository(UserRepository):
         with transaction(self._engine) as connection:
             row = connection.execute(query).one_or_none()
         return None if row is None else User(Username(row.name), row.password_hash)
+
+    def remove_unused(self, name: Username) -> None:
+        has_session = exists().where(sessions.c.user_id == users.c.id)
+        statement = delete(users).where(users.c.name == name.value, ~has_session)
+        try:
+            with transaction(self._engine) as connection:
+                connection.execute(statement)
+        except IntegrityError as error:
+            # A session committed between the statement's snapshot and its delete: the foreign key
+            # (no cascade) refuses to orphan it, and a user in use is to stay.
+            if getattr(error.orig, "pgcode", None) != errorcodes.FOREIGN_KEY_VIOLATION:
+                raise
 
 
 class PostgresSessionRepository(SessionRepository):

@@ -5,12 +5,15 @@ the files held at that instant, which is all a crashed agent leaves behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from perfmon.entrypoints.agent.command import claim_spool_dir
 from perfmon.entrypoints.agent.sample import Sample
 from perfmon.entrypoints.agent.spool import Spool
 from perfmon.entrypoints.agent.spool_files import QUARANTINE_FILE, SpoolLocked, segment_path
@@ -177,3 +180,48 @@ def test_a_damaged_line_is_quarantined_not_sent(spool: Spool, tmp_path: Path) ->
 def test_a_second_spool_on_the_same_folder_is_refused(spool: Spool) -> None:
     with pytest.raises(SpoolLocked, match="another perfmon agent"):
         Spool(spool.folder, limit=5)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common umask (022), under which a file created without an explicit mode is 0644."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in [folder, *folder.iterdir()]}
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_every_spool_file_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    claim_spool_dir(folder, "http://127.0.0.1:8080", "alice")
+    with Spool(folder, limit=100, compact_min_bytes=0) as spool:
+        for n in range(4):
+            spool.append(_sample(n))
+        spool.quarantine(spool.peek(1), 1)
+        spool.commit(spool.peek(2))
+        spool.compact()  # a new segment
+        modes = _modes(folder)
+
+    assert {"target.json", "lock", "state.json", QUARANTINE_FILE, "segment-00000001.csv"} <= set(modes)
+    assert modes == {name: 0o700 if name == "spool" else 0o600 for name in modes}
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_a_spool_folder_left_readable_by_others_is_tightened(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    folder.mkdir(mode=0o755)
+    (folder / "target.json").write_text('{"server": "http://127.0.0.1:8080", "user": "alice"}')
+    segment_path(folder, 0).write_text("1.0,1700000000.0\n")
+    for loose in [folder, *folder.iterdir()]:
+        loose.chmod(0o777 if loose.is_dir() else 0o644)  # as an older agent or a hand-made folder left them
+
+    claim_spool_dir(folder, "http://127.0.0.1:8080", "alice")
+    with Spool(folder, limit=5) as spool:
+        assert _cpus(spool) == [1.0]
+        modes = _modes(folder)
+
+    assert modes == {name: 0o700 if name == "spool" else 0o600 for name in modes}

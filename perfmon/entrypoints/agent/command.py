@@ -18,7 +18,7 @@ from perfmon.entrypoints.agent.agent import Agent, AgentOptions
 from perfmon.entrypoints.agent.client import ServerClient
 from perfmon.entrypoints.agent.cpu import CpuMeter
 from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.spool_files import SpoolLocked
+from perfmon.entrypoints.agent.spool_files import SpoolLocked, make_private_folder, private
 from perfmon.entrypoints.agent.status import StatusReport
 
 logger = logging.getLogger("perfmon.agent")
@@ -118,13 +118,14 @@ def default_spool_dir(server: str, user: str, environ: Mapping[str, str]) -> Pat
 
 def claim_spool_dir(folder: Path, server: str, user: str) -> None:
     """Refuse a spool folder holding another user's or server's samples: they would go to the wrong place."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_folder(folder)
     target = {"server": server, "user": user}
     path = folder / TARGET_FILE
     try:
         claimed = json.loads(path.read_text())
     except FileNotFoundError:
-        path.write_text(json.dumps(target))
+        with open(path, "w", opener=private) as file:
+            file.write(json.dumps(target))
         return
     except ValueError:
         claimed = None

@@ -53,7 +53,7 @@ class Spool:
         self.folder, self._limit, self._fsync = folder, limit, fsync
         self._compact_min_bytes = compact_min_bytes
         self._lock = threading.Condition()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files.make_private_folder(folder)
         self._folder_lock = files.lock_folder(folder)
         state = files.read_state(folder)
         # Saved from the start, so that the state file alone ever says which segment is current.
@@ -64,7 +64,7 @@ class Spool:
             if number != self._segment:
                 files.segment_path(folder, number).unlink()
         path = files.segment_path(folder, self._segment)
-        path.touch(mode=0o600)
+        open(path, "ab", opener=files.private).close()
         self._size = files.repair_torn_tail(path)
         self._head = min(state.head, self._size)
         self._pending = files.count_lines(path, self._head)
@@ -151,7 +151,7 @@ class Spool:
                 return
             old_path = files.segment_path(self.folder, self._segment)
             new_segment = self._segment + 1
-            with open(files.segment_path(self.folder, new_segment), "wb") as new_file:
+            with open(files.segment_path(self.folder, new_segment), "wb", opener=files.private) as new_file:
                 self._reader.seek(self._head)
                 while chunk := self._reader.read(1 << 20):
                     new_file.write(chunk)
@@ -189,7 +189,7 @@ class Spool:
         # the next run drops the same samples again.
 
     def _set_aside(self, lines: list[bytes], end: int) -> None:
-        with open(self.folder / files.QUARANTINE_FILE, "ab") as quarantine:
+        with open(self.folder / files.QUARANTINE_FILE, "ab", opener=files.private) as quarantine:
             quarantine.writelines(lines)
         self._quarantined += len(lines)
         self._advance(end, len(lines))
@@ -207,5 +207,5 @@ class Spool:
                 handle.close()
         path = files.segment_path(self.folder, self._segment)
         # Unbuffered appends: each sample is in the file when append() returns.
-        self._writer = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the spool
+        self._writer = open(path, "ab", buffering=0, opener=files.private)  # noqa: SIM115 - lives as long as the spool
         self._reader = open(path, "rb")  # noqa: SIM115

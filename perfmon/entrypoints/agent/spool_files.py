@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,6 +23,9 @@ STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 QUARANTINE_FILE = "quarantine.csv"
 _SEGMENT = re.compile(r"segment-(\d{8})\.csv")
+# Samples say when a machine was busy: for its user only, whatever the umask.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
 
 
 class SpoolLocked(RuntimeError):
@@ -34,6 +38,24 @@ class SpoolState:
 
     segment: int = 0
     head: int = 0
+
+
+def private(path: str | bytes | os.PathLike[str], flags: int) -> int:
+    """An opener for open(): a file it creates is read-write for its owner only (0600)."""
+    return os.open(path, flags, PRIVATE_FILE_MODE)
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create the folder 0700; tighten one that exists (an older agent's, or made by hand) and its files.
+
+    chmod rather than mkdir's mode alone: mkdir neither changes an existing folder nor escapes the umask."""
+    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER_MODE)
+    if folder.stat().st_mode & 0o777 != PRIVATE_FOLDER_MODE:
+        folder.chmod(PRIVATE_FOLDER_MODE)
+    for entry in folder.iterdir():
+        mode = entry.lstat().st_mode
+        if stat.S_ISREG(mode) and mode & 0o077:
+            entry.chmod(PRIVATE_FILE_MODE)
 
 
 def segment_path(folder: Path, segment: int) -> Path:
@@ -56,7 +78,7 @@ def read_state(folder: Path) -> SpoolState:
 def write_state(folder: Path, state: SpoolState, fsync: bool) -> None:
     """Replace the state file atomically: a crash leaves either the old state or the new one."""
     temporary = folder / f"{STATE_FILE}.tmp"
-    with open(temporary, "w") as file:
+    with open(temporary, "w", opener=private) as file:
         json.dump({"segment": state.segment, "head": state.head}, file)
         if fsync:
             file.flush()
@@ -66,7 +88,7 @@ def write_state(folder: Path, state: SpoolState, fsync: bool) -> None:
 
 def lock_folder(folder: Path) -> IO[bytes]:
     """An exclusive lock on the folder, held while the returned file stays open."""
-    handle = open(folder / LOCK_FILE, "ab")  # noqa: SIM115 - held open for the spool's lifetime
+    handle = open(folder / LOCK_FILE, "ab", opener=private)  # noqa: SIM115 - held open for the spool's lifetime
     if fcntl is not None:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

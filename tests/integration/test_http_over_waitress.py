@@ -12,7 +12,11 @@ import pytest
 import requests
 
 UNKNOWN = "3f1c1b7e-8a1d-4c55-9a7e-0d9f0b6f5a21"
-BAD_ARGUMENTS = {"reason": "Bad arguments"}
+
+
+def _is_bad_arguments(status: int, body: dict[str, str]) -> bool:
+    """A protocol 400: the exact reason, and a detail saying which field broke which rule."""
+    return status == 400 and body["reason"] == "Bad arguments" and bool(body.get("detail"))
 
 
 def _name(prefix: str = "user") -> str:
@@ -99,7 +103,9 @@ def test_protocol_failures_answer_their_reasons(server_url: str) -> None:
     ]
     for send, path, options, status, reason in cases:
         answer = send(f"{server_url}{path}", timeout=10, **options)
-        assert (answer.status_code, answer.json()) == (status, {"reason": reason}), (path, options)
+        assert (answer.status_code, answer.json()["reason"]) == (status, reason), (path, options)
+        # Every 400 says which field broke which rule; other errors need no detail.
+        assert ("detail" in answer.json()) == (status == 400), (path, options)
         assert answer.headers["Content-Type"].startswith("application/json")
 
 
@@ -123,8 +129,57 @@ def test_malformed_posts_are_400_and_store_nothing(server_url: str, body: bytes)
     answer = requests.post(
         f"{server_url}/cpu", data=payload, headers={"Content-Type": "application/json"}, timeout=10
     )
-    assert (answer.status_code, answer.json()) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(answer.status_code, answer.json())
     assert requests.get(f"{server_url}/cpu", params={"hash": token}, timeout=10).json() == {"payload": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "detail"),
+    [
+        ("/register", {"user": "someone"}, "passwd is missing"),
+        ("/login", {"user": 7, "passwd": "pw"}, "user must be a string"),
+        ("/register", {"user": "x" * 129, "passwd": "pw"}, "user name must have 1..128 characters"),
+        ("/cpu", {"hash": "%s", "cpu": "5", "time": 1}, "cpu must be a number"),
+        ("/cpu", {"hash": "%s", "cpu": 1}, "time is missing"),
+        ("/cpu", {"hash": "%s", "cpu": -1, "time": 1}, "cpu must be a finite number >= 0"),
+        ("/cpu", {"hash": "not-a-uuid", "cpu": 1, "time": 1}, "session hash must be a UUID"),
+        ("/cpu", [1], "the body must be a JSON object"),
+        (
+            "/cpu",
+            {"hash": "%s", "samples": [{"cpu": 1, "time": 1}, {"cpu": 1}]},
+            "samples[1] time is missing",
+        ),
+    ],
+)
+def test_every_400_names_the_field_and_the_rule(
+    server_url: str, path: str, body: object, detail: str
+) -> None:
+    token = _register(server_url, _name())
+    payload = json.loads(json.dumps(body).replace("%s", token))
+    answer = requests.post(f"{server_url}{path}", json=payload, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == detail
+    # The reason stays exactly what the protocol says; part 2's batch reason carries the detail too.
+    assert answer.json()["reason"] in ("Bad arguments", f"Bad arguments: {detail}")
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({}, "hash or user_hash is missing"),
+        ({"hash": "%s", "start_time": "soon"}, "start_time must be a number"),
+        ({"hash": "%s", "start_time": 2, "cur_time": 1}, "start_time must not be after cur_time"),
+        ({"hash": "%s", "format": "xml"}, "format must be one of json, csv"),
+        ({"hash": "%s", "step": "0"}, "step must be a finite number of seconds > 0"),
+    ],
+)
+def test_every_400_of_a_read_names_the_parameter(
+    server_url: str, params: dict[str, object], detail: str
+) -> None:
+    token = _register(server_url, _name())
+    query = {name: token if value == "%s" else value for name, value in params.items()}
+    answer = requests.get(f"{server_url}/cpu", params=query, timeout=10)
+    assert (answer.status_code, answer.json()) == (400, {"reason": "Bad arguments", "detail": detail})
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b\\c", "..", "com,ma", "ü" * 128, "😀" * 128, "CON"])

@@ -8,7 +8,11 @@ import pytest
 from falcon.testing import TestClient
 
 UNKNOWN = "3f1c1b7e-8a1d-4c55-9a7e-0d9f0b6f5a21"
-BAD_ARGUMENTS = {"reason": "Bad arguments"}
+
+
+def _is_bad_arguments(status: int, body: dict[str, str]) -> bool:
+    """A protocol 400: the exact reason, and a detail saying which field broke which rule."""
+    return status == 400 and body["reason"] == "Bad arguments" and bool(body.get("detail"))
 
 
 def _register(client: TestClient, user: str = "alice", passwd: str = "pw") -> str:
@@ -25,7 +29,8 @@ def test_register_answers_a_uuid_hash(client: TestClient) -> None:
 def test_register_of_a_taken_name_is_400_already_registered(client: TestClient) -> None:
     _register(client)
     result = client.simulate_post("/register", json={"user": "alice", "passwd": "other"})
-    assert (result.status_code, result.json) == (400, {"reason": "User is already registered"})
+    assert result.status_code == 400 and result.json["reason"] == "User is already registered"
+    assert result.json["detail"] == "user names a registered user"
 
 
 @pytest.mark.parametrize("path", ["/register", "/login"])
@@ -49,7 +54,7 @@ def test_register_of_a_taken_name_is_400_already_registered(client: TestClient) 
 )
 def test_account_calls_refuse_bad_arguments(client: TestClient, path: str, body: str) -> None:
     result = client.simulate_post(path, body=body, content_type="application/json")
-    assert (result.status_code, result.json) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(result.status_code, result.json)
 
 
 def test_login_opens_a_new_session_each_time(client: TestClient) -> None:
@@ -103,7 +108,7 @@ def test_values_round_trip_exactly(client: TestClient) -> None:
 def test_post_cpu_refuses_bad_samples_and_stores_nothing(client: TestClient, sample: dict) -> None:
     token = _register(client)
     result = client.simulate_post("/cpu", body=json.dumps({"hash": token, **sample}))
-    assert (result.status_code, result.json) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(result.status_code, result.json)
     assert client.simulate_get("/cpu", params={"hash": token}).json == {"payload": []}
 
 
@@ -112,13 +117,13 @@ def test_post_cpu_refuses_non_finite_numbers(client: TestClient, literal: str) -
     token = _register(client)
     body = f'{{"hash": "{token}", "cpu": {literal}, "time": 1}}'
     result = client.simulate_post("/cpu", body=body)
-    assert (result.status_code, result.json) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(result.status_code, result.json)
 
 
 @pytest.mark.parametrize("token", ["not-a-uuid", "", 42, None, "../../etc/passwd"])
 def test_post_cpu_with_a_malformed_hash_is_400(client: TestClient, token: object) -> None:
     result = client.simulate_post("/cpu", json={"hash": token, "cpu": 1, "time": 1})
-    assert (result.status_code, result.json) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(result.status_code, result.json)
 
 
 def test_post_cpu_to_an_unknown_session_is_401(client: TestClient) -> None:
@@ -169,7 +174,7 @@ def test_get_cpu_filters_by_start_and_cur_time(client: TestClient) -> None:
 )
 def test_get_cpu_refuses_bad_arguments(client: TestClient, params: dict) -> None:
     result = client.simulate_get("/cpu", params=params)
-    assert (result.status_code, result.json) == (400, BAD_ARGUMENTS)
+    assert _is_bad_arguments(result.status_code, result.json)
 
 
 def test_body_over_the_limit_is_413(client: TestClient) -> None:

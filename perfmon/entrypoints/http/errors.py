@@ -38,10 +38,22 @@ _UNKNOWN_SESSION_REASONS = {
 
 
 class BadArguments(falcon.HTTPBadRequest):
-    """A request that is not what the protocol asks for; the detail, if any, follows the reason."""
+    """A request that is not what the protocol asks for: `reason` "Bad arguments", `detail` naming the field
+    and the rule it breaks (PROTOCOL.md, top: a 400 always carries a detail).
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(description=f"{BAD_ARGUMENTS}: {detail}" if detail else BAD_ARGUMENTS)
+    Part 2's batch errors also carry the detail in the reason ("Bad arguments: samples[i] ..."), as that
+    row of the protocol says and as clients already parse it: `in_reason` keeps that form.
+    """
+
+    def __init__(self, detail: str, *, in_reason: bool = False) -> None:
+        super().__init__(description=f"{BAD_ARGUMENTS}: {detail}" if in_reason else BAD_ARGUMENTS)
+        self.detail = detail
+
+
+# The detail of a 400 that the domain raised: its message names the field and the rule.
+_DOMAIN_DETAILS: dict[type[PerfmonError], str] = {
+    UsernameTaken: "user names a registered user",
+}
 
 
 def _answer_domain_error(
@@ -60,7 +72,18 @@ def _answer_domain_error(
         logger.warning("storage unavailable: %s", error)
         resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
     resp.status = status
-    resp.media = {"reason": reason}
+    resp.media = _error_document(reason, _detail_of(error) if status == falcon.HTTP_400 else None)
+
+
+def _detail_of(error: PerfmonError) -> str:
+    for error_class, detail in _DOMAIN_DETAILS.items():
+        if isinstance(error, error_class):
+            return detail
+    return str(error) or type(error).__name__
+
+
+def _error_document(reason: str, detail: str | None) -> dict[str, str]:
+    return {"reason": reason} if detail is None else {"reason": reason, "detail": detail}
 
 
 def _answer_unexpected_error(
@@ -75,9 +98,15 @@ def _answer_unexpected_error(
 
 
 def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
-    """Every error is {"reason": text}: our description, or the status line's words."""
+    """Every error is {"reason": text}: our description, or the status line's words; a 400 adds its detail."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"reason": error.description or error.title}
+    if isinstance(error, BadArguments):
+        resp.media = _error_document(error.description or BAD_ARGUMENTS, error.detail)
+    elif error.status_code == 400:
+        # A 400 that Falcon raised by itself: its description is the closest thing to a detail.
+        resp.media = _error_document(BAD_ARGUMENTS, error.description or "the request is malformed")
+    else:
+        resp.media = {"reason": error.description or error.title}
 
 
 def register_error_handlers(app: falcon.App) -> None:

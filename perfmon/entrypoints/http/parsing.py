@@ -23,9 +23,9 @@ def read_json_object(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]
     try:
         document = parse_json(body)
     except MALFORMED_JSON:
-        raise BadArguments() from None
+        raise BadArguments("the body must be valid JSON (UTF-8, no NaN or Infinity)") from None
     if not isinstance(document, dict):
-        raise BadArguments()
+        raise BadArguments("the body must be a JSON object")
     return document
 
 
@@ -33,7 +33,7 @@ def require_string(document: dict[str, Any], field: str) -> str:
     """The field's value if it is a JSON string."""
     value = document.get(field)
     if not isinstance(value, str):
-        raise BadArguments()
+        raise BadArguments(f"{field} {_missing_or('must be a string', field, document)}")
     return value
 
 
@@ -41,34 +41,38 @@ def require_number(document: dict[str, Any], field: str) -> float:
     """The field's value as a float if it is a finite JSON number (booleans are not numbers)."""
     value = document.get(field)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadArguments()
+        raise BadArguments(f"{field} {_missing_or('must be a number', field, document)}")
     try:
         number = float(value)
     except OverflowError:  # an integer too large for a float
-        raise BadArguments() from None
+        raise BadArguments(f"{field} must be a finite number") from None
     if not math.isfinite(number):
-        raise BadArguments()
+        raise BadArguments(f"{field} must be a finite number")
     return number
+
+
+def _missing_or(rule: str, field: str, document: dict[str, Any]) -> str:
+    return rule if field in document else "is missing"
 
 
 def parse_sample(document: Any) -> CpuSample:
     """A {"cpu", "time"} object as a validated CpuSample."""
     if not isinstance(document, dict):
-        raise BadArguments()
+        raise BadArguments("must be an object with a number cpu and a number time")
     return CpuSample(cpu=require_number(document, "cpu"), taken_at=require_number(document, "time"))
 
 
 def parse_samples(document: Any) -> list[CpuSample]:
     """A batch: a list of 1..10,000 samples; the 400 names the first bad one, so the agent can fix it."""
     if not isinstance(document, list) or not 1 <= len(document) <= MAX_BATCH_SIZE:
-        raise BadArguments(f"samples must be a list of 1..{MAX_BATCH_SIZE} samples")
+        raise BadArguments(f"samples must be a list of 1..{MAX_BATCH_SIZE} samples", in_reason=True)
     samples = []
     for index, item in enumerate(document):
         try:
             samples.append(parse_sample(item))
         except (BadArguments, InvalidInput) as error:
-            detail = str(error) if isinstance(error, InvalidInput) else "needs a number cpu and a number time"
-            raise BadArguments(f"samples[{index}] {detail}") from None
+            rule = error.detail if isinstance(error, BadArguments) else str(error)
+            raise BadArguments(f"samples[{index}] {rule}", in_reason=True) from None
     return samples
 
 
@@ -80,9 +84,9 @@ def optional_float_param(req: falcon.Request, name: str) -> float | None:
     try:
         number = float(text)
     except ValueError:
-        raise BadArguments() from None
+        raise BadArguments(f"{name} must be a number") from None
     if not math.isfinite(number):
-        raise BadArguments()
+        raise BadArguments(f"{name} must be a finite number")
     return number
 
 
@@ -100,4 +104,4 @@ def required_param(req: falcon.Request, *names: str) -> str:
         value = req.get_param(name)
         if value is not None:
             return value
-    raise BadArguments()
+    raise BadArguments(f"{' or '.join(names)} is missing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -255,6 +256,19 @@ def test_wrong_credentials_stop_the_agent_and_keep_the_samples(server: FakeServe
     assert status == 1
     assert server.all_cpus() == []
     assert spool.counts().pending == len(taken)
+
+
+def test_after_refused_credentials_the_summary_names_the_refusal_as_the_last_error(
+    server: FakeServer, spool: Spool, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.password = "changed"
+
+    with caplog.at_level(logging.INFO):
+        status, _ = _run_agent(server, spool, stop_after_samples=1)
+
+    assert status == 1
+    [summary] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("agent stopped")]
+    assert "last error: log in refused: Wrong credentials or user is not registered" in summary
 
 
 def test_the_agent_never_imports_the_server_side() -> None:

@@ -70,3 +70,18 @@ def test_drops_are_logged_when_they_start_and_then_once_a_minute(caplog: pytest.
         "spool full: dropping the oldest samples (1 dropped so far)",
         "spool full: dropping the oldest samples (61 dropped so far)",
     ]
+
+
+def test_an_error_stays_the_last_error_until_another_one_and_an_outage_ends_with_a_delivery() -> None:
+    report = StatusReport()
+    report.problem("no answer: Connection refused")
+    report.delivered(1)
+    assert report.line().endswith("last error: none")
+
+    report.event(logging.ERROR, "server answered 400: Bad arguments; 1 sample(s) set aside in quarantine.csv")
+    report.delivered(1)
+    report.finish(SpoolCounts(0, 0, 1))
+
+    assert report.line().endswith(
+        "last error: server answered 400: Bad arguments; 1 sample(s) set aside in quarantine.csv"
+    )

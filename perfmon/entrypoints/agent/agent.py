@@ -14,8 +14,6 @@ from perfmon.entrypoints.agent.server import CredentialsRefused, PerfmonServer
 from perfmon.entrypoints.agent.spool import Spool
 from perfmon.entrypoints.agent.status import StatusReport
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class AgentOptions:
@@ -96,8 +94,12 @@ class Agent:
         except CredentialsRefused as refusal:
             self._report.event(logging.ERROR, f"{refusal}: stopping (spooled samples are kept)")
             self._failed = True
-        except Exception:
-            logger.exception("the agent's %s failed: stopping", threading.current_thread().name)
+        except Exception as error:
+            self._report.event(
+                logging.ERROR,
+                f"the agent's {threading.current_thread().name} failed ({error!r}): stopping",
+                exc_info=True,
+            )
             self._failed = True
         finally:
             self._stop.set()

@@ -27,7 +27,10 @@ class StatusReport:
         self._clock = clock
         self._lock = threading.Lock()
         self.sent = 0
+        # The latest problem or error, for the status line and the summary at the end.
         self.last_error: str | None = None
+        # The server problem going on now, if any: repeats of it are not logged again; a delivery ends it.
+        self._outage: str | None = None
         self._counts = SpoolCounts(0, 0, 0)
         self._drawn_at: float | None = None
         self._drops_logged = 0
@@ -37,24 +40,30 @@ class StatusReport:
         """The server has `count` more samples; a first success after a problem is news."""
         with self._lock:
             self.sent += count
-            recovered, self.last_error = self.last_error is not None, None
+            recovered = self._outage is not None
+            if recovered and self.last_error == self._outage:
+                self.last_error = None  # it is over; an error of another kind stays to be read
+            self._outage = None
         if recovered:
             self.event(logging.INFO, "server reachable again: sending what was spooled")
 
     def problem(self, text: str) -> None:
         """Something failed; logged when it differs from the last problem, so an outage is one line."""
         with self._lock:
-            repeated, self.last_error = self.last_error == text, text
+            repeated = self._outage == text
+            self._outage = self.last_error = text
         if not repeated:
             self.event(logging.WARNING, f"{text}; samples are kept in the spool")
 
-    def event(self, level: int, text: str) -> None:
-        """A log line; on a terminal it goes above the status line."""
+    def event(self, level: int, text: str, *, exc_info: bool = False) -> None:
+        """A log line; on a terminal it goes above the status line. An error becomes the last error."""
         with self._lock:
+            if level >= logging.ERROR:
+                self.last_error = text
             if self._terminal is not None and self._drawn_at is not None:
                 self._terminal.write("\r\x1b[K")
                 self._terminal.flush()
-            logger.log(level, text)
+            logger.log(level, text, exc_info=exc_info)
             self._draw()
 
     def refresh(self, counts: SpoolCounts) -> None:

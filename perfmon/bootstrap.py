@@ -57,6 +57,13 @@ class Settings:
     fsync: str = "never"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "INFO"
+    # Connections (perfmon.entrypoints.wsgi_server): open at once; seconds a connection may sit idle
+    # or an answer go unread; seconds a request may take to arrive whole (slowloris).
+    connection_limit: int = 10_000
+    idle_timeout: int = 30
+    request_timeout: int = 30
+    # One INFO line per request on the "perfmon.access" logger (perfmon.entrypoints.access_log).
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGE_KINDS:
@@ -75,6 +82,10 @@ class Settings:
             raise ConfigurationError(f"port must be in 0..65535, not {self.port}")
         if self.threads < 1 or self.max_body_bytes < 1:
             raise ConfigurationError("threads and max body bytes must be positive")
+        if min(self.connection_limit, self.idle_timeout, self.request_timeout) < 1:
+            raise ConfigurationError("connection limit, idle timeout and request timeout must be positive")
+        if not isinstance(self.access_log, bool):
+            raise ConfigurationError(f"access log must be on or off, not {self.access_log!r}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigurationError(
                 f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
@@ -117,8 +128,13 @@ def load_settings(
 
 
 def _convert(name: str, raw: Any) -> Any:
-    if name in ("port", "threads", "max_body_bytes"):
+    if name in ("port", "threads", "max_body_bytes", "connection_limit", "idle_timeout", "request_timeout"):
         return int(raw)
+    if name == "access_log":  # a value that is neither is refused by Settings' validation
+        word = str(raw).lower()
+        if word in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return word in ("1", "true", "yes", "on")
+        return raw
     if name == "data_dir":
         return Path(raw)
     return str(raw)

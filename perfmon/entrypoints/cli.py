@@ -10,11 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from perfmon import bootstrap
+from perfmon import __version__, bootstrap
+from perfmon.adapters.postgres import schema
 from perfmon.domain.legacy_records import LegacySourceUnreadable
+from perfmon.entrypoints.access_log import with_access_log
 from perfmon.entrypoints.agent import command as agent_command
 from perfmon.entrypoints.import_report import ProgressLine, summary
-from perfmon.entrypoints.wsgi_server import create_server
+from perfmon.entrypoints.open_files import raise_open_file_limit
+from perfmon.entrypoints.startup_problems import (
+    data_dir_problem,
+    listen_problem,
+    one_line,
+    storage_problem,
+)
+from perfmon.entrypoints.wsgi_server import FleetServer, MultiSocketServer, create_server, listening_port
 
 logger = logging.getLogger("perfmon")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -24,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfmon", description="A self-hosted performance-monitoring server."
     )
+    parser.add_argument("--version", action="version", version=f"perfmon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     agent_command.add_parser(commands)
 
@@ -39,6 +49,30 @@ def _parser() -> argparse.ArgumentParser:
         "--max-body-bytes", type=int, help="request body limit (PERFMON_MAX_BODY_BYTES, 1 MiB)"
     )
     serve.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
+    serve.add_argument(
+        "--trusted-proxies",
+        help="reverse proxies whose X-Forwarded-For names the client, comma-separated addresses or "
+        "networks (PERFMON_TRUSTED_PROXIES, default none)",
+    )
+    serve.add_argument(
+        "--connection-limit", type=int, help="open connections at most (PERFMON_CONNECTION_LIMIT, 10000)"
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=int,
+        help="seconds before closing an idle connection (PERFMON_IDLE_TIMEOUT, 30)",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=int,
+        help="seconds a request may take to arrive whole (PERFMON_REQUEST_TIMEOUT, 30)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,
+        help="log one line per request: method, path, status, ms (PERFMON_ACCESS_LOG=1; default off)",
+    )
 
     init_db = commands.add_parser("init-db", help="create the database if missing and migrate its schema")
     init_db.add_argument("--database-url", help="PostgreSQL URL (PERFMON_DATABASE_URL)")
@@ -68,29 +102,32 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(settings: bootstrap.Settings) -> int:
-    """Run the server until SIGTERM or Ctrl-C."""
+    """Run the server until SIGTERM or Ctrl-C. A failure to start is one ERROR line and exit status 1."""
+    problem = data_dir_problem(settings.data_dir) if settings.storage == "file" else None
+    if problem:
+        logger.error(problem)
+        return 1
     container = bootstrap.build_container(settings)
     try:
-        bootstrap.check_storage_ready_to_serve(container)
-    except bootstrap.StorageNotReady as problem:
-        logger.error("cannot serve: %s", problem)
+        server = _start_serving(settings, container)
+    except _CannotServe as cannot:
+        logger.error("%s", cannot)
         container.shutdown_resources()
         return 1
-    server = create_server(
-        container.http_app(),
-        host=settings.host,
-        port=settings.port,
-        threads=settings.threads,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    except Exception as error:  # a failure nobody foresaw: still one line, the traceback on demand
+        logger.debug("start-up failed", exc_info=True)
+        logger.error("cannot serve: %s (--log-level DEBUG shows where)", one_line(str(error)))
+        container.shutdown_resources()
+        return 1
     location = settings.data_dir if settings.storage == "file" else bootstrap.describe_database(settings)
     logger.info(
-        "perfmon listening on http://%s:%s storage=%s at %s threads=%d",
+        "perfmon listening on http://%s:%s storage=%s at %s threads=%d connections<=%d",
         settings.host,
-        server.effective_port,
+        listening_port(server),
         settings.storage,
         location,
         settings.threads,
+        server.adj.connection_limit,
     )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
@@ -99,6 +136,51 @@ def serve(settings: bootstrap.Settings) -> int:
         container.shutdown_resources()
         logger.info("perfmon stopped")
     return 0
+
+
+class _CannotServe(Exception):
+    """A start-up failure; its message is the one line to log."""
+
+
+def _start_serving(
+    settings: bootstrap.Settings, container: bootstrap.Container
+) -> FleetServer | MultiSocketServer:
+    try:
+        bootstrap.check_storage_ready_to_serve(container)
+    except bootstrap.StorageNotReady as problem:
+        missing = None
+        if settings.storage == "db" and schema.database_is_missing(settings.database_url or ""):
+            missing = bootstrap.describe_database(settings)
+        raise _CannotServe(
+            storage_problem(
+                str(problem), storage=settings.storage, data_dir=settings.data_dir, missing_database=missing
+            )
+        ) from None
+    app = container.http_app()
+    if settings.access_log:
+        logging.getLogger("perfmon.access").setLevel(logging.INFO)
+        app = with_access_log(app)
+    file_limit = raise_open_file_limit()
+    try:
+        server = create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            max_body_bytes=settings.max_body_bytes,
+            connection_limit=settings.connection_limit,
+            idle_timeout=settings.idle_timeout,
+            request_timeout=settings.request_timeout,
+        )
+    except (OSError, ValueError) as error:
+        raise _CannotServe(listen_problem(error, settings.host, settings.port)) from None
+    if server.adj.connection_limit < settings.connection_limit:
+        logger.warning(
+            "connection limit lowered to %d: this process may open %d files (raise its `ulimit -n`)",
+            server.adj.connection_limit,
+            file_limit,
+        )
+    return server
 
 
 def import_legacy(settings: bootstrap.Settings, from_dir: Path | None, from_db: str | None) -> int:

@@ -1,50 +1,109 @@
-"""waitress, set up so that even the errors it answers by itself are perfmon's JSON."""
+"""waitress, set up for a fleet: thousands of keep-alive connections, deadlines for clients that send
+or read too slowly, bounded memory for answers nobody reads, and perfmon's JSON for its own errors."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
-import waitress
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
-from waitress.server import BaseWSGIServer, MultiSocketServer
-from waitress.task import ErrorTask
-from waitress.utilities import RequestEntityTooLarge
+from waitress.server import MultiSocketServer, TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
+
+from perfmon.entrypoints.http_framing import JsonErrorTask, StrictRequestParser
+from perfmon.entrypoints.open_files import open_file_limit, usable_connection_limit
+
+# Defaults of the settings of the same names (bootstrap.Settings), for servers built without them.
+DEFAULT_CONNECTION_LIMIT = 10_000
+DEFAULT_IDLE_TIMEOUT = 30
+DEFAULT_REQUEST_TIMEOUT = 30
+# An answer the client does not read is held in memory up to this, per connection, and in an unlinked
+# temporary file past it (waitress's outbuf_overflow): 60 unread 40 MB answers once held 3 GB.
+ANSWER_MEMORY_BYTES = 1024 * 1024
+# A worker thread hands an answer of up to this to its connection and is free at once, whether or not
+# the client reads (waitress's outbuf_high_watermark; the bytes past ANSWER_MEMORY_BYTES are on disk).
+# Only a longer streamed answer waits for the client, and a client that reads nothing for the idle
+# timeout is closed. 64 MiB is more than a read of 1,000,000 samples.
+ANSWER_HANDOFF_BYTES = 64 * 1024 * 1024
 
 
-class _JsonErrorTask(ErrorTask):
-    """waitress refuses oversized or malformed requests before the app sees them; answer those in JSON."""
+class FleetChannel(HTTPChannel):
+    """One client connection: perfmon's parser and JSON error answers."""
 
-    def execute(self) -> None:
-        error = self.request.error
-        reason = "Request body too large" if isinstance(error, RequestEntityTooLarge) else error.reason
-        body = json.dumps({"reason": reason}).encode()
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers.append(("Content-Type", "application/json"))
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
+    parser_class = StrictRequestParser
+    error_task_class = JsonErrorTask
 
 
-class _JsonErrorChannel(HTTPChannel):
-    error_task_class = _JsonErrorTask
+class FleetServer(TcpWSGIServer):
+    """A listening socket whose maintenance also closes connections that hold on without progress."""
+
+    channel_class = FleetChannel
+    request_timeout = DEFAULT_REQUEST_TIMEOUT
+
+    def maintenance(self, now: float) -> None:
+        """Close idle keep-alive connections (waitress), requests that have been arriving for longer
+        than request_timeout (a header byte a second would otherwise hold a connection forever), and
+        connections whose answer has not moved for channel_timeout (its worker thread waits on it)."""
+        super().maintenance(now)
+        request_cutoff = now - self.request_timeout
+        idle_cutoff = now - self.adj.channel_timeout
+        for channel in self.active_channels.values():
+            arriving = channel.request
+            if arriving is not None and not channel.requests and arriving.started_at < request_cutoff:
+                channel.will_close = True
+            elif channel.requests and channel.total_outbufs_len and channel.last_activity < idle_cutoff:
+                # Closing wakes the worker blocked in waitress's write with ClientDisconnected.
+                channel.will_close = True
 
 
 def create_server(
-    app: object, *, host: str, port: int, threads: int, max_body_bytes: int
-) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server that never reads a body past the limit (it answers 413 from the headers)."""
-    server = waitress.create_server(
-        app,
+    app: object,
+    *,
+    host: str,
+    port: int,
+    threads: int,
+    max_body_bytes: int,
+    connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
+    request_timeout: int = DEFAULT_REQUEST_TIMEOUT,
+) -> FleetServer | MultiSocketServer:
+    """A bound, listening waitress server; run() serves until KeyboardInterrupt.
+
+    Bodies over max_body_bytes get 413 from the headers. connection_limit caps open connections (each
+    is a file descriptor: it is lowered to what the descriptor limit leaves room for). Timeouts are
+    in whole seconds.
+    Raises OSError when the address cannot be bound, ValueError when the host does not resolve."""
+    adj = Adjustments(
         host=host,
         port=port,
         threads=threads,
         max_request_body_size=max_body_bytes,
         ident="perfmon",
-        # Our clients are on the loopback or behind a proxy; 30 s keeps idle agent connections cheap.
-        channel_timeout=30,
-        # Keep answers up to 64 MiB in memory: past waitress's default of 1 MiB they go through a
-        # temporary file, and a read of 100,000 samples is about 4 MiB of JSON.
-        outbuf_overflow=64 * 1024 * 1024,
+        connection_limit=usable_connection_limit(connection_limit, threads, open_file_limit()),
+        channel_timeout=idle_timeout,
+        # waitress checks its timeouts at most this often (seconds): often enough for short deadlines.
+        cleanup_interval=1,
+        # select() cannot watch a file descriptor above 1024; poll() can watch any number.
+        asyncore_use_poll=True,
+        outbuf_overflow=ANSWER_MEMORY_BYTES,
+        outbuf_high_watermark=ANSWER_HANDOFF_BYTES,
     )
-    server.channel_class = _JsonErrorChannel
-    return server
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    socket_map: dict[int, Any] = {}
+    servers = []
+    for sockinfo in adj.listen:  # a name such as localhost may stand for several addresses
+        server = FleetServer(app, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        server.request_timeout = request_timeout
+        servers.append(server)
+    if len(servers) == 1:
+        return servers[0]
+    listening = [(server.effective_host, server.effective_port) for server in servers]
+    return MultiSocketServer(socket_map, adj, listening, dispatcher, servers[0].log_info)
+
+
+def listening_port(server: FleetServer | MultiSocketServer) -> int:
+    """The port the server listens on (the free one picked for port 0)."""
+    if isinstance(server, MultiSocketServer):
+        return int(server.effective_listen[0][1])
+    return int(server.effective_port)

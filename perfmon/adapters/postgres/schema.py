@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg2 import errorcodes
 from sqlalchemy import URL, Connection, Engine, column, create_engine, func, select, table, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from perfmon.adapters.postgres.engine import CONNECT_ARGS, database_url
@@ -105,6 +105,21 @@ def schema_status(engine: Engine) -> str | None:
         f"The database schema is at revision {_listed(current)} but this perfmon needs "
         f"{_listed(heads)}: run `perfmon init-db` to upgrade it."
     )
+
+
+def database_is_missing(url: str) -> bool:
+    """True when the URL's server answers and has no database of its name (run `perfmon init-db`);
+    False when it has one, or when this cannot be told (the server is down, no access to `postgres`)."""
+    target = database_url(url)
+    try:
+        with (
+            _one_off_engine(target.set(database=MAINTENANCE_DATABASE)) as admin,
+            admin.connect() as connection,
+        ):
+            exists = select(_pg_database.c.datname).where(_pg_database.c.datname == target.database)
+            return connection.execute(exists).first() is None
+    except SQLAlchemyError:
+        return False
 
 
 def is_schema_current(engine: Engine) -> bool:

@@ -25,13 +25,13 @@ class FileStorage:
         self.samples = FileSampleRepository(self._dir)
 
     def check(self) -> None:
-        """Raise StorageUnavailable unless a file can be created in the data dir and the disk has room."""
+        """Raise StorageUnavailable unless serving can write: a file can be created in each folder that
+        registering, logging in and posting write to, and the disk has room (GET /readyz)."""
         with storage_errors("checking the data dir"):
-            for folder in (self._dir.users, self._dir.sessions):
-                os.stat(folder)
-            probe = self._dir.tmp / f"{uuid.uuid4().hex}.probe"
-            create_file(self._dir, probe, b"")
-            os.unlink(probe)
+            for folder in (self._dir.users, self._dir.sessions, self._dir.tmp):
+                probe = folder / f"{uuid.uuid4().hex}.probe"
+                create_file(self._dir, probe, b"")
+                os.unlink(probe)
             room = os.statvfs(self._dir.root)
         if room.f_bavail == 0:
             raise StorageUnavailable("the data dir's disk is full")

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
-from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
     Bucket,
     CpuSample,
@@ -206,15 +206,18 @@ class PostgresSampleRepository(SampleRepository):
 
 
 class DatabaseHealth:
-    """The readiness probe of the db storage: can a connection from the pool run a query now."""
+    """The readiness probe of the db storage: can a connection from the pool write now."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def check(self) -> None:
-        """Return when the database answers; raise StorageUnavailable when it does not."""
+        """Return when the database answers and accepts writes; raise StorageUnavailable when it does not
+        (unreachable, or read-only: a standby, or `default_transaction_read_only` set)."""
         with transaction(self._engine) as connection:
-            connection.execute(select(literal(1)))
+            read_only = connection.execute(select(func.current_setting("transaction_read_only"))).scalar()
+        if read_only == "on":
+            raise StorageUnavailable("the database accepts no writes (read-only)")
 
 
 def _sessions_with_owner() -> Select[tuple[str, str, float]]:

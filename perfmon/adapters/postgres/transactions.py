@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
+from psycopg2 import errorcodes
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
@@ -14,6 +15,9 @@ from perfmon.domain.errors import StorageUnavailable
 # Failures of the database's reachability rather than of the statement: a refused or dropped
 # connection, a server shutting down, a statement or pool timeout, a full disk.
 _OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# SQLSTATEs of a database that is up but takes no writes now: a standby, or default_transaction_read_only
+# set (25006); the server's disk full (53100) and out of memory (53200) come as OperationalError already.
+_UNWRITABLE = {errorcodes.READ_ONLY_SQL_TRANSACTION}
 
 
 @contextmanager
@@ -24,7 +28,7 @@ def outages_as_storage_unavailable() -> Iterator[None]:
     except _OUTAGES as error:
         raise _unavailable(error) from error
     except sa_exc.DBAPIError as error:
-        if not error.connection_invalidated:
+        if not (error.connection_invalidated or getattr(error.orig, "pgcode", None) in _UNWRITABLE):
             raise
         raise _unavailable(error) from error
 
@@ -44,6 +48,10 @@ def driver_outages_as_storage_unavailable(connection: Connection) -> Iterator[No
         yield
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
         connection.invalidate()
+        raise _unavailable(error) from error
+    except psycopg2.Error as error:
+        if error.pgcode not in _UNWRITABLE:
+            raise
         raise _unavailable(error) from error
 
 

@@ -70,15 +70,23 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
     validate(document)  # raises, saying where, on a broken document or a dangling $ref
 
 
-def test_every_error_answer_is_the_json_reason_object(document: dict[str, Any]) -> None:
+def test_every_error_answer_is_the_json_reason_object_and_every_400_requires_a_detail(
+    document: dict[str, Any],
+) -> None:
     for method, path in _documented_operations(document):
         for status, response in _responses(document, method, path).items():
             if int(status) < 400:
                 continue
             assert list(response["content"]) == ["application/json"], (method, path, status)
             schema = response["content"]["application/json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
-    assert _follow(document, {"$ref": "#/components/schemas/Error"})["required"] == ["reason"]
+            expected = "BadRequestError" if status == "400" else "Error"
+            assert schema == {"$ref": f"#/components/schemas/{expected}"}, (method, path, status)
+    error = _follow(document, {"$ref": "#/components/schemas/Error"})
+    assert error["required"] == ["reason"]
+    assert set(error["properties"]) == {"reason", "detail"}
+    bad_request = _follow(document, {"$ref": "#/components/schemas/BadRequestError"})
+    assert bad_request["allOf"] == [{"$ref": "#/components/schemas/Error"}]
+    assert bad_request["required"] == ["reason", "detail"]
 
 
 def test_every_call_documents_500_and_every_storage_call_503_with_retry_after(
@@ -91,6 +99,15 @@ def test_every_call_documents_500_and_every_storage_call_503_with_retry_after(
             assert "503" not in responses, (method, path)
             continue
         assert "Retry-After" in responses["503"]["headers"], (method, path)
+
+
+def test_login_documents_429_with_retry_after_and_no_other_call_does(document: dict[str, Any]) -> None:
+    for method, path in _documented_operations(document):
+        responses = _responses(document, method, path)
+        if (method, path) == ("post", "/login"):
+            assert "Retry-After" in responses["429"]["headers"]
+        else:
+            assert "429" not in responses, (method, path)
 
 
 def test_every_call_with_a_body_documents_413(document: dict[str, Any]) -> None:

@@ -14,20 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
+from limits.storage import MemoryStorage
 from sqlalchemy.exc import ArgumentError
 
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.adapters.legacy.database import LegacyDatabaseSource, legacy_engine
 from perfmon.adapters.legacy.files import LegacyFileSource
+from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.password_hasher import Argon2PasswordHasher
 from perfmon.adapters.postgres import repositories as postgres
 from perfmon.adapters.postgres import schema
 from perfmon.adapters.postgres.engine import database_url, engine_resource
+from perfmon.adapters.postgres.login_failures import PostgresLimitsStorage
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.legacy_import import ImportReport, LegacyImport
 from perfmon.entrypoints.http.app import DEFAULT_MAX_BODY_BYTES, create_app
+from perfmon.entrypoints.http.client_address import ClientAddress, parse_trusted_proxies
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ class Settings:
     fsync: str = "never"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "INFO"
+    # Reverse proxies whose X-Forwarded-For names the client (login limits): comma-separated addresses
+    # or CIDR networks; none by default, as anyone can write that header.
+    trusted_proxies: str = ""
     # Connections (perfmon.entrypoints.wsgi_server): open at once; seconds a connection may sit idle
     # or an answer go unread; seconds a request may take to arrive whole (slowloris).
     connection_limit: int = 10_000
@@ -86,6 +93,10 @@ class Settings:
             raise ConfigurationError("connection limit, idle timeout and request timeout must be positive")
         if not isinstance(self.access_log, bool):
             raise ConfigurationError(f"access log must be on or off, not {self.access_log!r}")
+        try:
+            parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as error:
+            raise ConfigurationError(f"trusted proxies: {error}") from None
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigurationError(
                 f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
@@ -174,6 +185,18 @@ class Container(containers.DeclarativeContainer):
         db=providers.Factory(postgres.DatabaseHealth, engine).provided.check,
     )
 
+    # Failed logins counted per process with files; shared by every process on the database with db.
+    login_throttle = providers.Selector(
+        config.storage,
+        file=providers.Singleton(
+            LimitsLoginThrottle, storage=providers.Singleton(MemoryStorage), clock=providers.Object(time.time)
+        ),
+        db=providers.Singleton(
+            LimitsLoginThrottle,
+            storage=providers.Singleton(PostgresLimitsStorage, engine),
+            clock=providers.Object(time.time),
+        ),
+    )
     password_hasher = providers.Singleton(Argon2PasswordHasher)
     accounts = providers.Singleton(
         Accounts,
@@ -182,6 +205,7 @@ class Container(containers.DeclarativeContainer):
         hasher=password_hasher,
         new_token=providers.Object(new_session_token),
         clock=providers.Object(time.time),
+        throttle=login_throttle,
     )
     cpu_history = providers.Singleton(CpuHistory, sessions=sessions, samples=samples)
     legacy_import = providers.Factory(
@@ -199,6 +223,9 @@ class Container(containers.DeclarativeContainer):
         storage_name=config.storage,
         check_storage=check_storage,
         max_body_bytes=config.max_body_bytes,
+        client_address=providers.Singleton(
+            ClientAddress, providers.Callable(parse_trusted_proxies, config.trusted_proxies)
+        ),
     )
 
 

@@ -6,7 +6,14 @@ import logging
 
 from perfmon.domain.errors import InvalidCredentials, StorageUnavailable
 from perfmon.domain.model import Password, Session, User, Username
-from perfmon.domain.ports import Clock, PasswordHasher, SessionRepository, TokenFactory, UserRepository
+from perfmon.domain.ports import (
+    Clock,
+    LoginThrottle,
+    PasswordHasher,
+    SessionRepository,
+    TokenFactory,
+    UserRepository,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +28,14 @@ class Accounts:
         hasher: PasswordHasher,
         new_token: TokenFactory,
         clock: Clock,
+        throttle: LoginThrottle,
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._hasher = hasher
         self._new_token = new_token
         self._clock = clock
+        self._throttle = throttle
         # Verified against when the user is unknown, so that both failures take the same time.
         self._decoy_hash = hasher.hash("perfmon decoy password")
 
@@ -42,16 +51,22 @@ class Accounts:
             self._remove_unused_user(username)
             raise
 
-    def log_in(self, name: str, password: str) -> Session:
-        """Open a new session for a user whose password matches; raise InvalidCredentials if not."""
+    def log_in(self, name: str, password: str, client: str) -> Session:
+        """Open a new session for a user whose password matches; raise InvalidCredentials if not.
+
+        `client` is the caller's network address: too many failures for the name from it, or from it
+        at all, raise TooManyAttempts before the password is even checked (PROTOCOL.md limits)."""
         username, secret = Username(name), Password(password)
+        self._throttle.check(username, client)
         user = self._users.get(username)
         if user is None:
             self._hasher.verify(self._decoy_hash, secret.value)
-            raise InvalidCredentials()
-        if not self._hasher.verify(user.password_hash, secret.value):
-            raise InvalidCredentials()
-        return self._start_session(username)
+        elif self._hasher.verify(user.password_hash, secret.value):
+            return self._start_session(username)
+        # Counted after the check, so attempts racing in parallel may pass the limit by the number of
+        # server threads at most; a refused attempt is not counted, so the block ends with its window.
+        self._throttle.record_failure(username, client)
+        raise InvalidCredentials()
 
     def _remove_unused_user(self, username: Username) -> None:
         """Best effort: the storage that just failed may fail again, and the first error is the one to

@@ -29,3 +29,12 @@ class SessionNotFound(PerfmonError):
 
 class StorageUnavailable(PerfmonError):
     """The storage cannot be reached or written right now; the caller may retry later."""
+
+
+class TooManyAttempts(PerfmonError):
+    """Too many failed logins for this name or from this address: refused, even with the right password."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        # Whole seconds until the window that holds the failures has passed (at least 1).
+        self.retry_after = retry_after

@@ -79,3 +79,17 @@ class PasswordHasher(Protocol):
 
     def verify(self, password_hash: str, password: str) -> bool:
         """True when the password matches the hash."""
+
+
+class LoginThrottle(Protocol):
+    """Counts failed logins per user name and client address, and per address (PROTOCOL.md limits).
+
+    `client` is the client's address as text, an opaque key here. Neither argument may be logged
+    beside a password.
+    """
+
+    def check(self, name: Username, client: str) -> None:
+        """Raise TooManyAttempts while either count of this name and client has reached its limit."""
+
+    def record_failure(self, name: Username, client: str) -> None:
+        """Count one failed login of this name from this client, in both counts."""

@@ -79,6 +79,9 @@ def create_server(
         threads=threads,
         max_request_body_size=max_body_bytes,
         ident="perfmon",
+        # X-Forwarded-For reaches the app, which believes it from trusted proxies only
+        # (perfmon.entrypoints.http.client_address); waitress 3 would drop it before.
+        clear_untrusted_proxy_headers=False,
         connection_limit=usable_connection_limit(connection_limit, threads, open_file_limit()),
         channel_timeout=idle_timeout,
         # waitress checks its timeouts at most this often (seconds): often enough for short deadlines.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import falcon.testing
 import pytest
+from limits.storage import MemoryStorage
 
+from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.memory import (
     InMemorySampleRepository,
     InMemorySessionRepository,
@@ -33,7 +35,8 @@ def samples() -> InMemorySampleRepository:
 
 @pytest.fixture
 def accounts(users: InMemoryUserRepository, sessions: InMemorySessionRepository) -> Accounts:
-    return Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock())
+    throttle = LimitsLoginThrottle(MemoryStorage(), FixedClock())
+    return Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock(), throttle)
 
 
 @pytest.fixture

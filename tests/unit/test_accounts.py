@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from limits.storage import MemoryStorage
 
+from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.memory import InMemorySessionRepository, InMemoryUserRepository
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.errors import InvalidCredentials, InvalidInput, StorageUnavailable, UsernameTaken
 from perfmon.domain.model import Username
 from tests.fakes import FailingSessionRepository, FastHasher, FixedClock, SequentialTokens
+
+CLIENT = "192.0.2.1"
+
+
+def _throttle() -> LimitsLoginThrottle:
+    return LimitsLoginThrottle(MemoryStorage(), FixedClock())
 
 
 def test_register_stores_a_hash_not_the_password_and_opens_a_session(
@@ -29,8 +37,8 @@ def test_register_twice_raises_username_taken(accounts: Accounts) -> None:
 
 def test_each_login_opens_a_new_session(accounts: Accounts, sessions: InMemorySessionRepository) -> None:
     first = accounts.register("alice", "s3cret")
-    second = accounts.log_in("alice", "s3cret")
-    third = accounts.log_in("alice", "s3cret")
+    second = accounts.log_in("alice", "s3cret", CLIENT)
+    third = accounts.log_in("alice", "s3cret", CLIENT)
     assert len({first.token, second.token, third.token}) == 3
     assert sessions.get(third.token) == third
 
@@ -38,12 +46,12 @@ def test_each_login_opens_a_new_session(accounts: Accounts, sessions: InMemorySe
 def test_log_in_with_wrong_password_raises_invalid_credentials(accounts: Accounts) -> None:
     accounts.register("alice", "s3cret")
     with pytest.raises(InvalidCredentials):
-        accounts.log_in("alice", "S3cret")
+        accounts.log_in("alice", "S3cret", CLIENT)
 
 
 def test_log_in_of_unknown_user_raises_the_same_invalid_credentials(accounts: Accounts) -> None:
     with pytest.raises(InvalidCredentials):
-        accounts.log_in("nobody", "s3cret")
+        accounts.log_in("nobody", "s3cret", CLIENT)
 
 
 @pytest.mark.parametrize(
@@ -68,13 +76,13 @@ def test_register_refuses_names_and_passwords_outside_the_limits(
 
 def test_limits_are_inclusive(accounts: Accounts) -> None:
     accounts.register("x" * 128, "p" * 1024)
-    accounts.log_in("x" * 128, "p" * 1024)
+    accounts.log_in("x" * 128, "p" * 1024, CLIENT)
 
 
 def test_register_whose_session_cannot_be_stored_leaves_no_user_and_a_retry_succeeds() -> None:
     sessions = FailingSessionRepository()
     users = InMemoryUserRepository(sessions)
-    accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock())
+    accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock(), _throttle())
     with pytest.raises(StorageUnavailable):
         accounts.register("alice", "s3cret")
     assert users.get(Username("alice")) is None

@@ -41,6 +41,6 @@ def test_token_that_is_not_a_uuid_is_invalid_input(cpu_history: CpuHistory) -> N
 
 def test_sessions_keep_their_own_samples(accounts: Accounts, cpu_history: CpuHistory) -> None:
     first = accounts.register("alice", "pw").token
-    second = accounts.log_in("alice", "pw").token
+    second = accounts.log_in("alice", "pw", "192.0.2.1").token
     cpu_history.record(first, [CpuSample(1.0, 1.0)])
     assert cpu_history.samples(second, EVERYTHING) == []

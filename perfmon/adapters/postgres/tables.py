@@ -60,4 +60,15 @@ cpu_samples = Table(
     Index(None, "session_token", "taken_at", "id"),
 )
 
+# The failed-login counters of every perfmon process on the database (limits' Storage, fixed windows).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    # The limits key: a rule, a client address, a window number and the digest of a user name.
+    Column("key", Text, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    # Epoch seconds, as limits' storages keep them; the index finds expired counters to prune.
+    Column("expires_at", Double, nullable=False, index=True),
+)
+
 USERS_NAME_UNIQUE = "uq_users_name"

@@ -9,6 +9,7 @@ import falcon
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.entrypoints.http import resources
+from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
 from perfmon.entrypoints.http.media import use_fast_json
@@ -23,6 +24,7 @@ def create_app(
     storage_name: str,
     check_storage: Callable[[], None],
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    client_address: ClientAddress | None = None,
 ) -> falcon.App:
     """A WSGI app serving the perfmon protocol over the given services."""
     app = falcon.App(middleware=[DashboardHeaders()])
@@ -30,7 +32,8 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = False
     use_fast_json(app)
     app.add_route("/register", resources.Registration(accounts, max_body_bytes))
-    app.add_route("/login", resources.Login(accounts, max_body_bytes))
+    # Without trusted proxies the client is the peer: X-Forwarded-For is anyone's to write.
+    app.add_route("/login", resources.Login(accounts, max_body_bytes, client_address or ClientAddress()))
     app.add_route("/cpu", resources.CpuSamples(cpu_history, max_body_bytes))
     app.add_route("/sessions", resources.Sessions(cpu_history))
     app.add_route("/healthz", resources.Health())

@@ -13,6 +13,7 @@ from perfmon.domain.errors import (
     PerfmonError,
     SessionNotFound,
     StorageUnavailable,
+    TooManyAttempts,
     UnknownSession,
     UsernameTaken,
 )
@@ -29,6 +30,7 @@ _ANSWERS: dict[type[PerfmonError], tuple[str, str]] = {
     InvalidCredentials: (falcon.HTTP_401, "Wrong credentials or user is not registered"),
     SessionNotFound: (falcon.HTTP_404, "No such session"),
     StorageUnavailable: (falcon.HTTP_503, "Storage unavailable, retry later"),
+    TooManyAttempts: (falcon.HTTP_429, "Too many attempts, retry later"),
 }
 # The original protocol words the same 401 by what the client was doing.
 _UNKNOWN_SESSION_REASONS = {
@@ -71,6 +73,8 @@ def _answer_domain_error(
     if isinstance(error, StorageUnavailable):
         logger.warning("storage unavailable: %s", error)
         resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+    if isinstance(error, TooManyAttempts):
+        resp.set_header("Retry-After", str(error.retry_after))
     resp.status = status
     resp.media = _error_document(reason, _detail_of(error) if status == falcon.HTTP_400 else None)
 

@@ -13,6 +13,7 @@ import falcon
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.domain.model import Bucket, SampleSeries, Session, TimeRange
+from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import (
     optional_choice_param,
@@ -35,24 +36,28 @@ class _AccountCall:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, self._max_body_bytes)
         name, password = require_string(body, "user"), require_string(body, "passwd")
-        resp.media = {"hash": self._open_session(name, password).token}
+        resp.media = {"hash": self._open_session(req, name, password).token}
 
-    def _open_session(self, name: str, password: str) -> Session:
+    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
         raise NotImplementedError
 
 
 class Registration(_AccountCall):
     """POST /register: create a user and open its first session."""
 
-    def _open_session(self, name: str, password: str) -> Session:
+    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
         return self._accounts.register(name, password)
 
 
 class Login(_AccountCall):
-    """POST /login: open a new session for a known user."""
+    """POST /login: open a new session for a known user; failures are limited per client address."""
 
-    def _open_session(self, name: str, password: str) -> Session:
-        return self._accounts.log_in(name, password)
+    def __init__(self, accounts: Accounts, max_body_bytes: int, client_address: ClientAddress) -> None:
+        super().__init__(accounts, max_body_bytes)
+        self._client_address = client_address
+
+    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
+        return self._accounts.log_in(name, password, self._client_address.of(req))
 
 
 class CpuSamples:

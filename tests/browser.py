@@ -35,9 +35,11 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
-def new_dashboard_page(browser: Browser) -> Page:
-    """A 1280x800 page with a fixed locale and time zone, so that labels look the same everywhere."""
-    context = browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC", device_scale_factor=1)
+def new_dashboard_page(browser: Browser, viewport: dict[str, int] | None = None) -> Page:
+    """A page (1280x800 unless told), fixed locale and time zone: labels look the same everywhere."""
+    context = browser.new_context(
+        viewport=viewport or VIEWPORT, locale="en-GB", timezone_id="UTC", device_scale_factor=1
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     return page

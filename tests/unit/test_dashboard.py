@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from falcon.testing import TestClient
 
+from tests.postgres_server import give_up
+
 STATIC = resources.files("perfmon.entrypoints.http").joinpath("static")
-OUR_FILES = ("index.html", "dashboard.js", "dashboard.css")
+OUR_FILES = ("index.html", "dashboard.js", "series.js", "dashboard.css")
+NODE_TESTS = Path(__file__).with_name("dashboard_series.test.js")
 UPLOT = "vendor/uplot"
 
 
@@ -64,6 +70,7 @@ def test_get_root_serves_the_dashboard_page_with_a_strict_content_security_polic
     ("path", "content_type"),
     [
         ("/static/dashboard.js", "javascript"),
+        ("/static/series.js", "javascript"),
         ("/static/dashboard.css", "text/css"),
         (f"/static/{UPLOT}/uPlot.iife.min.js", "javascript"),
         (f"/static/{UPLOT}/uPlot.min.css", "text/css"),
@@ -112,3 +119,20 @@ def test_the_vendored_uplot_is_the_version_its_note_names() -> None:
     assert re.search(r"^version:\s+1\.6\.32$", note, flags=re.MULTILINE)
     assert "(v1.6.32)" in banner
     assert "MIT License" in STATIC.joinpath(UPLOT, "LICENSE").read_text()
+
+
+def test_the_chart_series_break_where_buckets_are_missing_under_node_test() -> None:
+    """tests/unit/dashboard_series.test.js, run by Node's own test runner (no npm package needed)."""
+    node = shutil.which("node")
+    if node is None:
+        give_up("node is missing: apt-get install --no-install-recommends nodejs")
+    result = subprocess.run(  # noqa: S603 - our own test file, no shell
+        [node, "--test", str(NODE_TESTS)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^# pass [1-9]", result.stdout, flags=re.MULTILINE), result.stdout
+
+
+def test_the_page_loads_the_series_before_the_script_that_draws_them() -> None:
+    sources = [script.get("src") for script in _scan_page().scripts]
+    assert sources.index("/static/series.js") < sources.index("/static/dashboard.js")

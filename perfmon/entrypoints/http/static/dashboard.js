@@ -149,6 +149,8 @@
     $("sign-in").hidden = false;
     $("sign-out").hidden = true;
     $("who").textContent = "";
+    announce("");
+    showRefreshed("");
     $("sign-in-error").textContent = message || "";
     $("user").focus();
   }
@@ -167,10 +169,11 @@
   const formatMoment = (seconds) =>
     new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+  // No sample count here: the list is read before the chart's data, so a count would lag the figures
+  // beside it (and it counts the whole session, not the range shown). The figures say how many.
   function sessionLabel(session) {
-    const count = `${session.samples} sample${session.samples === 1 ? "" : "s"}`;
     const mine = session.session === state.hash ? " · this sign-in" : "";
-    return `${formatMoment(session.created)} · ${count} · ${session.session.slice(0, 8)}${mine}`;
+    return `${formatMoment(session.created)} · ${session.session.slice(0, 8)}${mine}`;
   }
 
   // Refill the list, keeping the choice; the first choice is the newest session that holds samples.
@@ -226,7 +229,8 @@
       if (!session || !span) {
         render([], null, null, session);
         $("csv-link").hidden = true;
-        setStatus(session ? "this session has no samples yet" : "this user has no sessions");
+        announce(session ? "this session has no samples yet" : "this user has no sessions");
+        showRefreshed("");
         return;
       }
       const step = stepFor(span);
@@ -243,9 +247,9 @@
       csvLink.href = `/cpu?${new URLSearchParams({ ...query, format: "csv" })}`;
       csvLink.download = `perfmon-${session.session.slice(0, 8)}.csv`;
       csvLink.hidden = false;
-      const empty = buckets.length ? "" : `no samples over ${RANGE_WORDS[state.range]} · `;
-      const updated = `updated ${new Date().toLocaleTimeString()}`;
-      setStatus(`${empty}${updated} · refreshing every ${REFRESH_MS / 1000} s`);
+      const recovered = $("status").classList.contains("error") ? "data is current again" : "";
+      announce(buckets.length ? recovered : `no samples over ${RANGE_WORDS[state.range]}`);
+      showRefreshed(`updated ${new Date().toLocaleTimeString()} · refreshing every ${REFRESH_MS / 1000} s`);
     } catch (error) {
       if (generation !== state.generation) return;
       if (!(error instanceof ApiError)) throw error;
@@ -254,7 +258,7 @@
         signOut(`${describe(error, "data")}: sign in again`);
         return;
       }
-      setStatus(describe(error, "data"), true);
+      announce(describe(error, "data"), true);
     }
   }
 
@@ -270,10 +274,17 @@
     }
   }
 
-  function setStatus(text, isError) {
+  // The live region (role=status): written only when what it says changes, so that a screen reader
+  // hears each change of state or error once, not every refresh.
+  function announce(text, isError) {
     const status = $("status");
-    status.textContent = text;
+    if (status.textContent !== text) status.textContent = text;
     status.classList.toggle("error", Boolean(isError));
+  }
+
+  // When the data was last refreshed: changes every refresh, so it is shown but never announced.
+  function showRefreshed(text) {
+    $("refreshed").textContent = text;
   }
 
   // ---- chart and figures -------------------------------------------------------------------
@@ -306,12 +317,8 @@
   function render(buckets, span, step, session) {
     state.span = span;
     const chart = state.chart;
-    chart.setData([
-      buckets.map((b) => b.timestamp),
-      buckets.map((b) => b.cpu),
-      buckets.map((b) => b.min),
-      buckets.map((b) => b.max),
-    ]);
+    const columns = perfmonSeries.chartSeries(buckets, step);
+    chart.setData(columns);
     const figures = summarize(buckets);
     $("stat-min").textContent = percent(figures.low);
     $("stat-mean").textContent = percent(figures.mean);
@@ -329,7 +336,8 @@
     );
     // What the chart shows, for tests and tools: the points plotted and the query that gave them.
     Object.assign(chartBox.dataset, {
-      points: String(chart.data[0].length),
+      points: String(buckets.length),
+      gaps: String(perfmonSeries.gapCount(columns)),
       step: step === null ? "" : String(step),
       start: span ? String(span.start) : "",
       end: span ? String(span.end) : "",
@@ -345,7 +353,8 @@
     const top = container.getBoundingClientRect().top;
     // Leave room below the plot for uPlot's legend and the status line.
     const height = Math.min(640, Math.max(220, window.innerHeight - top - 110));
-    return { width: Math.max(320, Math.floor(inner)), height: Math.round(height) };
+    // No minimum wider than a phone: the chart follows the page down to 320 px without sideways scrolling.
+    return { width: Math.max(160, Math.floor(inner)), height: Math.round(height) };
   }
 
   // The plotting area's width in CSS pixels (uPlot's overlay covers exactly that area).
@@ -386,9 +395,10 @@
       },
       series: [
         { label: "time", value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" },
-        { label: "mean", stroke: line, width: 1.5, value: (u, v) => percent(v) },
-        { label: "min", stroke: edge, width: 1, value: (u, v) => percent(v) },
-        { label: "max", stroke: edge, width: 1, value: (u, v) => percent(v) },
+        // spanGaps false: the null points chartSeries puts where buckets are missing break the lines.
+        { label: "mean", stroke: line, width: 1.5, spanGaps: false, value: (u, v) => percent(v) },
+        { label: "min", stroke: edge, width: 1, spanGaps: false, value: (u, v) => percent(v) },
+        { label: "max", stroke: edge, width: 1, spanGaps: false, value: (u, v) => percent(v) },
       ],
       bands: [{ series: [3, 2], fill: "rgba(29, 78, 216, 0.12)" }],
       axes: [

@@ -190,7 +190,14 @@ class SessionOverview:
 
 
 def bucket_start(moment: float, step: float) -> float:
-    """The start of the step-wide bucket holding the moment: buckets are aligned on multiples of step."""
+    """The start of the step-wide bucket holding the moment: buckets are aligned on multiples of step.
+
+    PostgreSQL computes the same expression in SQL, bit for bit (IEEE-754 doubles both): the first
+    bucket is spelt out because there, unlike in Python, a quotient that rounds to 0 (a subnormal time)
+    is an error; from the second bucket on the quotient is at least 1.
+    """
+    if moment < step:
+        return 0.0
     return math.floor(moment / step) * step
 
 

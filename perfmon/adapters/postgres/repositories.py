@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg2 import errorcodes
 from sqlalchemy import (
@@ -20,12 +21,15 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import BIT, aggregate_order_by
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import case
+from sqlalchemy.types import BigInteger, Numeric
 
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
+from perfmon.domain.downsampling import BucketTotals, zeros_ordered
 from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
     Bucket,
@@ -42,7 +46,6 @@ from perfmon.domain.ports import SampleRepository, SessionRepository, UserReposi
 # Bounds the memory of the session cache; the oldest entries make room (FIFO is enough:
 # a client uses its newest session, and a miss only costs one indexed lookup).
 SESSION_CACHE_LIMIT = 100_000
-_AVERAGE_SCALE = 2.0**-64
 
 
 class PostgresUserRepository(UserRepository):
@@ -156,32 +159,11 @@ class PostgresSampleRepository(SampleRepository):
         return SampleSeries(cpu or [], taken_at or [])
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
-        # Bound as a double, the step makes Postgres compute floor(t / step) * step in IEEE-754 doubles,
-        # as bucket_start() does in Python: the same start, bit for bit. The same bound parameter is
-        # rendered in the select list and in GROUP BY, so the two expressions match.
-        step_seconds = cast(literal(step), Double)
-        start = (func.floor(cpu_samples.c.taken_at / step_seconds) * step_seconds).label("start")
-        cpu = cpu_samples.c.cpu
-        query = (
-            select(
-                start,
-                # Scaled by a power of two, which is exact: a plain avg() raises on values whose sum
-                # passes the largest double, and the protocol puts no upper bound on cpu.
-                (func.avg(cpu * _AVERAGE_SCALE) / _AVERAGE_SCALE).label("mean"),
-                func.min(cpu).label("low"),
-                func.max(cpu).label("high"),
-                # Not labelled "count": Row.count is the tuple method.
-                func.count().label("samples"),
-            )
-            .where(*_samples_within(token, time_range))
-            .group_by(start)
-            .order_by(start)
-        )
+        # Postgres returns each bucket's exact totals and the domain turns them into figures, as it does
+        # for the other storages: the same buckets bit for bit (perfmon.domain.downsampling).
+        query = _bucket_totals_query(token, time_range, step)
         with transaction(self._engine) as connection:
-            return [
-                Bucket(start=row.start, mean=row.mean, low=row.low, high=row.high, count=row.samples)
-                for row in connection.execute(query)
-            ]
+            return [_bucket_totals(row).bucket() for row in connection.execute(query)]
 
     def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
         if not tokens:
@@ -227,6 +209,66 @@ def _sessions_with_owner() -> Select[tuple[str, str, float]]:
 
 def _session(row: Row[tuple[str, str, float]]) -> Session:
     return Session(token=row.token, user=Username(row.name), created_at=row.created_at)
+
+
+def _bucket_totals_query(token: str, time_range: TimeRange, step: float) -> Select[tuple[Any, ...]]:
+    """start, samples, total, low, high, negative_zero, positive_zero of each bucket (BucketTotals)."""
+    # Bound as a double, the step makes Postgres compute bucket_start() in IEEE-754 doubles, bit for bit.
+    # The first bucket is spelt out as bucket_start() does: Postgres's float8 division raises "value out
+    # of range: underflow" where a quotient rounds to 0 (a subnormal time), and from the second bucket
+    # on the quotient is >= 1. CASE evaluates the division only on that branch.
+    step_seconds = cast(literal(step), Double)
+    taken_at, cpu = cpu_samples.c.taken_at, cpu_samples.c.cpu
+    start = case(
+        (taken_at < step_seconds, cast(literal(0.0), Double)),
+        else_=func.floor(taken_at / step_seconds) * step_seconds,
+    )
+    # The exact sum, in units of 2^-1074 as exact_sum() counts it: float8 arithmetic (avg) underflows,
+    # overflows and rounds, and float8::numeric keeps only 15 digits. A double's IEEE-754 bits give its
+    # value exactly: (2^52 + fraction) * 2^(exponent - 1) units, or fraction units when exponent is 0.
+    bits = cast(cast(literal("x") + func.encode(func.float8send(cpu), "hex"), BIT(64)), BigInteger)
+    exponent = (bits.op(">>")(52)).op("&")(2047)
+    fraction = bits.op("&")(2**52 - 1)
+    # First per bucket and exponent: sum(bigint) is numeric, exact, and 2^k is computed once per group.
+    by_exponent = (
+        select(
+            start.label("start"),
+            exponent.label("exponent"),
+            func.count().label("samples"),
+            func.sum(fraction).label("fractions"),
+            func.min(cpu).label("low"),
+            func.max(cpu).label("high"),
+            # min() and max() take -0.0 and 0.0 as equal and return either: say which zeros there are.
+            func.bool_or((cpu == 0) & (bits < 0)).label("negative_zero"),
+            func.bool_or((cpu == 0) & (bits >= 0)).label("positive_zero"),
+        )
+        .where(*_samples_within(token, time_range))
+        .group_by("start", "exponent")
+        .subquery()
+    )
+    group = by_exponent.c
+    mantissas = group.fractions + case((group.exponent > 0, group.samples * 2**52), else_=0)
+    scale = func.power(cast(literal(2), Numeric), func.greatest(group.exponent, 1) - 1)
+    return (
+        select(
+            group.start,
+            # Not labelled "count": Row.count is the tuple method.
+            func.sum(group.samples).label("samples"),
+            func.sum(mantissas * scale, type_=Numeric(asdecimal=True)).label("total"),
+            func.min(group.low).label("low"),
+            func.max(group.high).label("high"),
+            func.bool_or(group.negative_zero).label("negative_zero"),
+            func.bool_or(group.positive_zero).label("positive_zero"),
+        )
+        .group_by(group.start)
+        .order_by(group.start)
+    )
+
+
+def _bucket_totals(row: Row[Any]) -> BucketTotals:
+    low, high = zeros_ordered(row.low, row.high, row.negative_zero, row.positive_zero)
+    # The numeric sum of whole numbers comes as a Decimal, exactly (possibly with a zero fraction).
+    return BucketTotals(start=row.start, count=int(row.samples), total=int(row.total), low=low, high=high)
 
 
 def _samples_within(token: str, time_range: TimeRange) -> list[ColumnElement[bool]]:

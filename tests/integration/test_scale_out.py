@@ -16,7 +16,7 @@ from tests.servers import start_server_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-ALREADY_REGISTERED = (400, {"reason": "User is already registered"})
+ALREADY_REGISTERED = (400, {"reason": "User is already registered", "detail": "user names a registered user"})
 
 
 @pytest.fixture(scope="module")

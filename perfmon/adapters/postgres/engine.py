@@ -17,15 +17,36 @@ STATEMENT_TIMEOUT_MS = 10_000
 # libpq settings (psycopg2 passes them through): give up on connecting after a few seconds,
 # cap every statement on the server, and notice a peer that vanished mid-query through TCP
 # keepalives and tcp_user_timeout instead of waiting for the kernel's default of minutes.
+# extra_float_digits=1 (the default since PostgreSQL 12, but a server or role may set another) makes a
+# float8's text its shortest exact decimal, as Python's repr: reads round-trip, and bucket sums over
+# that text are the same as the domain's (perfmon.domain.downsampling).
 CONNECT_ARGS: dict[str, Any] = {
     "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c extra_float_digits=1",
     "keepalives": 1,
     "keepalives_idle": 10,
     "keepalives_interval": 3,
     "keepalives_count": 3,
     "tcp_user_timeout": 15_000,
 }
+
+
+class _NoRows(logging.Filter):
+    """Drops SQLAlchemy's DEBUG records of the engine, which print result rows (tokens, password hashes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_NO_ROWS = _NoRows()
+
+
+def keep_rows_out_of_the_log() -> None:
+    """Keep result rows out of the log even when the sqlalchemy logger is set to DEBUG; hide_parameters
+    covers parameters only. Its statement lines (INFO) stay, with parameters hidden."""
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if _NO_ROWS not in engine_logger.filters:
+        engine_logger.addFilter(_NO_ROWS)
 
 
 def database_url(url: str) -> URL:
@@ -40,8 +61,12 @@ def create_engine_for(url: str, pool_size: int) -> Engine:
     """A pool sized for the server's threads that fails within seconds, not hangs, when the database dies."""
     parsed = database_url(url)
     logger.info("Database %s, pool of %d connections", parsed.render_as_string(hide_password=True), pool_size)
+    keep_rows_out_of_the_log()
     return create_engine(
         parsed,
+        # Statements' parameters are session tokens and password hashes: never in an error's text
+        # (which the server logs) nor in SQLAlchemy's statement log.
+        hide_parameters=True,
         # Checks each connection on checkout, so that a restart of Postgres costs no failed request.
         pool_pre_ping=True,
         pool_size=pool_size,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.redaction import redact
 
 # Failures of the database's reachability rather than of the statement: a refused or dropped
 # connection, a server shutting down, a statement or pool timeout, a full disk.
@@ -56,8 +57,8 @@ def driver_outages_as_storage_unavailable(connection: Connection) -> Iterator[No
 
 
 def _unavailable(error: Exception) -> StorageUnavailable:
-    # The HTTP layer logs this message. Only the driver's first line goes in it: str(error) would
-    # add the statement's parameters, session tokens among them.
+    # The HTTP layer logs this message. Only the driver's first line goes in it, redacted: the lines
+    # after it (DETAIL, the statement) are where values such as session tokens are.
     cause = getattr(error, "orig", None) or error
     first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return StorageUnavailable(f"database unavailable: {first_line}")
+    return StorageUnavailable(f"database unavailable: {redact(first_line)}")

@@ -17,6 +17,7 @@ from perfmon.domain.errors import (
     UnknownSession,
     UsernameTaken,
 )
+from perfmon.entrypoints.log_redaction import safe_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ def _answer_unexpected_error(
     if isinstance(error, falcon.HTTPError):
         # Falcon's own errors (404, 405, 413, ...) go through the serializer below.
         raise error
-    logger.exception("unexpected error answering %s %s", req.method, req.path)
+    # Not logger.exception: exception texts carry data (a driver's DETAIL line repeats a session token).
+    logger.error("unexpected error answering %s %s\n%s", req.method, req.path, safe_traceback(error))
     resp.status = falcon.HTTP_500
     resp.media = {"reason": "Internal error"}
 

@@ -88,3 +88,16 @@ def start_server_process(
     process.kill()
     process.wait()
     raise RuntimeError("perfmon serve did not start:\n" + "".join(log))
+
+
+def run_perfmon(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m perfmon ...` to the end, with no PERFMON_* variable to change what the flags say."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PERFMON_")}
+    return subprocess.run(
+        [sys.executable, "-m", "perfmon", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )

@@ -3,9 +3,7 @@ server, exit codes and what stderr tells the operator (never a password, never a
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -18,7 +16,7 @@ from perfmon.adapters.postgres.engine import database_url
 from perfmon.adapters.postgres.schema import create_database_if_missing
 from perfmon.adapters.postgres.tables import users
 from tests.postgres_server import drop_database, unique_database_url
-from tests.servers import start_server_process
+from tests.servers import run_perfmon, start_server_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -26,19 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PASSWORD = "s3cretpw"
 # "Within a few seconds": a refusal must not wait for a timeout of minutes.
 QUICKLY = 10
-
-
-def _perfmon(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m perfmon ...` to the end, with no PERFMON_* variable to change what the flags say."""
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("PERFMON_")}
-    return subprocess.run(
-        [sys.executable, "-m", "perfmon", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
 
 
 def _assert_tells_without_secrets(result: subprocess.CompletedProcess[str], secret: str) -> None:
@@ -101,7 +86,7 @@ def test_init_db_twice_on_a_new_database_then_serve(
     name = database_url(url).database or ""
     assert not _database_exists(postgres_server_url, name)
 
-    first = _perfmon("init-db", "--database-url", url)
+    first = run_perfmon("init-db", "--database-url", url)
     assert first.returncode == 0, first.stderr
     _assert_tells_without_secrets(first, password)
     assert "created database" in first.stderr
@@ -116,7 +101,7 @@ def test_init_db_twice_on_a_new_database_then_serve(
         engine.dispose()
     before = _schema_snapshot(url)
 
-    second = _perfmon("init-db", "--database-url", url)
+    second = run_perfmon("init-db", "--database-url", url)
     assert second.returncode == 0, second.stderr
     _assert_tells_without_secrets(second, password)
     assert "existing database" in second.stderr
@@ -142,7 +127,7 @@ def test_serve_refuses_a_database_that_was_never_migrated(
     assert create_database_if_missing(url)
 
     started = time.monotonic()
-    result = _perfmon("serve", "--port", "0", "--storage", "db", "--database-url", url)
+    result = run_perfmon("serve", "--port", "0", "--storage", "db", "--database-url", url)
     assert time.monotonic() - started < QUICKLY
     assert result.returncode != 0
     assert "perfmon init-db" in result.stderr, result.stderr
@@ -160,7 +145,7 @@ def test_serve_refuses_a_database_that_was_never_migrated(
 
 
 def test_init_db_without_a_url_says_which_setting_is_missing() -> None:
-    result = _perfmon("init-db")
+    result = run_perfmon("init-db")
     assert result.returncode != 0
     assert "database URL" in result.stderr and "--database-url" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -178,14 +163,14 @@ def test_init_db_without_a_url_says_which_setting_is_missing() -> None:
 @pytest.mark.parametrize("command", ["init-db", "serve"])
 def test_a_malformed_url_is_refused_with_the_expected_form(command: str, url: str) -> None:
     flags = ["--storage", "db", "--port", "0"] if command == "serve" else []
-    result = _perfmon(command, *flags, "--database-url", url)
+    result = run_perfmon(command, *flags, "--database-url", url)
     assert result.returncode != 0
     assert "postgresql://user:password@host:port/database" in result.stderr, result.stderr
     _assert_tells_without_secrets(result, PASSWORD)
 
 
 def test_init_db_needs_a_database_name_in_the_url() -> None:
-    result = _perfmon("init-db", "--database-url", f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/")
+    result = run_perfmon("init-db", "--database-url", f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/")
     assert result.returncode != 0
     assert "database name" in result.stderr, result.stderr
     _assert_tells_without_secrets(result, PASSWORD)
@@ -196,7 +181,7 @@ def test_a_closed_port_fails_fast_with_a_clear_message(command: str) -> None:
     url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/perfmon"
     flags = ["--storage", "db", "--port", "0"] if command == "serve" else []
     started = time.monotonic()
-    result = _perfmon(command, *flags, "--database-url", url)
+    result = run_perfmon(command, *flags, "--database-url", url)
     assert time.monotonic() - started < QUICKLY
     assert result.returncode != 0
     assert "database unavailable" in result.stderr and "port 1 failed" in result.stderr, result.stderr

@@ -3,10 +3,8 @@ and the access log an operator can switch on."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,24 +13,11 @@ import pytest
 import requests
 
 from tests.postgres_server import unique_database_url
-from tests.servers import start_server_process
+from tests.servers import run_perfmon, start_server_process
 
 pytestmark = pytest.mark.slow
 
 ERROR_LINE = " ERROR "
-
-
-def _perfmon(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m perfmon ...` to the end, with no PERFMON_* variable to change what the flags say."""
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("PERFMON_")}
-    return subprocess.run(
-        [sys.executable, "-m", "perfmon", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
 
 
 def _the_one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -54,14 +39,14 @@ def taken_port() -> Iterator[int]:
 
 
 def test_serve_on_a_taken_port_says_so_in_one_line(taken_port: int, tmp_path: Path) -> None:
-    result = _perfmon("serve", "--port", str(taken_port), "--data-dir", str(tmp_path / "data"))
+    result = run_perfmon("serve", "--port", str(taken_port), "--data-dir", str(tmp_path / "data"))
     line = _the_one_error_line(result)
     assert f"127.0.0.1:{taken_port}" in line and "in use" in line and "--port" in line
 
 
 @pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])
 def test_serve_on_an_address_that_is_not_this_machines_says_so_in_one_line(host: str, tmp_path: Path) -> None:
-    result = _perfmon("serve", "--host", host, "--port", "0", "--data-dir", str(tmp_path / "data"))
+    result = run_perfmon("serve", "--host", host, "--port", "0", "--data-dir", str(tmp_path / "data"))
     line = _the_one_error_line(result)
     assert host in line and "--host" in line
 
@@ -71,7 +56,7 @@ def test_serve_with_a_data_dir_that_cannot_be_created_names_the_path(tmp_path: P
     regular_file = tmp_path / "a-file"
     regular_file.write_text("not a folder")
     data_dir = regular_file / "data"
-    result = _perfmon("serve", "--port", "0", "--data-dir", str(data_dir))
+    result = run_perfmon("serve", "--port", "0", "--data-dir", str(data_dir))
     line = _the_one_error_line(result)
     assert str(data_dir) in line and "--data-dir" in line
 
@@ -79,7 +64,7 @@ def test_serve_with_a_data_dir_that_cannot_be_created_names_the_path(tmp_path: P
 @pytest.mark.postgres
 def test_serve_on_a_database_that_does_not_exist_says_to_run_init_db(postgres_server_url: str) -> None:
     url = unique_database_url(postgres_server_url).render_as_string(hide_password=False)
-    result = _perfmon("serve", "--port", "0", "--storage", "db", "--database-url", url)
+    result = run_perfmon("serve", "--port", "0", "--storage", "db", "--database-url", url)
     line = _the_one_error_line(result)
     assert "does not exist" in line and "perfmon init-db" in line
 
@@ -87,7 +72,7 @@ def test_serve_on_a_database_that_does_not_exist_says_to_run_init_db(postgres_se
 def test_version_prints_the_package_version() -> None:
     from perfmon import __version__
 
-    result = _perfmon("--version")
+    result = run_perfmon("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"perfmon {__version__}"
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
 from perfmon import bootstrap
+from perfmon.adapters.filesystem import FileStorage
+from perfmon.adapters.filesystem.layout import user_key
+from perfmon.domain.model import Session, User, Username
 from tests.servers import threaded_server
 
 
@@ -39,3 +43,31 @@ def test_register_whose_session_write_fails_answers_503_and_its_retry_succeeds(
         assert retried.status_code == 200, retried.text
         login = requests.post(f"{url}/login", json={"user": "alice", "passwd": "s3cret"}, timeout=10)
         assert login.status_code == 200, login.text
+
+
+def test_a_session_whose_record_was_never_written_does_not_keep_the_user(tmp_path: Path) -> None:
+    """The last step of starting a session (its record) failed: the token is in the user's list, its
+    samples file exists, but there is no session. Taking the user back must not stop at that token."""
+    storage = FileStorage(tmp_path / "data", fsync=False)
+    name = Username("alice")
+    storage.users.add(User(name, "hash"))
+    token = str(uuid.uuid4())
+    (tmp_path / "data" / "sessions" / f"{token}.csv").write_bytes(b"cpu,time\n")
+    with open(tmp_path / "data" / "users" / f"{user_key(name)}.sessions", "a") as listed:
+        listed.write(f"{token}\n")
+
+    storage.users.remove_unused(name)
+
+    assert storage.users.get(name) is None
+    storage.users.add(User(name, "hash"))  # the retry of the registration can add the user again
+
+
+def test_a_session_with_a_record_keeps_the_user(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "data", fsync=False)
+    name = Username("alice")
+    storage.users.add(User(name, "hash"))
+    storage.sessions.add(Session(str(uuid.uuid4()), name, created_at=1.0))
+
+    storage.users.remove_unused(name)
+
+    assert storage.users.get(name) == User(name, "hash")

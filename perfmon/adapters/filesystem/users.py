@@ -7,10 +7,13 @@ import json
 import os
 
 from perfmon.adapters.filesystem.files import publish_file, read_if_present, storage_errors
-from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.layout import DataDir, is_canonical_token
 from perfmon.domain.errors import UsernameTaken
 from perfmon.domain.model import User, Username
 from perfmon.domain.ports import UserRepository
+
+# The length of a canonical UUID string, as the sessions list holds them (sessions.py).
+_TOKEN_LENGTH = 36
 
 
 class FileUserRepository(UserRepository):
@@ -38,11 +41,17 @@ class FileUserRepository(UserRepository):
 
     def remove_unused(self, name: Username) -> None:
         with storage_errors("removing an unused user"):
-            # Any line in the user's session list, even one whose session record a crash left unwritten,
-            # means a session may exist: then the user stays. A login racing between this check and the
-            # unlink would keep a session of a removed user; it needs the right password within that
-            # instant of a failed registration, so no lock is taken for it.
-            if read_if_present(self._dir.user_sessions(name)):
+            # A session exists once its record does (sessions.py writes it last). A token in the list
+            # without a record is a session whose start failed: it does not keep the user. A login racing
+            # between this check and the unlink would keep a session of a removed user; it needs the right
+            # password within that instant of a failed registration, so no lock is taken for it.
+            listed = read_if_present(self._dir.user_sessions(name)) or b""
+            tokens = (line[-_TOKEN_LENGTH:] for line in listed.decode("ascii", "replace").splitlines())
+            if any(self._has_record(token) for token in tokens):
                 return
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._dir.user_record(name))
+            for path in (self._dir.user_record(name), self._dir.user_sessions(name)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def _has_record(self, token: str) -> bool:
+        return is_canonical_token(token) and self._dir.session_record(token).exists()

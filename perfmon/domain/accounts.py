@@ -64,7 +64,8 @@ class Accounts:
         elif self._hasher.verify(user.password_hash, secret.value):
             return self._start_session(username)
         # Counted after the check, so attempts racing in parallel may pass the limit by the number of
-        # server threads at most; a refused attempt is not counted, so the block ends with its window.
+        # requests served at once (threads x processes in db mode) at most; a refused attempt is not
+        # counted, so the block ends with its window.
         self._throttle.record_failure(username, client)
         raise InvalidCredentials()
 

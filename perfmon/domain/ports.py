@@ -32,7 +32,9 @@ class UserRepository(Protocol):
         """The user of that name, or None."""
 
     def remove_unused(self, name: Username) -> None:
-        """Delete the user if it has no session, atomically against a session being added; else nothing.
+        """Delete the user if it has no session; else nothing. A login that adds a session at the same
+        instant may race it (the file storage takes no lock for that instant; PostgreSQL decides it in one
+        statement).
 
         Undoes a registration whose first session could not be stored (issue 9): a user someone has
         logged in as in the meantime is in use and stays.

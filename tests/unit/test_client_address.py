@@ -50,3 +50,17 @@ def test_a_bad_trusted_proxy_setting_names_the_bad_entry(text: str) -> None:
 
 def test_an_empty_setting_trusts_no_one() -> None:
     assert parse_trusted_proxies("") == () and parse_trusted_proxies(" , ") == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "client"),
+    [
+        ("198.51.100.1:5555", "198.51.100.1"),
+        ("[2001:db9::1]:5555", "2001:db9::1"),
+        ("[2001:db9::1]", "2001:db9::1"),
+        ("2001:db9::1", "2001:db9::1"),
+    ],
+)
+def test_an_address_written_with_a_port_or_brackets_is_the_client(entry: str, client: str) -> None:
+    """Some proxies write ip:port: read as garbage, every client behind them would share one counter."""
+    assert PROXIES.resolve("10.0.0.1", entry) == client

@@ -60,7 +60,19 @@ class ClientAddress:
 
 
 def _address(text: str) -> Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+    """The address in an X-Forwarded-For entry: bare, or with a port as some proxies write it
+    ("203.0.113.9:5555", "[2001:db8::1]:5555"); None for anything else."""
+    for candidate in (text, _without_port(text)):
+        try:
+            return ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _without_port(text: str) -> str:
+    if text.startswith("["):  # [v6] or [v6]:port
+        return text[1 : text.find("]")] if "]" in text else text
+    host, colon, port = text.rpartition(":")
+    # One colon only: an IPv6 address without brackets has several and no port.
+    return host if colon and port.isdigit() and ":" not in host else text

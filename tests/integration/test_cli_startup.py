@@ -26,6 +26,8 @@ def _the_one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if ERROR_LINE in line]
     assert len(errors) == 1, result.stderr
+    # Nothing else that looks like a problem: a warning before the error would be a second account of it.
+    assert " WARNING " not in result.stderr, result.stderr
     return errors[0]
 
 
@@ -59,6 +61,15 @@ def test_serve_with_a_data_dir_that_cannot_be_created_names_the_path(tmp_path: P
     result = run_perfmon("serve", "--port", "0", "--data-dir", str(data_dir))
     line = _the_one_error_line(result)
     assert str(data_dir) in line and "--data-dir" in line
+
+
+def test_serve_on_a_data_dir_whose_folder_is_a_file_says_why_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "sessions").write_text("not a folder")
+    result = run_perfmon("serve", "--port", "0", "--data-dir", str(data_dir))
+    line = _the_one_error_line(result)
+    assert str(data_dir) in line and "File exists" in line
 
 
 @pytest.mark.postgres

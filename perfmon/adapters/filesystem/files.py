@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,8 +11,6 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.domain.errors import StorageUnavailable
-
-logger = logging.getLogger(__name__)
 
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
 
@@ -24,9 +21,10 @@ def storage_errors(action: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        # The reason only: the error's file name could show a session token.
-        logger.warning("file storage failed while %s: %s", action, error.strerror or type(error).__name__)
-        raise StorageUnavailable(f"file storage failed while {action}") from error
+        # The reason only: the error's file name could show a session token. Whoever handles the error
+        # logs it (the HTTP layer as a warning, `perfmon serve` as its one start-up line), so not here.
+        reason = error.strerror or type(error).__name__
+        raise StorageUnavailable(f"file storage failed while {action}: {reason}") from error
 
 
 def write_whole(fd: int, content: bytes) -> None:

@@ -216,5 +216,5 @@ def check_step(step: float) -> float:
     """A downsampling step must be a finite number of seconds > 0, and not so tiny (below about 5.6e-298)
     that a sample's time divided by it overflows a double: no storage could compute such buckets."""
     if not (math.isfinite(step) and step > 0 and math.isfinite(MAX_TIMESTAMP / step)):
-        raise InvalidInput("step must be a finite number of seconds > 0")
+        raise InvalidInput("step must be a finite number of seconds > 0 (at least about 5.6e-298)")
     return step

@@ -170,7 +170,10 @@ def test_every_400_names_the_field_and_the_rule(
         ({"hash": "%s", "start_time": "soon"}, "start_time must be a number"),
         ({"hash": "%s", "start_time": 2, "cur_time": 1}, "start_time must not be after cur_time"),
         ({"hash": "%s", "format": "xml"}, "format must be one of json, csv"),
-        ({"hash": "%s", "step": "0"}, "step must be a finite number of seconds > 0"),
+        (
+            {"hash": "%s", "step": "0"},
+            "step must be a finite number of seconds > 0 (at least about 5.6e-298)",
+        ),
     ],
 )
 def test_every_400_of_a_read_names_the_parameter(

@@ -23,7 +23,7 @@ def read_json_object(req: falcon.Request, max_body_bytes: int) -> dict[str, Any]
     try:
         document = parse_json(body)
     except MALFORMED_JSON:
-        raise BadArguments("the body must be valid JSON (UTF-8, no NaN or Infinity)") from None
+        raise BadArguments("the body must be JSON in UTF-8 with finite numbers a double can hold") from None
     if not isinstance(document, dict):
         raise BadArguments("the body must be a JSON object")
     return document

@@ -4,8 +4,8 @@
 samples held in memory (`n=1000` or `n=100000`, optionally `step=60`: the buckets, computed at start)
 to the same JSON as perfmon. It reads and writes JSON with the media handlers of perfmon's own app
 (Falcon's defaults unless perfmon sets others), so what perfmon costs beyond it is the cost of its
-validation, domain and storage, not of a JSON library. Run by bench/run.py:
-`python bench/ceiling.py --threads 8`; it prints its address on stderr.
+validation, domain and storage, not of a JSON library. Started by the bench (bench/processes.py) as
+`python -m bench.ceiling --threads 8`; it prints its address on stderr.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import sys
 from types import FrameType
 
 import falcon
-import workload
 
 from perfmon.entrypoints.http.app import create_app
 from perfmon.entrypoints.wsgi_server import create_server
+
+from . import workload
 
 
 class CeilingCpu:
@@ -84,7 +85,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main() -> int:
     # waitress logs a WARNING for each request that finds every thread busy; a ceiling logs nothing.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--port", type=int, default=0)
     arguments = parser.parse_args()

@@ -7,7 +7,7 @@ client each time, and prints their latencies. Then it waits past the server's re
 counts the trickling connections the server has closed. Bounded in time (--max-seconds); exits 1 when a
 probe failed or was slower than --target-ms, 2 when it could not run.
 
-    python bench/connections.py [--idle 2000] [--trickling 100] [--probes 20]
+    python -m bench.connections [--idle 2000] [--trickling 100] [--probes 20]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from processes import BenchError, Server, perfmon_server
+from .processes import BenchError, Server, perfmon_server
 
 HOST = "127.0.0.1"
 
@@ -168,7 +168,7 @@ def _summary(name: str, latencies: list[float]) -> str:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.connections", description=__doc__.split("\n")[0])
     parser.add_argument("--idle", type=int, default=2000, help="idle keep-alive connections")
     parser.add_argument("--trickling", type=int, default=100, help="slowloris connections")
     parser.add_argument("--probes", type=int, default=20, help="probes of each kind")

@@ -1,6 +1,6 @@
-"""Summarise a py-spy profile (`--format raw`, as `bench/run.py --profile DIR` records them).
+"""Summarise a py-spy profile (`--format raw`, as `python -m bench --profile DIR` records them).
 
-    python bench/hotspots.py DIR/post-file-cpu.txt [--top 20]
+    python -m bench.hotspots DIR/post-file-cpu.txt [--top 20]
 
 Prints the functions with the most self time (the stack's innermost frame) and total time (anywhere in
 the stack), and self time by package, each as a share of the busy samples: py-spy counts waitress's
@@ -72,7 +72,9 @@ def summarise(path: Path, top: int, include_idle: bool = False) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.hotspots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("profiles", nargs="+", type=Path)
     parser.add_argument("--top", type=int, default=20)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+# The folder that holds the bench package: a server started as `python -m bench.ceiling` imports it from here.
+PACKAGE_ROOT = BENCH_DIR.parent
 WORKLOAD_SCRIPT = BENCH_DIR / "workload.lua"
 
 _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
@@ -28,12 +30,21 @@ class BenchError(RuntimeError):
 class Server:
     """A server subprocess on a free port of 127.0.0.1 (it picks one and logs it), stopped by its PID."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        # In bench/, not the checkout's root: `python -m perfmon` there would import the checkout's
+        # perfmon/ ahead of PYTHONPATH, and a run meant to measure another version would not.
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=BENCH_DIR
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=BENCH_DIR,
+            env=env,
         )
         self.url = self._wait_for_address()
         self._wait_until_answering()
@@ -103,9 +114,14 @@ def perfmon_server(name: str, threads: int, storage_flags: list[str], log_path: 
 
 
 def ceiling_server(threads: int, log_path: Path) -> Server:
-    """The bare Falcon app of bench/ceiling.py on a free port."""
+    """The bare Falcon app of bench/ceiling.py (`python -m bench.ceiling`) on a free port."""
+    # The bench package's folder goes last on the path: perfmon still comes from where PYTHONPATH says.
+    python_path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(PACKAGE_ROOT)]))
     return Server(
-        "ceiling", [sys.executable, str(BENCH_DIR / "ceiling.py"), "--threads", str(threads)], log_path
+        "ceiling",
+        [sys.executable, "-m", "bench.ceiling", "--threads", str(threads)],
+        log_path,
+        env={**os.environ, "PYTHONPATH": python_path},
     )
 
 

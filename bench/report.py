@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import workload as w
-from processes import WrkResult
+from . import workload as w
+from .processes import WrkResult
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """perfmon's HTTP benchmark: real `perfmon serve` processes driven by wrk, side by side with a ceiling.
 
-    python bench/run.py                      # both storage modes, every workload, 3 repetitions of 10 s
-    python bench/run.py --quick --modes file --only post     # a smoke test: 1 repetition of 3 s runs
+    python -m bench                          # both storage modes, every workload, 3 repetitions of 10 s
+    python -m bench --quick --modes file --only post         # a smoke test: 1 repetition of 3 s runs
 
 See bench/README.md for what each workload measures and how to read the table.
 """
@@ -28,10 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-import workload as w
-from processes import BENCH_DIR, BenchError, Server, WrkResult, ceiling_server, perfmon_server, run_wrk
-from report import Check, Measurement, render
-from stores import (
+import perfmon
+from perfmon.adapters.password_hasher import Argon2PasswordHasher
+
+from . import workload as w
+from .processes import BENCH_DIR, BenchError, Server, WrkResult, ceiling_server, perfmon_server, run_wrk
+from .report import Check, Measurement, render
+from .stores import (
     DatabaseStore,
     FileStore,
     Store,
@@ -40,9 +43,6 @@ from stores import (
     new_database_prefix,
     throwaway_database_url,
 )
-
-import perfmon
-from perfmon.adapters.password_hasher import Argon2PasswordHasher
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUPS = {
@@ -63,7 +63,7 @@ PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway stora
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python bench/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="1 repetition of 3 s runs (a smoke test)")
     parser.add_argument("--modes", default="file,db", help="storage modes, of file,db (default both)")
@@ -556,7 +556,8 @@ def _perfmon_package() -> Path:
 def _source_fingerprint() -> str:
     """A digest of perfmon's source as the servers import it: a change mid-run shows in the report.
     (To measure one version while perfmon/ is being edited: `git archive COMMIT perfmon | tar -x -C DIR`,
-    then `PYTHONPATH=DIR python bench/run.py`.)"""
+    then `PYTHONSAFEPATH=1 PYTHONPATH=DIR:$PWD python -m bench` from the checkout: PYTHONSAFEPATH keeps
+    the checkout's own perfmon/ in the current folder from coming first.)"""
     digest = hashlib.sha256()
     package = _perfmon_package()
     for path in sorted(package.rglob("*")):
@@ -601,14 +602,10 @@ def main(argv: list[str] | None = None) -> int:
         machine["perfmon source digest"] += " (**changed during the run**: figures mix two versions)"
     machine["load average at end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     machine["bench time"] = f"{(time.monotonic() - started) / 60:.1f} min"
-    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     table, healthy = render(bench.measurements, arguments, machine, command.strip())
     print(table)
     arguments.results.write_text(table)
     if not healthy:
         print("bench: FAILED: data lost or non-2xx answers (see Integrity)", file=sys.stderr)
     return 0 if healthy else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ session, then opens --readers connections that each send `GET /cpu` for it and r
 answer has started to arrive, it prints the server's resident memory (VmRSS, and the peak VmHWM), checks
 that a new client's /healthz is still answered, and cleans up. Bounded by --max-seconds.
 
-    python bench/slow_readers.py [--readers 60] [--samples 1000000]
+    python -m bench.slow_readers [--readers 60] [--samples 1000000]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from processes import BenchError, Server, perfmon_server
+from .processes import BenchError, Server, perfmon_server
 
 BATCH = 10_000
 
@@ -79,7 +79,7 @@ def _give_up(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.slow_readers", description=__doc__.split("\n")[0])
     parser.add_argument("--readers", type=int, default=60)
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--max-seconds", type=int, default=300)

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end: a short `post` run on the file storage prints its table.
+"""The benchmark harness runs end to end: `python -m bench`, a short `post` run on the file storage,
+prints its table.
 
 Needs wrk (skipped without it; CI does not install it). The figures are not checked: a 2-second run on a
 shared machine says nothing; the harness's own checks (no lost sample, no non-2xx) decide the exit status.
@@ -18,7 +19,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk: apt-get install wrk"),
 ]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+# The checkout's root, which holds the bench package: `python -m bench` runs from here.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_post_run_on_file_storage_prints_a_table(tmp_path: Path) -> None:
@@ -26,7 +28,8 @@ def test_quick_post_run_on_file_storage_prints_a_table(tmp_path: Path) -> None:
     finished = subprocess.run(
         [
             sys.executable,
-            str(BENCH),
+            "-m",
+            "bench",
             "--quick",
             "--modes",
             "file",
@@ -43,8 +46,10 @@ def test_quick_post_run_on_file_storage_prints_a_table(tmp_path: Path) -> None:
         text=True,
         timeout=240,
         check=False,
+        cwd=ROOT,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "`python -m bench --quick --modes file --only post" in finished.stdout  # the command it ran
     assert "| post: 1 sample per POST /cpu" in finished.stdout
     assert "| post | file | " in finished.stdout  # the integrity row of the file run
     assert "no acknowledged write lost, every answer 2xx" in finished.stdout

@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfmon.entrypoints.agent.sampler import CpuReader, Sampler
-from perfmon.entrypoints.agent.sender import RetryPolicy, Sender
-from perfmon.entrypoints.agent.server import CredentialsRefused, PerfmonServer
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.ports import CpuReader, CredentialsRefused, PerfmonServer, SampleSpool
+from perfmon.agent.sampler import Sampler
+from perfmon.agent.sender import RetryPolicy, Sender
+from perfmon.agent.status import StatusReport
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Agent:
     def __init__(
         self,
         server: PerfmonServer,
-        spool: Spool,
+        spool: SampleSpool,
         read_cpu: CpuReader,
         report: StatusReport,
         options: AgentOptions = AgentOptions(),  # noqa: B008 - frozen

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from perfmon.entrypoints.agent.agent import Agent, AgentOptions
-from perfmon.entrypoints.agent.client import ServerClient
-from perfmon.entrypoints.agent.cpu import CpuMeter
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.spool_files import SpoolLocked, make_private_folder, private
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.adapters.cpu import CpuMeter
+from perfmon.agent.adapters.http_client import ServerClient
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.adapters.spool_files import SpoolLocked, make_private_folder, private
+from perfmon.agent.agent import Agent, AgentOptions
+from perfmon.agent.status import StatusReport
 
 logger = logging.getLogger("perfmon.agent")
 

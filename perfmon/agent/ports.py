@@ -1,13 +1,19 @@
-"""What the agent needs from a perfmon server, and the answers other than success, as a port: the HTTP
-client implements it, unit tests fake it."""
+"""What the agent needs from the world outside it, as ports: a perfmon server, a spool, a CPU reading.
+
+The HTTP client (adapters/http_client.py) implements PerfmonServer and tests fake it
+(tests/agent_fakes.py; tests/integration/test_agent_server_port.py holds both to one behaviour);
+adapters/spool.py implements SampleSpool (SampleSink for the sampler,
+SpoolQueue for the sender); adapters/cpu.py is a CpuReader."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from perfmon.entrypoints.agent.sample import Sample
+from perfmon.agent.model import Batch, Sample, SpoolCounts, StoredSession
+
+# CPU percent since the previous reading (adapters/cpu.CpuMeter); None when no time was measured: no sample.
+CpuReader = Callable[[], float | None]
 
 
 class ServerError(Exception):
@@ -40,21 +46,8 @@ class Rejected(ServerError):
     def __init__(self, status: int, reason: str, sample_index: int | None = None) -> None:
         super().__init__(f"server answered {status}: {reason}")
         self.status = status
+        self.reason = reason
         self.sample_index = sample_index  # the first bad sample, when the server names it
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    """A session of the user, with the time span of its samples (None when it has none)."""
-
-    token: str
-    first: float | None
-    last: float | None
-
-
-def redact(token: str) -> str:
-    """Enough of a session hash to tell sessions apart in a log, not enough to use it."""
-    return f"{token[:8]}…"
 
 
 class PerfmonServer(Protocol):
@@ -69,3 +62,29 @@ class PerfmonServer(Protocol):
     def stored_samples(
         self, token: str, session: str, start: float, end: float, timeout: float | None = None
     ) -> list[Sample]: ...
+
+
+class SpoolWriteError(OSError):
+    """A sample could not be written to the spool (disk full, permission denied); it is not spooled."""
+
+
+class SampleSink(Protocol):
+    """Where the sampler puts each reading; append raises SpoolWriteError when it cannot keep it."""
+
+    def append(self, sample: Sample) -> None: ...
+    def counts(self) -> SpoolCounts: ...
+
+
+class SpoolQueue(Protocol):
+    """What the sender takes batches from, oldest first, and acknowledges them to once the server has them."""
+
+    def peek(self, max_count: int) -> Batch: ...
+    def commit(self, batch: Batch, count: int | None = None) -> None: ...
+    def quarantine(self, batch: Batch, count: int) -> None: ...
+    def wait_for_samples(self, timeout: float) -> bool: ...
+    def compact(self) -> None: ...
+    def counts(self) -> SpoolCounts: ...
+
+
+class SampleSpool(SampleSink, SpoolQueue, Protocol):
+    """Both sides of the spool, as the agent hands it to its sampler and its sender."""

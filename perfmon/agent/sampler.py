@@ -7,12 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from perfmon.entrypoints.agent.sample import Sample
-from perfmon.entrypoints.agent.spool import Spool, SpoolWriteError
-from perfmon.entrypoints.agent.status import StatusReport
-
-# CPU percent since the previous reading (cpu.CpuMeter); None when no time was measured, so no sample.
-CpuReader = Callable[[], float | None]
+from perfmon.agent.model import Sample
+from perfmon.agent.ports import CpuReader, SampleSink, SpoolWriteError
+from perfmon.agent.status import StatusReport
 
 
 class Sampler:
@@ -21,7 +18,7 @@ class Sampler:
     def __init__(
         self,
         read_cpu: CpuReader,
-        spool: Spool,
+        spool: SampleSink,
         report: StatusReport,
         interval: float,
         *,

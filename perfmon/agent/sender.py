@@ -3,7 +3,9 @@
 A batch leaves the spool only once the server has it. When a post ends without an answer (timeout, reset,
 5xx, a crash of the agent), the server may or may not have stored it; before sending again the sender asks
 the server which of the oldest spooled samples it already holds and acknowledges those instead of
-resending them. That makes delivery exactly-once unless the server cannot be asked (see `_already_stored`)."""
+resending them; while the server cannot be asked, nothing is sent. Delivery is at-least-once, as the
+README says: the check avoids duplicates in practice, but a post that timed out on the agent's side while
+the server was still writing it can look missing to the check, be sent again, and be stored twice."""
 
 from __future__ import annotations
 
@@ -12,16 +14,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-from perfmon.entrypoints.agent.server import (
+from perfmon.agent.model import Batch, redact
+from perfmon.agent.ports import (
     AlreadyRegistered,
     PerfmonServer,
     Rejected,
     ServerUnavailable,
     SessionExpired,
-    redact,
+    SpoolQueue,
 )
-from perfmon.entrypoints.agent.spool import Batch, Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.status import StatusReport
 
 MAX_BATCH = 10_000  # PROTOCOL.md part 2: a batch holds 1..10,000 samples
 IDLE_WAIT_SECONDS = 0.25
@@ -41,7 +43,7 @@ class Sender:
     def __init__(
         self,
         server: PerfmonServer,
-        spool: Spool,
+        spool: SpoolQueue,
         report: StatusReport,
         *,
         register: bool = False,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from perfmon.entrypoints.agent.spool import SpoolCounts
+from perfmon.agent.model import SpoolCounts
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from perfmon import __version__, bootstrap
 from perfmon.adapters.postgres import schema
 from perfmon.domain.legacy_records import LegacySourceUnreadable
 from perfmon.entrypoints.access_log import with_access_log
-from perfmon.entrypoints.agent import command as agent_command
+from perfmon.agent import command as agent_command
 from perfmon.entrypoints.import_report import ProgressLine, summary
 from perfmon.entrypoints.open_files import raise_open_file_limit
 from perfmon.entrypoints.startup_problems import (

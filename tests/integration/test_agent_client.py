@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from perfmon.entrypoints.agent.client import ServerClient
-from perfmon.entrypoints.agent.sample import Sample
-from perfmon.entrypoints.agent.sender import Sender
-from perfmon.entrypoints.agent.server import (
+from perfmon.agent.adapters.http_client import ServerClient
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.model import Sample
+from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
     Rejected,
     ServerUnavailable,
     SessionExpired,
 )
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.sender import Sender
+from perfmon.agent.status import StatusReport
 
 SAMPLES = [Sample(0.1 + 0.2, 1_700_000_000.123456789 + n) for n in range(3)]
 UNKNOWN_SESSION = "00000000-0000-4000-8000-000000000000"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfmon.entrypoints.agent import command
+from perfmon.agent import command
 
 
 def _agent_arguments(*flags: str) -> argparse.Namespace:

@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from perfmon.entrypoints.agent.cpu import CpuMeter
-from perfmon.entrypoints.agent.sampler import Sampler
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.adapters.cpu import CpuMeter
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.sampler import Sampler
+from perfmon.agent.status import StatusReport
 
 BUSY_SECONDS = 3.0  # the load stops by itself after this, whatever happens to the test
 INTERVAL = 0.5

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from perfmon.entrypoints.agent.agent import Agent, AgentOptions
-from perfmon.entrypoints.agent.client import ServerClient
-from perfmon.entrypoints.agent.sender import RetryPolicy
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.spool_files import STATE_FILE, read_state, segment_path
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.adapters.http_client import ServerClient
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.adapters.spool_files import STATE_FILE, read_state, segment_path
+from perfmon.agent.agent import Agent, AgentOptions
+from perfmon.agent.sender import RetryPolicy
+from perfmon.agent.status import StatusReport
 from tests.servers import ServerProcess, start_server_process
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from perfmon.entrypoints.agent.cpu import CpuMeter, CpuTimes
-from perfmon.entrypoints.agent.sampler import Sampler
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.adapters.cpu import CpuMeter, CpuTimes
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.sampler import Sampler
+from perfmon.agent.status import StatusReport
 
 
 class Counters:

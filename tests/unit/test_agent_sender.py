@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import logging
 import threading
@@ -11,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import perfmon
-from perfmon.entrypoints.agent.agent import Agent, AgentOptions
-from perfmon.entrypoints.agent.sample import Sample
-from perfmon.entrypoints.agent.sender import RetryPolicy, Sender
-from perfmon.entrypoints.agent.server import (
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.agent import Agent, AgentOptions
+from perfmon.agent.model import Sample
+from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
     PerfmonServer,
@@ -24,8 +22,8 @@ from perfmon.entrypoints.agent.server import (
     SessionExpired,
     StoredSession,
 )
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.sender import RetryPolicy, Sender
+from perfmon.agent.status import StatusReport
 
 
 class FakeServer(PerfmonServer):
@@ -269,12 +267,3 @@ def test_after_refused_credentials_the_summary_names_the_refusal_as_the_last_err
     assert status == 1
     [summary] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("agent stopped")]
     assert "last error: log in refused: Wrong credentials or user is not registered" in summary
-
-
-def test_the_agent_never_imports_the_server_side() -> None:
-    for module in (Path(perfmon.__file__).parent / "entrypoints" / "agent").glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith(
-                    ("perfmon.bootstrap", "perfmon.adapters", "perfmon.domain", "perfmon.entrypoints.http")
-                ), f"{module.name} imports {node.module}"

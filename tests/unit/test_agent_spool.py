@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from perfmon.entrypoints.agent.command import claim_spool_dir
-from perfmon.entrypoints.agent.sample import Sample
-from perfmon.entrypoints.agent.spool import Spool
-from perfmon.entrypoints.agent.spool_files import QUARANTINE_FILE, SpoolLocked, segment_path
+from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.adapters.spool_files import QUARANTINE_FILE, SpoolLocked, segment_path
+from perfmon.agent.command import claim_spool_dir
+from perfmon.agent.model import Sample
 
 
 def _sample(n: int) -> Sample:

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from perfmon.entrypoints.agent.spool import SpoolCounts
-from perfmon.entrypoints.agent.status import StatusReport
+from perfmon.agent.model import SpoolCounts
+from perfmon.agent.status import StatusReport
 
 
 class Clock:

@@ -13,8 +13,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from perfmon.entrypoints.agent.sample import Sample
-from perfmon.entrypoints.agent.server import (
+from perfmon.agent.model import Sample
+from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
     PerfmonServer,

@@ -12,37 +12,17 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from perfmon.entrypoints.agent import spool_files as files
-from perfmon.entrypoints.agent.sample import Sample
+from perfmon.agent.adapters import spool_files as files
+from perfmon.agent.model import Batch, Sample, SpoolCounts
+from perfmon.agent.ports import SampleSpool, SpoolWriteError
 
 COMPACT_MIN_BYTES = 1 << 20
 
 
-class SpoolWriteError(OSError):
-    """A sample could not be written to the spool (disk full, permission denied); it is not spooled."""
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The oldest spooled samples, with where each one's line ends, to acknowledge them by."""
-
-    samples: tuple[Sample, ...]
-    ends: tuple[int, ...]
-    segment: int
-
-
-@dataclass(frozen=True)
-class SpoolCounts:
-    pending: int
-    dropped: int
-    quarantined: int
-
-
-class Spool:
+class Spool(SampleSpool):
     """A FIFO of samples on disk in one folder, bounded by `limit`; thread-safe (sampler and sender)."""
 
     def __init__(

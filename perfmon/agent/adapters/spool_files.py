@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from perfmon.entrypoints.agent.sample import Sample
+from perfmon.agent.model import Sample
 
 try:  # POSIX; elsewhere two agents on one spool folder are not prevented
     import fcntl

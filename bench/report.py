@@ -1,11 +1,17 @@
-"""The results table: medians of the repetitions, ratios to the ceiling, targets, and the data checks."""
+"""The results table: medians of the repetitions, ratios to the ceiling, targets, and the data checks.
+
+The tables are data. A section is a list of rows; a row is a list of cells, each a text or a figure read
+from the runs: `Figure` (one variant's runs of the row's case: their median, ± half their range) or
+`Ratio` (one variant's runs over another's, repetition by repetition: the median of the ratios). A
+target is a ratio and a bound. `render` only fills them in: a new workload is new rows, not new code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import workload as w
 from .processes import WrkResult
@@ -58,23 +64,95 @@ def _number(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+Pick = Callable[[Measurement], float | None]
+
+# The storage modes, in the order of every table's columns. A mode that was not measured (`--modes`)
+# shows "—" in its cells and has no targets.
+MODES = ("file", "db")
+ANY_MODE = "any mode"
+
+
+@dataclass(frozen=True)
+class Ran:
+    """Holds when the report has runs of `case` with `variant` (ANY_MODE: with any mode measured)."""
+
+    case: str
+    variant: str = ANY_MODE
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A cell: the median over the repetitions of `pick` of `variant`'s runs of the row's case."""
+
+    variant: str
+    pick: Pick
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A cell: `variant` ÷ `reference`, the median of the ratios of runs made side by side (same
+    repetition). Both are runs of the row's case, or of `case` / `reference_case` when given."""
+
+    variant: str
+    reference: str
+    pick: Pick
+    case: str | None = None
+    reference_case: str | None = None
+
+
+Cell = str | Figure | Ratio
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a table: its cells, filled from the runs of `case`; left out unless `shown_if` holds."""
+
+    case: str
+    cells: tuple[Cell, ...]
+    shown_if: Ran | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading, paragraphs, and a table; left out unless `shown_if` holds (None: unless a row is shown)."""
+
+    heading: str
+    paragraphs: tuple[str, ...]
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    shown_if: Ran | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A ratio with a bound, reported PASS or FAIL (not enforced); listed when every `shown_if` holds and
+    every mode the ratio names was measured."""
+
+    label: str
+    ratio: Ratio
+    sign: str  # "≥": the ratio must be at least the bound; "≤": at most
+    bound: float
+    shown_if: tuple[Ran, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.sign not in ("≥", "≤"):
+            raise ValueError(f"a target's sign is ≥ or ≤, not {self.sign!r}")
+
+
 class _Figures:
-    def __init__(self, measurements: list[Measurement]) -> None:
+    """The runs of one report (the profile's, rep -1, left out) and the modes it measured."""
+
+    def __init__(self, measurements: list[Measurement], modes: list[str]) -> None:
         self.measurements = [m for m in measurements if m.rep >= 0]
+        self.modes = modes
 
     def runs(self, case: str, variant: str) -> list[Measurement]:
         return [m for m in self.measurements if m.case == case and m.variant == variant]
 
-    def values(
-        self, case: str, variant: str, pick: Callable[[Measurement], float | None]
-    ) -> dict[int, float]:
+    def values(self, case: str, variant: str, pick: Pick) -> dict[int, float]:
         return {m.rep: value for m in self.runs(case, variant) if (value := pick(m)) is not None}
 
-    def median(self, case: str, variant: str, pick: Callable[[Measurement], float | None]) -> float | None:
-        values = list(self.values(case, variant, pick).values())
-        return statistics.median(values) if values else None
-
-    def cell(self, case: str, variant: str, pick: Callable[[Measurement], float | None]) -> str:
+    def cell(self, case: str, variant: str, pick: Pick) -> str:
         values = list(self.values(case, variant, pick).values())
         if not values:
             return "—"
@@ -84,19 +162,36 @@ class _Figures:
             text += f" ±{(max(values) - min(values)) / 2 / middle:.0%}"
         return text
 
-    def ratio(
-        self,
-        case: str,
-        variant: str,
-        reference_case: str,
-        reference: str,
-        pick: Callable[[Measurement], float | None],
-    ) -> float | None:
+    def ratio(self, case: str, variant: str, reference_case: str, reference: str, pick: Pick) -> float | None:
         """The median over repetitions of variant ÷ reference, each pair measured side by side."""
         mine = self.values(case, variant, pick)
         theirs = self.values(reference_case, reference, pick)
         ratios = [mine[rep] / theirs[rep] for rep in mine if rep in theirs and theirs[rep]]
         return statistics.median(ratios) if ratios else None
+
+    def measured(self, variant: str) -> bool:
+        """False for a storage mode that this run did not measure; references are always measured."""
+        return variant not in MODES or variant in self.modes
+
+    def holds(self, condition: Ran | None) -> bool:
+        if condition is None:
+            return True
+        variants = self.modes if condition.variant == ANY_MODE else [condition.variant]
+        return any(self.runs(condition.case, variant) for variant in variants)
+
+    def ratio_of(self, ratio: Ratio, case: str | None = None) -> float | None:
+        own = ratio.case or case
+        assert own is not None, "a ratio outside a row names its case"
+        if not (self.measured(ratio.variant) and self.measured(ratio.reference)):
+            return None
+        return self.ratio(own, ratio.variant, ratio.reference_case or own, ratio.reference, ratio.pick)
+
+    def text(self, cell: Cell, case: str) -> str:
+        if isinstance(cell, str):
+            return cell
+        if isinstance(cell, Figure):
+            return self.cell(case, cell.variant, cell.pick) if self.measured(cell.variant) else "—"
+        return _ratio_text(self.ratio_of(cell, case))
 
 
 def _value(m: Measurement) -> float | None:
@@ -124,228 +219,194 @@ def _ratio_text(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.2f}×"
 
 
-def _verdict(ratio: float | None, bound: float, at_least: bool) -> str:
+def _verdict(ratio: float | None, sign: str, bound: float) -> str:
     if ratio is None:
         return "not measured"
-    passed = ratio >= bound if at_least else ratio <= bound
+    passed = ratio >= bound if sign == "≥" else ratio <= bound
     return "PASS" if passed else "FAIL"
 
 
-def render(
-    measurements: list[Measurement], arguments: argparse.Namespace, machine: dict[str, str], command: str
-) -> tuple[str, bool]:
-    """The markdown report, and whether every run kept every acknowledged write and answered 2xx."""
-    f = _Figures(measurements)
-    modes = arguments.modes
-    lines = [
-        "# perfmon benchmark results",
-        "",
-        f"`{command}`: {arguments.reps} interleaved repetition(s) of {arguments.seconds} s runs, "
-        f"{arguments.threads} waitress threads per server. Figures are medians of the repetitions "
-        "(± half their range); ratios are medians of the per-repetition ratios of runs made side by side.",
-        "",
-        "| machine | |",
-        "| --- | --- |",
-        *[f"| {key} | {value} |" for key, value in machine.items()],
-        "",
-    ]
-    targets: list[str] = []
+def against(
+    case: str, workload: str, figure: str, pick: Pick, reference: str | None, shown_if: Ran | None
+) -> Row:
+    """The row of a table against a reference: workload | figure | the reference's figure | then, for each
+    mode, its figure and its ratio to the reference. No reference: "—" in its cell and the ratios'."""
+    cells: list[Cell] = [workload, figure, "—" if reference is None else Figure(reference, pick)]
+    for mode in MODES:
+        cells += [Figure(mode, pick), "—" if reference is None else Ratio(mode, reference, pick)]
+    return Row(case, tuple(cells), shown_if)
 
-    def mode_columns(case: str, reference_case: str, reference: str, pick: Callable) -> list[str]:
-        cells = []
-        for mode in ("file", "db"):
-            if mode in modes:
-                cells += [
-                    f.cell(case, mode, pick),
-                    _ratio_text(f.ratio(case, mode, reference_case, reference, pick)),
-                ]
-            else:
-                cells += ["—", "—"]
-        return cells
 
-    def target(label: str, ratio: float | None, bound: float, at_least: bool) -> None:
-        sign = "≥" if at_least else "≤"
-        targets.append(
-            f"| {label} | {sign} {bound}× | {_ratio_text(ratio)} | {_verdict(ratio, bound, at_least)} |"
-        )
+# The conditions that most rows and targets share.
+POST_RAN = Ran("post", "ceiling")
+BATCH_RAN = Ran("batch")  # by either mode
+GET_100K_RAN = Ran("get_100k", "ceiling")
+SESSIONS_RAN = Ran("sessions_100")  # by either mode
 
-    # Throughput and latency against the ceiling.
-    table = [
-        "## Against the ceiling",
-        "",
-        "| workload | figure | ceiling | file | file ÷ ceiling | db | db ÷ ceiling |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    if f.runs("post", "ceiling"):
-        table.append(
-            f"| post: 1 sample per POST /cpu, {w.POST_CONNECTIONS} conn., {w.POST_SESSIONS} sessions "
-            f"| 200s per s | {f.cell('post', 'ceiling', _value)} | "
-            + " | ".join(mode_columns("post", "post", "ceiling", _value))
-            + " |"
-        )
-        table.append(
-            f"| post | p50 ms | {f.cell('post', 'ceiling', _p50)} | "
-            + " | ".join(mode_columns("post", "post", "ceiling", _p50))
-            + " |"
-        )
-        table.append(
-            f"| post | server CPU ms per 200 | {f.cell('post', 'ceiling', _cpu_per_ok)} | "
-            + " | ".join(mode_columns("post", "post", "ceiling", _cpu_per_ok))
-            + " |"
-        )
-        table.append(
-            "| post | waitress *Task queue depth* WARNINGs logged per 200 | "
-            + f"{f.cell('post', 'ceiling', _warnings_per_ok)} | "
-            + " | ".join(mode_columns("post", "post", "ceiling", _warnings_per_ok))
-            + " |"
-        )
-        for mode, bound in (("file", 0.8), ("db", 0.6)):
-            if mode in modes:
-                target(
-                    f"post {mode} ÷ ceiling", f.ratio("post", mode, "post", "ceiling", _value), bound, True
-                )
-    if any(f.runs("batch", mode) for mode in modes):
-        reference = "copy" if f.runs("batch", "copy") else None
-        cells = (
-            mode_columns("batch", "batch", reference, _value)
-            if reference
-            else [f.cell("batch", "file", _value), "—", f.cell("batch", "db", _value), "—"]
-        )
-        table.append(
-            f"| batch: {w.BATCH_SIZE:,} samples per POST /cpu, {w.BATCH_CONNECTIONS} conn. "
-            f"| samples stored per s (ceiling: COPY, {w.BATCH_CONNECTIONS} conn.) "
-            f"| {f.cell('batch', 'copy', _value)} | " + " | ".join(cells) + " |"
-        )
-        table.append(
-            "| batch | p50 ms per request | — | "
-            + f"{f.cell('batch', 'file', _p50)} | — | {f.cell('batch', 'db', _p50)} | — |"
-        )
-        table.append(
-            "| batch | server CPU ms per request | — | "
-            + f"{f.cell('batch', 'file', _cpu_per_ok)} | — | {f.cell('batch', 'db', _cpu_per_ok)} | — |"
-        )
-        if reference and "db" in modes:
-            target("batch db ÷ COPY", f.ratio("batch", "db", "batch", "copy", _value), 0.3, True)
-        if "file" in modes and "db" in modes:
-            target("batch file ÷ batch db", f.ratio("batch", "file", "batch", "db", _value), 1.0, True)
-    for case, label in (
-        ("get_1k", "get: GET /cpu, session of 1,000 samples"),
-        ("get_100k", "get: GET /cpu, session of 100,000 samples"),
-        ("get_100k_step60", f"get: GET /cpu&step={w.GET_STEP}, session of 100,000 samples"),
-    ):
-        if f.runs(case, "ceiling"):
-            table.append(
-                f"| {label}, {w.GET_CONNECTIONS} conn. | p50 ms | {f.cell(case, 'ceiling', _p50)} | "
-                + " | ".join(mode_columns(case, case, "ceiling", _p50))
-                + " |"
-            )
-    if f.runs("get_100k", "ceiling"):
-        table.append(
-            "| get: 100,000 samples | server CPU ms per 200 | "
-            + f"{f.cell('get_100k', 'ceiling', _cpu_per_ok)} | "
-            + " | ".join(mode_columns("get_100k", "get_100k", "ceiling", _cpu_per_ok))
-            + " |"
-        )
-        for mode in modes:
-            target(
-                f"get 100k p50 {mode} ÷ ceiling",
-                f.ratio("get_100k", mode, "get_100k", "ceiling", _p50),
-                2.0,
-                False,
-            )
-    if len(table) > 4:
-        lines += [*table, ""]
+AGAINST_COLUMNS = ("workload", "figure", "ceiling", "file", "file ÷ ceiling", "db", "db ÷ ceiling")
+GET_LABELS = (
+    ("get_1k", "get: GET /cpu, session of 1,000 samples"),
+    ("get_100k", "get: GET /cpu, session of 100,000 samples"),
+    ("get_100k_step60", f"get: GET /cpu&step={w.GET_STEP}, session of 100,000 samples"),
+)
+SESSIONS_LABELS = (
+    ("sessions_100", "100 sessions"),
+    ("sessions_10000", "10,000 sessions"),
+    ("sessions_10000_cold", "10,000 sessions, cold"),
+)
 
-    # Sessions: the same working set, a small and a large storage.
-    if any(f.runs("sessions_100", mode) for mode in modes):
-        lines += [
-            f"## Sessions: single-sample posts, {w.SESSIONS_CONNECTIONS} conn., storage holding 100 or "
-            "10,000 sessions",
-            "",
-            f"Both posting to {w.SESSIONS_WORKING_SET} sessions (all of the 100; every 100th of the "
-            "10,000), so only the storage's size differs. *Cold*: posting to each of the 10,000 in turn "
-            "on a fresh server, so most requests are a session's first (not in the server's session cache).",
-            "",
-            "| storage holds | file p50 ms | file 200s per s | db p50 ms | db 200s per s |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for case, label in (
-            ("sessions_100", "100 sessions"),
-            ("sessions_10000", "10,000 sessions"),
-            ("sessions_10000_cold", "10,000 sessions, cold"),
-        ):
-            cells = [f"{f.cell(case, mode, _p50)} | {f.cell(case, mode, _value)}" for mode in ("file", "db")]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        ratios = {
-            mode: f.ratio("sessions_10000", mode, "sessions_100", mode, _p50) for mode in ("file", "db")
-        }
-        lines += [
-            f"| p50 ratio 10,000 ÷ 100 | {_ratio_text(ratios['file'])} | | {_ratio_text(ratios['db'])} | |",
-            "",
-        ]
-        for mode in modes:
-            target(f"sessions p50 {mode}: 10,000 ÷ 100", ratios[mode], 1.1, False)
-
-    # Register and login.
-    if any(f.runs("register", mode) for mode in modes):
-        lines += [
-            "## Register and login (Argon2id m=19 MiB, t=2, p=1)",
-            "",
+# fmt: off
+SECTIONS = (
+    Section(
+        heading="Against the ceiling",
+        paragraphs=(),
+        columns=AGAINST_COLUMNS,
+        rows=(
+            # against(case, workload, figure, pick, reference, shown_if)
+            against("post", f"post: 1 sample per POST /cpu, {w.POST_CONNECTIONS} conn., "
+                    f"{w.POST_SESSIONS} sessions", "200s per s", _value, "ceiling", POST_RAN),
+            against("post", "post", "p50 ms", _p50, "ceiling", POST_RAN),
+            against("post", "post", "server CPU ms per 200", _cpu_per_ok, "ceiling", POST_RAN),
+            against("post", "post", "waitress *Task queue depth* WARNINGs logged per 200", _warnings_per_ok,
+                    "ceiling", POST_RAN),
+            # A batch's ceiling is COPY, run with the db mode only: without it, its cells show "—".
+            against("batch", f"batch: {w.BATCH_SIZE:,} samples per POST /cpu, {w.BATCH_CONNECTIONS} conn.",
+                    f"samples stored per s (ceiling: COPY, {w.BATCH_CONNECTIONS} conn.)", _value, "copy",
+                    BATCH_RAN),
+            against("batch", "batch", "p50 ms per request", _p50, None, BATCH_RAN),
+            against("batch", "batch", "server CPU ms per request", _cpu_per_ok, None, BATCH_RAN),
+            *(against(case, f"{label}, {w.GET_CONNECTIONS} conn.", "p50 ms", _p50, "ceiling",
+                      Ran(case, "ceiling")) for case, label in GET_LABELS),
+            against("get_100k", "get: 100,000 samples", "server CPU ms per 200", _cpu_per_ok, "ceiling",
+                    GET_100K_RAN),
+        ),
+    ),
+    Section(
+        heading=f"Sessions: single-sample posts, {w.SESSIONS_CONNECTIONS} conn., storage holding 100 or "
+        "10,000 sessions",
+        paragraphs=(
+            f"Both posting to {w.SESSIONS_WORKING_SET} sessions (all of the 100; every 100th of the 10,000), "
+            "so only the storage's size differs. *Cold*: posting to each of the 10,000 in turn on a fresh "
+            "server, so most requests are a session's first (not in the server's session cache).",
+        ),
+        columns=("storage holds", "file p50 ms", "file 200s per s", "db p50 ms", "db 200s per s"),
+        rows=(
+            *(Row(case, (label, Figure("file", _p50), Figure("file", _value),
+                         Figure("db", _p50), Figure("db", _value))) for case, label in SESSIONS_LABELS),
+            Row("sessions_10000", ("p50 ratio 10,000 ÷ 100",
+                                   Ratio("file", "file", _p50, reference_case="sessions_100"), "",
+                                   Ratio("db", "db", _p50, reference_case="sessions_100"), "")),
+        ),
+        shown_if=SESSIONS_RAN,
+    ),
+    Section(
+        heading="Register and login (Argon2id m=19 MiB, t=2, p=1)",
+        paragraphs=(
             f"{w.AUTH_CONNECTIONS} conn. The ceiling is Argon2id hashes per second with the same parameters "
             "in-process, one thread per core, for as long as the other runs.",
-            "",
-            "| call | figure | Argon2id ceiling | file | file ÷ ceiling | db | db ÷ ceiling |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for case in ("register", "login"):
-            lines.append(
-                f"| POST /{case} | 200s per s | {f.cell(case, 'argon2', _value)} | "
-                + " | ".join(mode_columns(case, case, "argon2", _value))
-                + " |"
-            )
-            lines.append(
-                f"| POST /{case} | p50 ms | — | {f.cell(case, 'file', _p50)} | — "
-                + f"| {f.cell(case, 'db', _p50)} | — |"
-            )
-        lines.append("")
+        ),
+        columns=("call", "figure", "Argon2id ceiling", "file", "file ÷ ceiling", "db", "db ÷ ceiling"),
+        rows=(
+            against("register", "POST /register", "200s per s", _value, "argon2", None),
+            against("register", "POST /register", "p50 ms", _p50, None, None),
+            against("login", "POST /login", "200s per s", _value, "argon2", None),
+            against("login", "POST /login", "p50 ms", _p50, None, None),
+        ),
+        shown_if=Ran("register"),
+    ),
+)
 
-    if targets:
-        lines += ["## Targets", "", "| target | bound | measured | verdict |", "| --- | --- | --- | --- |"]
-        lines += [*targets, ""]
+TARGETS = (
+    # Target(label, Ratio(variant, reference, pick, case[, reference_case]), sign, bound, shown_if)
+    Target("post file ÷ ceiling", Ratio("file", "ceiling", _value, "post"), "≥", 0.8, (POST_RAN,)),
+    Target("post db ÷ ceiling", Ratio("db", "ceiling", _value, "post"), "≥", 0.6, (POST_RAN,)),
+    Target("batch db ÷ COPY", Ratio("db", "copy", _value, "batch"), "≥", 0.3,
+           (BATCH_RAN, Ran("batch", "copy"))),
+    Target("batch file ÷ batch db", Ratio("file", "db", _value, "batch"), "≥", 1.0, (BATCH_RAN,)),
+    *(Target(f"get 100k p50 {mode} ÷ ceiling", Ratio(mode, "ceiling", _p50, "get_100k"), "≤", 2.0,
+             (GET_100K_RAN,)) for mode in MODES),
+    *(Target(f"sessions p50 {mode}: 10,000 ÷ 100", Ratio(mode, mode, _p50, "sessions_10000", "sessions_100"),
+             "≤", 1.1, (SESSIONS_RAN,)) for mode in MODES),
+)
+# fmt: on
 
-    # Integrity: every acknowledged write stored, every answer 2xx.
-    healthy = True
-    integrity = [
-        "## Integrity (all repetitions together)",
-        "",
-        "Counted in samples for post, batch and sessions, users for register, sessions for login. *Stored, "
-        "unacknowledged*: requests that were in flight when wrk stopped (it does not wait for their "
-        "answers), stored by the server; at most one request per connection.",
-        "",
-        "| workload | variant | 2xx | acknowledged | stored | lost | stored, unacknowledged | non-2xx "
-        "| socket errors | unexpected | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+
+def _table_line(cells: list[str]) -> str:
+    """A markdown table line; an empty cell is written `| |`."""
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
+def _table(columns: tuple[str, ...] | list[str], rows: list[list[str]]) -> list[str]:
+    return [_table_line(list(columns)), _table_line(["---"] * len(columns)), *map(_table_line, rows)]
+
+
+def _section(f: _Figures, section: Section) -> list[str]:
+    rows = [[f.text(cell, row.case) for cell in row.cells] for row in section.rows if f.holds(row.shown_if)]
+    shown = f.holds(section.shown_if) if section.shown_if is not None else bool(rows)
+    if not shown:
+        return []
+    paragraphs = [line for paragraph in section.paragraphs for line in (paragraph, "")]
+    return [f"## {section.heading}", "", *paragraphs, *_table(section.columns, rows), ""]
+
+
+def _targets(f: _Figures) -> list[str]:
+    rows = []
+    for target in TARGETS:
+        ratio = target.ratio
+        if not (f.measured(ratio.variant) and f.measured(ratio.reference)):
+            continue
+        if not all(f.holds(condition) for condition in target.shown_if):
+            continue
+        measured = f.ratio_of(ratio)
+        rows.append(
+            [
+                target.label,
+                f"{target.sign} {target.bound}×",
+                _ratio_text(measured),
+                _verdict(measured, target.sign, target.bound),
+            ]
+        )
+    if not rows:
+        return []
+    return ["## Targets", "", *_table(("target", "bound", "measured", "verdict"), rows), ""]
+
+
+INTEGRITY_COLUMNS = (
+    "workload",
+    "variant",
+    "2xx",
+    "acknowledged",
+    "stored",
+    "lost",
+    "stored, unacknowledged",
+    "non-2xx",
+    "socket errors",
+    "unexpected",
+    "verdict",
+)
+
+
+def _integrity(f: _Figures) -> tuple[list[str], bool]:
+    """One row per workload and variant that wrk drove, all repetitions summed; and whether all are ok."""
     groups: dict[tuple[str, str], list[Measurement]] = {}
     for m in f.measurements:
         if m.result is not None:
             groups.setdefault((m.case, m.variant), []).append(m)
+    healthy = True
+    rows = []
     for (case, variant), runs in groups.items():
-        ok = sum(m.result.ok for m in runs if m.result)
-        not_ok = sum(m.result.not_ok for m in runs if m.result)
+        results = [m.result for m in runs if m.result is not None]
         statuses: dict[int, int] = {}
-        for m in runs:
-            if m.result:
-                for status, count in m.result.statuses.items():
-                    if not 200 <= status < 300:
-                        statuses[status] = statuses.get(status, 0) + count
-        socket = sum(sum(m.result.socket_errors.values()) for m in runs if m.result)
+        for result in results:
+            for status, count in result.statuses.items():
+                if not 200 <= status < 300:
+                    statuses[status] = statuses.get(status, 0) + count
+        not_ok = sum(result.not_ok for result in results)
         checks = [m.check for m in runs if m.check is not None]
         lost = sum(c.lost for c in checks)
         unexpected = sum(c.unexpected for c in checks)
         good = not_ok == 0 and lost == 0 and unexpected == 0
         healthy = healthy and good
-        not_ok_text = f"{not_ok} {statuses}" if not_ok else "0"
         if checks:
             storage = [
                 str(sum(c.acknowledged for c in checks)),
@@ -355,13 +416,51 @@ def render(
             ]
         else:
             storage = ["—", "—", "— (reads)" if case.startswith("get") else "— (ceiling)", "—"]
-        integrity.append(
-            f"| {case} | {variant} | {ok} | "
-            + " | ".join(storage)
-            + f" | {not_ok_text} | {socket} | {unexpected if checks else '—'} "
-            + f"| {'ok' if good else 'FAILED'} |"
+        rows.append(
+            [
+                case,
+                variant,
+                str(sum(result.ok for result in results)),
+                *storage,
+                f"{not_ok} {statuses}" if not_ok else "0",
+                str(sum(sum(result.socket_errors.values()) for result in results)),
+                str(unexpected) if checks else "—",
+                "ok" if good else "FAILED",
+            ]
         )
-    lines += [*integrity, ""]
+    lines = [
+        "## Integrity (all repetitions together)",
+        "",
+        "Counted in samples for post, batch and sessions, users for register, sessions for login. *Stored, "
+        "unacknowledged*: requests that were in flight when wrk stopped (it does not wait for their "
+        "answers), stored by the server; at most one request per connection.",
+        "",
+        *_table(INTEGRITY_COLUMNS, rows),
+        "",
+    ]
+    return lines, healthy
+
+
+def render(
+    measurements: list[Measurement], arguments: argparse.Namespace, machine: dict[str, str], command: str
+) -> tuple[str, bool]:
+    """The markdown report, and whether every run kept every acknowledged write and answered 2xx."""
+    f = _Figures(measurements, arguments.modes)
+    lines = [
+        "# perfmon benchmark results",
+        "",
+        f"`{command}`: {arguments.reps} interleaved repetition(s) of {arguments.seconds} s runs, "
+        f"{arguments.threads} waitress threads per server. Figures are medians of the repetitions "
+        "(± half their range); ratios are medians of the per-repetition ratios of runs made side by side.",
+        "",
+        *_table(("machine", ""), [[key, value] for key, value in machine.items()]),
+        "",
+    ]
+    for section in SECTIONS:
+        lines += _section(f, section)
+    lines += _targets(f)
+    integrity, healthy = _integrity(f)
+    lines += integrity
     lines.append(
         "Verdict: "
         + (

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Row, create_engine, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from perfmon.adapters.postgres.driver_errors import first_line
 from perfmon.adapters.postgres.engine import database_url
 from perfmon.domain.legacy_records import (
     LegacySample,
@@ -64,8 +65,7 @@ def _unreadable_while(action: str) -> Iterator[None]:
         yield
     except SQLAlchemyError as error:
         # The driver's first line only: the whole message may quote rows, and rows hold passwords.
-        cause = getattr(error, "orig", None) or error
-        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        reason = first_line(error)
         raise LegacySourceUnreadable(f"cannot read the legacy database while {action}: {reason}") from None
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import case
 from sqlalchemy.types import BigInteger, Numeric
 
+from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
@@ -61,7 +62,7 @@ class PostgresUserRepository(UserRepository):
                     insert(users).values(name=user.name.value, password_hash=user.password_hash)
                 )
         except IntegrityError as error:
-            if not _violates(error, USERS_NAME_UNIQUE):
+            if not violates(error, errorcodes.UNIQUE_VIOLATION, USERS_NAME_UNIQUE):
                 raise
             raise UsernameTaken() from None
 
@@ -279,12 +280,3 @@ def _samples_within(token: str, time_range: TimeRange) -> list[ColumnElement[boo
     if time_range.end is not None:
         conditions.append(cpu_samples.c.taken_at <= time_range.end)
     return conditions
-
-
-def _violates(error: IntegrityError, constraint: str) -> bool:
-    """True when the error is a unique violation of that constraint (psycopg2 tells both)."""
-    cause = error.orig
-    return (
-        getattr(cause, "pgcode", None) == errorcodes.UNIQUE_VIOLATION
-        and getattr(getattr(cause, "diag", None), "constraint_name", None) == constraint
-    )

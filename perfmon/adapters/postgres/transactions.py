@@ -10,6 +10,7 @@ from psycopg2 import errorcodes
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from perfmon.adapters.postgres.driver_errors import first_line
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.redaction import redact
 
@@ -59,6 +60,4 @@ def driver_outages_as_storage_unavailable(connection: Connection) -> Iterator[No
 def _unavailable(error: Exception) -> StorageUnavailable:
     # The HTTP layer logs this message. Only the driver's first line goes in it, redacted: the lines
     # after it (DETAIL, the statement) are where values such as session tokens are.
-    cause = getattr(error, "orig", None) or error
-    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return StorageUnavailable(f"database unavailable: {redact(first_line)}")
+    return StorageUnavailable(f"database unavailable: {redact(first_line(error))}")

@@ -32,7 +32,7 @@ class Repositories:
 
 def memory_repositories() -> Repositories:
     sessions = InMemorySessionRepository()
-    return Repositories(InMemoryUserRepository(sessions), sessions, InMemorySampleRepository())
+    return Repositories(InMemoryUserRepository(sessions), sessions, InMemorySampleRepository(sessions))
 
 
 def postgres_repositories(engine: Engine) -> Repositories:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from perfmon.domain.downsampling import downsample, summarize
-from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.errors import UnknownSession, UsernameTaken
 from perfmon.domain.model import (
     Bucket,
     CpuSample,
@@ -63,13 +63,19 @@ class InMemorySessionRepository(SessionRepository):
 
 
 class InMemorySampleRepository(SampleRepository):
-    """Samples in a list per session token."""
+    """Samples in a list per session token, for the sessions of a session repository."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessions: SessionRepository) -> None:
         self._samples: dict[str, list[CpuSample]] = {}
         self._lock = threading.Lock()
+        # Asked on each append, as the port refuses samples for a session that is not there.
+        self._sessions = sessions
 
     def append(self, token: str, samples: Sequence[CpuSample]) -> None:
+        if not samples:
+            return
+        if self._sessions.get(token) is None:
+            raise UnknownSession()
         with self._lock:
             self._samples.setdefault(token, []).extend(samples)
 

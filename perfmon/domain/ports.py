@@ -60,7 +60,10 @@ class SampleRepository(Protocol):
     def append(self, token: str, samples: Sequence[CpuSample]) -> None:
         """Store samples at the end of an existing session: all of them or, on failure, none.
 
-        When this returns the samples are durable (they survive a crash of the process).
+        When this returns the samples are durable (they survive a crash of the process). The caller has
+        found the session first; one that has vanished since (deleted behind the server's back) raises
+        UnknownSession and stores nothing, in every storage, as a token that never named a session
+        does: the client is told to log in again. StorageUnavailable is only for storage that is down.
         """
 
     def between(self, token: str, time_range: TimeRange) -> SampleSeries:

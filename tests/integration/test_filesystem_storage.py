@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from perfmon.adapters.filesystem import FileStorage
-from perfmon.domain.errors import StorageUnavailable, UsernameTaken
+from perfmon.domain.errors import StorageUnavailable, UnknownSession, UsernameTaken
 from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
 
 TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
@@ -156,7 +156,7 @@ def test_a_token_that_is_not_a_canonical_uuid_never_becomes_a_path(tmp_path: Pat
 def test_appending_to_an_unknown_session_creates_no_file(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     unknown = str(uuid.uuid4())
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(UnknownSession):
         storage.samples.append(unknown, [CpuSample(1.0, 1.0)])
     assert not _csv(tmp_path, unknown).exists()
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.errors import UnknownSession, UsernameTaken
 from perfmon.domain.model import (
     EVERYTHING,
     NO_SAMPLES,
@@ -166,6 +166,48 @@ def test_concurrent_appends_lose_nothing(repositories: Repositories) -> None:
     assert sorted((s.cpu, s.taken_at) for s in stored) == sorted(
         (float(t), float(i)) for t in range(16) for i in range(50)
     )
+
+
+@pytest.mark.parametrize("count", [1, 3], ids=["one sample", "a batch"])
+def test_appending_to_an_unknown_session_raises_unknown_session_and_stores_nothing(
+    repositories: Repositories, count: int
+) -> None:
+    # The domain checks the session first: this is the race of a session that vanished since.
+    repositories.users.add(_user())
+    _open_session(repositories)
+    with pytest.raises(UnknownSession):
+        repositories.samples.append(OTHER_TOKEN, [CpuSample(1.0, float(t)) for t in range(count)])
+    assert repositories.samples.between(OTHER_TOKEN, EVERYTHING) == []
+    assert repositories.samples.summaries([OTHER_TOKEN]).get(OTHER_TOKEN, NO_SAMPLES) == NO_SAMPLES
+    repositories.samples.append(TOKEN, [CpuSample(2.0, 2.0)])
+    assert repositories.samples.between(TOKEN, EVERYTHING) == [CpuSample(2.0, 2.0)]
+
+
+def test_an_append_to_an_unknown_session_fails_alone_among_concurrent_appends(
+    repositories: Repositories,
+) -> None:
+    repositories.users.add(_user())
+    _open_session(repositories)
+    # Together, so that a storage that writes concurrent appends as one group (PostgreSQL) gets them in one.
+    start = threading.Barrier(9)
+    failures: dict[str, BaseException] = {}
+
+    def post(token: str, thread_index: int) -> None:
+        start.wait(timeout=10)
+        try:
+            repositories.samples.append(token, [CpuSample(float(thread_index), float(i)) for i in range(20)])
+        except Exception as error:  # noqa: BLE001 - recorded and asserted on below
+            failures[f"{token}/{thread_index}"] = error
+
+    threads = [threading.Thread(target=post, args=(TOKEN, t)) for t in range(8)]
+    threads.append(threading.Thread(target=post, args=(OTHER_TOKEN, 8)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert list(failures) == [f"{OTHER_TOKEN}/8"]
+    assert isinstance(failures[f"{OTHER_TOKEN}/8"], UnknownSession)
+    assert len(repositories.samples.between(TOKEN, EVERYTHING)) == 8 * 20
 
 
 def test_sessions_of_a_user_come_newest_first_and_only_theirs(repositories: Repositories) -> None:

@@ -29,8 +29,8 @@ def sessions() -> InMemorySessionRepository:
 
 
 @pytest.fixture
-def samples() -> InMemorySampleRepository:
-    return InMemorySampleRepository()
+def samples(sessions: InMemorySessionRepository) -> InMemorySampleRepository:
+    return InMemorySampleRepository(sessions)
 
 
 @pytest.fixture

@@ -89,9 +89,16 @@ def read_if_present(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        # A vanished folder (an unmounted volume, a deleted data dir) is an outage, not a missing record.
-        os.stat(path.parent)
+        require_folder_of(path)
         return None
+
+
+def require_folder_of(path: Path) -> None:
+    """After a FileNotFoundError for the path: raise an OSError too unless the folder that holds it is there.
+
+    A vanished folder (an unmounted volume, a deleted data dir) is an outage, not a missing record.
+    """
+    os.stat(path.parent)
 
 
 def sync_directory(folder: Path) -> None:

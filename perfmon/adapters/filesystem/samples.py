@@ -12,10 +12,10 @@ import weakref
 from collections.abc import Sequence
 
 from perfmon.adapters.filesystem import journal
-from perfmon.adapters.filesystem.files import storage_errors, write_whole
+from perfmon.adapters.filesystem.files import require_folder_of, storage_errors, write_whole
 from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
 from perfmon.domain.downsampling import downsample, summarize
-from perfmon.domain.errors import InvalidInput
+from perfmon.domain.errors import InvalidInput, UnknownSession
 from perfmon.domain.model import MAX_TIMESTAMP, Bucket, CpuSample, SampleSeries, SampleSummary, TimeRange
 from perfmon.domain.ports import SampleRepository
 
@@ -27,7 +27,7 @@ _TAIL_CHUNK = 4096
 
 
 class FileSampleRepository(SampleRepository):
-    """Samples in `sessions/<token>.csv`; the domain checks that the session exists before calling."""
+    """Samples in `sessions/<token>.csv`, which exists from the start of its session (sessions.py)."""
 
     def __init__(self, data_dir: DataDir) -> None:
         self._dir = data_dir
@@ -46,7 +46,12 @@ class FileSampleRepository(SampleRepository):
         # flock() is also what makes healing safe: unlocked, another's write in progress looks torn.
         with storage_errors("storing samples"), self._lock_for(token):
             # No O_CREAT: an unknown token fails here instead of leaving a file behind.
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # Every session is started with its file (sessions.py), so none means no session.
+                require_folder_of(path)
+                raise UnknownSession() from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._append_locked(fd, token, lines, is_batch=len(samples) > 1)
@@ -75,8 +80,7 @@ class FileSampleRepository(SampleRepository):
                     # A batch cut short by a crash is not there until the next append removes it.
                     unfinished_start = journal.unfinished_batch_start(self._dir.session_pending_batch(token))
             except FileNotFoundError:
-                # A vanished folder (an unmounted volume) is an outage, not a session without samples.
-                os.stat(path.parent)
+                require_folder_of(path)
                 return SampleSeries([], [])
         if unfinished_start is not None:
             content = content[:unfinished_start]

@@ -13,10 +13,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psycopg2
+from psycopg2 import errorcodes
 from sqlalchemy import Engine
 
+from perfmon.adapters.postgres.driver_errors import violates
+from perfmon.adapters.postgres.tables import CPU_SAMPLES_SESSION_FK
 from perfmon.adapters.postgres.transactions import driver_outages_as_storage_unavailable, transaction
-from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.errors import StorageUnavailable, UnknownSession
 from perfmon.domain.model import CpuSample
 
 # A constant statement: the rows travel as COPY data, never as SQL text.
@@ -61,8 +65,11 @@ class GroupCommitWriter:
             self._copy(group)
         except StorageUnavailable as error:
             self._finish(group, error)
-        except Exception:
-            # Not an outage: some write of the group is at fault (say, a session deleted by hand).
+        except Exception as error:
+            if len(group) == 1:
+                self._finish(group, error)
+                return
+            # Not an outage: some write of the group is at fault (say, one to a session deleted by hand).
             # Commit each alone, so one request's failure never fails the others.
             for write in group:
                 try:
@@ -80,12 +87,19 @@ class GroupCommitWriter:
             for write in group
             for sample in write.samples
         )
-        with (
-            transaction(self._engine) as connection,
-            driver_outages_as_storage_unavailable(connection),
-            connection.connection.driver_connection.cursor() as cursor,
-        ):
-            cursor.copy_expert(_COPY_SAMPLES, io.StringIO(rows))
+        try:
+            with (
+                transaction(self._engine) as connection,
+                driver_outages_as_storage_unavailable(connection),
+                connection.connection.driver_connection.cursor() as cursor,
+            ):
+                cursor.copy_expert(_COPY_SAMPLES, io.StringIO(rows))
+        except psycopg2.IntegrityError as error:
+            if not violates(error, errorcodes.FOREIGN_KEY_VIOLATION, CPU_SAMPLES_SESSION_FK):
+                raise
+            # A session deleted since the domain found it. Without the driver's error, whose DETAIL
+            # line names the session's token: a credential.
+            raise UnknownSession() from None
 
     @staticmethod
     def _finish(group: list[_Write], error: BaseException | None) -> None:

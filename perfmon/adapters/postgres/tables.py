@@ -17,8 +17,8 @@ from sqlalchemy import (
     func,
 )
 
-# Deterministic constraint names: the migrations spell them out and the adapter recognises
-# the unique violation on users.name by its name.
+# Deterministic constraint names: the migrations spell them out and the adapters recognise
+# the unique violation on users.name and the samples of a vanished session by them.
 metadata = MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -72,3 +72,4 @@ login_failures = Table(
 )
 
 USERS_NAME_UNIQUE = "uq_users_name"
+CPU_SAMPLES_SESSION_FK = "fk_cpu_samples_session_token_sessions"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from importlib import resources
-from pathlib import Path
 
 import pytest
 from falcon.testing import TestClient
 
-from tests.postgres_server import give_up
-
 STATIC = resources.files("perfmon.entrypoints.http").joinpath("static")
-OUR_FILES = ("index.html", "dashboard.js", "series.js", "dashboard.css")
-NODE_TESTS = Path(__file__).with_name("dashboard_series.test.js")
+# Ours, not vendored: the page, its modules, its styles, and the package.json that makes Node read the
+# modules as ES modules (their unit tests: `node --test tests/unit/dashboard/*.test.mjs`, run by .ci/run).
+OUR_FILES = sorted(entry.name for entry in STATIC.iterdir() if entry.is_file())
+MAIN_MODULE = "dashboard.js"
+# The modules Node's test runner imports: they must load without a DOM and call no server.
+PURE_MODULES = ("format.js", "messages.js", "ranges.js", "series.js", "summary.js")
 UPLOT = "vendor/uplot"
+_IMPORT = re.compile(r'^(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"', flags=re.MULTILINE)
 
 
 class _PageScan(HTMLParser):
@@ -121,18 +122,56 @@ def test_the_vendored_uplot_is_the_version_its_note_names() -> None:
     assert "MIT License" in STATIC.joinpath(UPLOT, "LICENSE").read_text()
 
 
-def test_the_chart_series_break_where_buckets_are_missing_under_node_test() -> None:
-    """tests/unit/dashboard_series.test.js, run by Node's own test runner (no npm package needed)."""
-    node = shutil.which("node")
-    if node is None:
-        give_up("node is missing: apt-get install --no-install-recommends nodejs")
-    result = subprocess.run(  # noqa: S603 - our own test file, no shell
-        [node, "--test", str(NODE_TESTS)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"^# pass [1-9]", result.stdout, flags=re.MULTILINE), result.stdout
+def _imports(name: str) -> list[str]:
+    """What the module `name` in static/ imports, as written (relative specifiers)."""
+    return _IMPORT.findall(STATIC.joinpath(name).read_text())
 
 
-def test_the_page_loads_the_series_before_the_script_that_draws_them() -> None:
-    sources = [script.get("src") for script in _scan_page().scripts]
-    assert sources.index("/static/series.js") < sources.index("/static/dashboard.js")
+def _modules_of_the_page() -> set[str]:
+    """The main module and every module it imports, directly or not (names in static/)."""
+    found: set[str] = set()
+    todo = [MAIN_MODULE]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += [specifier.removeprefix("./") for specifier in _imports(name)]
+    return found
+
+
+def test_the_page_runs_uplot_then_its_one_module_script() -> None:
+    scripts = _scan_page().scripts
+    assert [(script.get("src"), script.get("type")) for script in scripts] == [
+        (f"/static/{UPLOT}/uPlot.iife.min.js", None),
+        (f"/static/{MAIN_MODULE}", "module"),
+    ]
+    # Both wait for the parsed page and run in this order: the modules find uPlot's global defined.
+    assert "defer" in scripts[0]
+
+
+def test_every_module_imports_a_sibling_that_exists_and_every_script_of_ours_is_imported() -> None:
+    modules = _modules_of_the_page()
+    for name in modules:
+        for specifier in _imports(name):
+            assert re.fullmatch(r"\./[a-z]+\.js", specifier), (name, specifier)
+    assert modules == {name for name in OUR_FILES if name.endswith(".js")}
+    assert set(PURE_MODULES) < modules
+
+
+def test_every_module_of_the_page_is_served_as_javascript_so_the_browser_runs_it(client: TestClient) -> None:
+    for name in sorted(_modules_of_the_page()):
+        result = client.simulate_get(f"/static/{name}")
+        assert result.status_code == 200, name
+        # Module scripts must carry a JavaScript type; nosniff makes that strict for classic ones too.
+        assert result.headers["content-type"].split(";")[0] == "text/javascript", name
+
+
+@pytest.mark.parametrize("name", PURE_MODULES)
+def test_the_pure_modules_import_only_pure_modules_and_touch_no_dom_or_network(name: str) -> None:
+    assert {specifier.removeprefix("./") for specifier in _imports(name)} <= set(PURE_MODULES)
+    code = re.sub(r"//.*", "", STATIC.joinpath(name).read_text())
+    assert re.findall(r"\b(?:document|window|fetch|sessionStorage|localStorage|uPlot)\b", code) == []
+
+
+def test_node_reads_the_static_folder_as_es_modules() -> None:
+    assert json.loads(STATIC.joinpath("package.json").read_text())["type"] == "module"

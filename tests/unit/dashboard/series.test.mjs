@@ -1,14 +1,10 @@
 // node --test: the dashboard's chart series (perfmon/entrypoints/http/static/series.js).
-// Run by tests/unit/test_dashboard.py; needs no package beyond Node itself.
-"use strict";
+import test from "node:test";
+import assert from "node:assert/strict";
 
-const test = require("node:test");
-const assert = require("node:assert/strict");
-const path = require("node:path");
+import { load } from "./static.mjs";
 
-const { chartSeries, gapCount } = require(
-  path.join(__dirname, "..", "..", "perfmon", "entrypoints", "http", "static", "series.js"),
-);
+const { chartSeries, gapCount } = await load("series.js");
 
 const bucket = (timestamp, cpu) => ({ timestamp, cpu, min: cpu - 1, max: cpu + 1, count: 1 });
 
@@ -53,4 +49,15 @@ test("fractional steps rounded by the server are not mistaken for gaps", () => {
 test("no buckets, no points", () => {
   assert.deepEqual(chartSeries([], 60), [[], [], [], []]);
   assert.deepEqual(chartSeries([], null), [[], [], [], []]);
+});
+
+test("one bucket is one point and no gap", () => {
+  const columns = chartSeries([bucket(1_700_000_000, 42)], 1);
+  assert.deepEqual(columns, [[1_700_000_000], [42], [41], [43]]);
+  assert.equal(gapCount(columns), 0);
+});
+
+test("without a step nothing is taken for a gap", () => {
+  assert.equal(gapCount(chartSeries([bucket(0, 1), bucket(1000, 2)], null)), 0);
+  assert.equal(gapCount(chartSeries([bucket(0, 1), bucket(1000, 2)], 0)), 0);
 });

@@ -1,0 +1,40 @@
+// Calls to this server's API (same origin; relative paths in the page). No DOM.
+
+// A refused or failed call: `status` is the HTTP status (0 when the server could not be reached),
+// `message` the server's reason, `retryAfter` the seconds to wait before trying again.
+export class ApiError extends Error {
+  constructor(status, reason, retryAfter) {
+    super(reason);
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+// Seconds to wait when the server names no Retry-After (or could not be reached).
+export const DEFAULT_RETRY_SECONDS = 5;
+
+// The JSON body of a call (null when there is none); throws ApiError when the server refuses it or
+// cannot be reached. `params` become the query string; `init` is fetch's.
+export async function api(path, params, init) {
+  const url = params ? `${path}?${new URLSearchParams(params)}` : path;
+  let response;
+  try {
+    response = await fetch(url, { cache: "no-store", ...init });
+  } catch {
+    throw new ApiError(0, "server unreachable", DEFAULT_RETRY_SECONDS);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const retryAfter = Number(response.headers.get("Retry-After")) || DEFAULT_RETRY_SECONDS;
+    throw new ApiError(response.status, (body && body.reason) || response.statusText, retryAfter);
+  }
+  return body;
+}
+
+// Failures worth retrying: storage briefly unavailable, or the server out of reach.
+export const isTransient = (error) => error.status === 503 || error.status === 0;

@@ -1,0 +1,42 @@
+// What the page tells the user: errors, the status line, the chart's label.
+// Pure: no DOM, no fetch (Node's test runner imports it).
+
+import { RANGE_WORDS } from "./ranges.js";
+import { percent } from "./format.js";
+
+// What to tell the user about a failed call (an ApiError: status 0 when the server was unreachable);
+// `context` is what they were doing: "login", "hash" (opening a pasted hash) or "data".
+export function describe(error, context) {
+  if (error.status === 401) {
+    return context === "login" ? "wrong user or password" : "session hash not recognised";
+  }
+  if (error.status === 503) return "storage unavailable, retrying";
+  if (error.status === 0) return "server unreachable, retrying";
+  if (error.status === 400 && context === "hash") return "that is not a session hash";
+  if (error.status === 404) return "that session is no longer available";
+  return `error ${error.status}: ${error.message}`;
+}
+
+// After the last sign-in attempt the page makes: no more "retrying".
+export const givenUp = (error, context) => `${describe(error, context).split(",")[0]}: try again later`;
+
+// When the server no longer knows the hash the page holds.
+export const signInAgain = (error) => `${describe(error, "data")}: sign in again`;
+
+// The status line when there is nothing to chart: no session, or a session without samples.
+export const nothingToShow = (session) => (session ? "this session has no samples yet" : "this user has no sessions");
+
+// The status line after a load of `points` buckets over `range`; `recovering` when it said an error.
+export function afterLoad(points, range, recovering) {
+  if (!points) return `no samples over ${RANGE_WORDS[range]}`;
+  return recovering ? "data is current again" : "";
+}
+
+// The chart's accessible name: the figures (from summarize) over the range.
+export function chartLabel(figures, range) {
+  if (!figures.count) return `No CPU samples over ${RANGE_WORDS[range]}`;
+  return (
+    `CPU over ${RANGE_WORDS[range]}: mean ${percent(figures.mean)}, ` +
+    `min ${percent(figures.low)}, max ${percent(figures.high)}`
+  );
+}

@@ -1,0 +1,49 @@
+// node --test: what the page tells the user (static/messages.js).
+import test from "node:test";
+import assert from "node:assert/strict";
+
+import { load } from "./static.mjs";
+
+const { ApiError } = await load("api.js");
+const { describe, givenUp, signInAgain, nothingToShow, afterLoad, chartLabel } = await load("messages.js");
+
+const failure = (status, reason = "whatever the server said") => new ApiError(status, reason, 5);
+
+test("a refused sign-in says which kind of sign-in failed", () => {
+  assert.equal(describe(failure(401), "login"), "wrong user or password");
+  assert.equal(describe(failure(401), "hash"), "session hash not recognised");
+  assert.equal(describe(failure(401), "data"), "session hash not recognised");
+  assert.equal(describe(failure(400), "hash"), "that is not a session hash");
+});
+
+test("brief outages say that the page is retrying", () => {
+  assert.equal(describe(failure(503), "data"), "storage unavailable, retrying");
+  assert.equal(describe(failure(0), "login"), "server unreachable, retrying");
+});
+
+test("other failures name their status and the server's reason", () => {
+  assert.equal(describe(failure(404), "data"), "that session is no longer available");
+  assert.equal(describe(failure(400, "Invalid step"), "data"), "error 400: Invalid step");
+  assert.equal(describe(failure(500, "Internal error"), "login"), "error 500: Internal error");
+});
+
+test("after the last attempt, and when the hash is gone, the text says what to do", () => {
+  assert.equal(givenUp(failure(503), "login"), "storage unavailable: try again later");
+  assert.equal(givenUp(failure(0), "hash"), "server unreachable: try again later");
+  assert.equal(signInAgain(failure(401)), "session hash not recognised: sign in again");
+});
+
+test("the status line: nothing to show, no samples in the range, recovered, or nothing to say", () => {
+  assert.equal(nothingToShow(null), "this user has no sessions");
+  assert.equal(nothingToShow({ session: "s" }), "this session has no samples yet");
+  assert.equal(afterLoad(0, "300", false), "no samples over the last 5 minutes");
+  assert.equal(afterLoad(0, "all", true), "no samples over the whole session");
+  assert.equal(afterLoad(12, "3600", true), "data is current again");
+  assert.equal(afterLoad(12, "3600", false), "");
+});
+
+test("the chart's name gives the figures over the range, or says there are none", () => {
+  const figures = { count: 600, mean: 41.96, low: 0, high: 100 };
+  assert.equal(chartLabel(figures, "3600"), "CPU over the last hour: mean 42.0 %, min 0.0 %, max 100.0 %");
+  assert.equal(chartLabel({ count: 0, mean: null, low: null, high: null }, "86400"), "No CPU samples over the last day");
+});

@@ -67,6 +67,14 @@ def parse_session_token(text: str) -> str:
         raise InvalidInput("session hash must be a UUID") from None
 
 
+def is_canonical_session_token(text: str) -> bool:
+    """True for a token already in the form parse_session_token gives, the only form that storages see."""
+    try:
+        return parse_session_token(text) == text
+    except InvalidInput:
+        return False
+
+
 @dataclass(frozen=True)
 class Session:
     """A login of a user; its token is the `hash` the clients carry."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from pathlib import Path
 
-from perfmon.domain.model import Username
+from perfmon.domain.model import Username, is_canonical_session_token
 
 SAMPLES_HEADER = b"cpu,time\n"
 
@@ -23,17 +22,9 @@ def user_key(name: Username) -> str:
     return f"{slug}~{hashlib.sha256(name.value.encode('utf-8')).hexdigest()}"
 
 
-def is_canonical_token(token: str) -> bool:
-    """True for a UUID in its canonical form: the only tokens that may become part of a path."""
-    try:
-        return str(uuid.UUID(token)) == token
-    except (ValueError, TypeError, AttributeError):
-        return False
-
-
 def _checked_token(token: str) -> str:
     # The domain only passes canonical tokens; checked again because a path is at stake.
-    if not is_canonical_token(token):
+    if not is_canonical_session_token(token):
         raise ValueError("a session token must be a canonical UUID string")
     return token
 

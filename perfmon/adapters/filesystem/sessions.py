@@ -12,8 +12,8 @@ from perfmon.adapters.filesystem.files import (
     read_if_present,
     storage_errors,
 )
-from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir, is_canonical_token
-from perfmon.domain.model import Session, Username
+from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
+from perfmon.domain.model import Session, Username, is_canonical_session_token
 from perfmon.domain.ports import SessionRepository
 
 # About 300 bytes each: the hot sessions of any real deployment, in a few tens of MB at most.
@@ -47,7 +47,7 @@ class FileSessionRepository(SessionRepository):
             publish_file(self._dir, self._dir.session_record(session.token), json.dumps(record).encode())
 
     def get(self, token: str) -> Session | None:
-        if not is_canonical_token(token):
+        if not is_canonical_session_token(token):
             return None
         try:
             return self._load(token)

@@ -7,9 +7,9 @@ import json
 import os
 
 from perfmon.adapters.filesystem.files import publish_file, read_if_present, storage_errors
-from perfmon.adapters.filesystem.layout import DataDir, is_canonical_token
+from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.domain.errors import UsernameTaken
-from perfmon.domain.model import User, Username
+from perfmon.domain.model import User, Username, is_canonical_session_token
 from perfmon.domain.ports import UserRepository
 
 # The length of a canonical UUID string, as the sessions list holds them (sessions.py).
@@ -54,4 +54,4 @@ class FileUserRepository(UserRepository):
                     os.unlink(path)
 
     def _has_record(self, token: str) -> bool:
-        return is_canonical_token(token) and self._dir.session_record(token).exists()
+        return is_canonical_session_token(token) and self._dir.session_record(token).exists()

@@ -1,8 +1,8 @@
-"""The agent's sending side against an in-memory server: order, exactly-once, re-login, bad samples."""
+"""The agent's sending side against an in-memory server: order, no resend of what the server holds,
+re-login, bad samples."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,98 +13,16 @@ import pytest
 from perfmon.agent.adapters.spool import Spool
 from perfmon.agent.agent import Agent, AgentOptions
 from perfmon.agent.model import Sample
-from perfmon.agent.ports import (
-    AlreadyRegistered,
-    CredentialsRefused,
-    PerfmonServer,
-    Rejected,
-    ServerUnavailable,
-    SessionExpired,
-    StoredSession,
-)
+from perfmon.agent.ports import ServerUnavailable
 from perfmon.agent.sender import RetryPolicy, Sender
 from perfmon.agent.status import StatusReport
-
-
-class FakeServer(PerfmonServer):
-    """A perfmon server in a dict, with switches for the ways a real one fails."""
-
-    def __init__(self, user: str = "alice", password: str = "right") -> None:
-        self.user = user
-        self.password = password
-        self.registered = False
-        self.sessions_samples: dict[str, list[Sample]] = {}
-        self.down = False
-        self.lose_next_answer = False  # store the next batch, then fail as if the answer got lost
-        self.largest_batch = 10_000
-        self.posts = 0
-        self._tokens = (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count())
-
-    def register(self, timeout: float | None = None) -> str:
-        self._check_up()
-        if self.registered:
-            raise AlreadyRegistered("User is already registered")
-        self.registered = True
-        return self._new_session()
-
-    def log_in(self, timeout: float | None = None) -> str:
-        self._check_up()
-        if not self.registered or self.password != "right":
-            raise CredentialsRefused("log in refused: Wrong credentials or user is not registered")
-        return self._new_session()
-
-    def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None:
-        self._check_up()
-        self.posts += 1
-        if token not in self.sessions_samples:
-            raise SessionExpired("the server no longer knows the session")
-        if len(samples) > self.largest_batch:
-            raise Rejected(413, "Request body too large")
-        for index, sample in enumerate(samples):
-            if sample.cpu < 0:
-                raise Rejected(400, f"Bad arguments: samples[{index}].cpu must be >= 0", index)
-        self.sessions_samples[token].extend(samples)
-        if self.lose_next_answer:
-            self.lose_next_answer = False
-            raise ServerUnavailable("no answer: connection reset")
-
-    def sessions(self, token: str, timeout: float | None = None) -> list[StoredSession]:
-        self._check_up()
-        return [
-            StoredSession(t, min(s.taken_at for s in got), max(s.taken_at for s in got))
-            if got
-            else StoredSession(t, None, None)
-            for t, got in self.sessions_samples.items()
-        ]
-
-    def stored_samples(
-        self, token: str, session: str, start: float, end: float, timeout: float | None = None
-    ) -> list[Sample]:
-        self._check_up()
-        return [s for s in self.sessions_samples[session] if start <= s.taken_at <= end]
-
-    def all_cpus(self) -> list[float]:
-        every = [s for got in self.sessions_samples.values() for s in got]
-        return [s.cpu for s in sorted(every, key=lambda s: s.taken_at)]
-
-    def forget_sessions(self) -> None:
-        """Sessions the agent holds become unknown (their samples stay)."""
-        self.sessions_samples = {f"gone-{n}": got for n, got in enumerate(self.sessions_samples.values())}
-
-    def _new_session(self) -> str:
-        token = next(self._tokens)
-        self.sessions_samples[token] = []
-        return token
-
-    def _check_up(self) -> None:
-        if self.down:
-            raise ServerUnavailable("no answer: connection refused")
+from tests.agent_fakes import FakeServer
 
 
 @pytest.fixture
 def server() -> FakeServer:
     fake = FakeServer()
-    fake.registered = True
+    fake.create_user()
     return fake
 
 

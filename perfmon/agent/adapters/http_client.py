@@ -94,7 +94,7 @@ class ServerClient(PerfmonServer):
     @staticmethod
     def _expect_ok(status: int, document: dict[str, Any]) -> None:
         if status == 401:
-            raise SessionExpired("the server no longer knows the session")
+            raise SessionExpired(f"server answered 401: {document.get('reason', '')}")
         if status != 200:
             # A 404 or 405 means a wrong --server more likely than bad samples: keep them, say so, retry.
             raise ServerUnavailable(f"server answered {status}: {document.get('reason', '')}")

@@ -1,0 +1,203 @@
+"""The agent's server port, one behaviour suite over every implementation of it: the fake the unit tests
+use (tests/agent_fakes.py), and the HTTP client talking to a real perfmon server in each storage mode.
+
+The expected texts are PROTOCOL.md's reasons as the port's errors carry them; the fake must match the
+server here, or the unit tests built on it test an agent against a server that does not exist."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from perfmon.agent.adapters.http_client import ServerClient
+from perfmon.agent.model import Sample, StoredSession
+from perfmon.agent.ports import (
+    AlreadyRegistered,
+    CredentialsRefused,
+    PerfmonServer,
+    Rejected,
+    ServerUnavailable,
+    SessionExpired,
+)
+from tests.agent_fakes import FakePerfmon, FakeServer
+from tests.servers import threaded_server
+
+# A client of the port for a user and password; clients made by one Connect share one server.
+Connect = Callable[[str, str], PerfmonServer]
+
+T0 = 1_700_000_000.0
+UNKNOWN_SESSION = "00000000-0000-4000-8000-0000000000ff"
+SMALL_BODY_BYTES = 2048  # the real server's body limit in the 413 case: about 50 samples
+FAKE_LARGEST_BATCH = 50  # the same limit, as the fake counts it
+
+
+@pytest.fixture(params=["fake", "file", pytest.param("db", marks=pytest.mark.postgres)])
+def storage_kind(request: pytest.FixtureRequest) -> str:
+    """Overrides conftest's: beside the server's storage modes, "fake" runs the suite on the fake alone."""
+    return str(request.param)
+
+
+@pytest.fixture
+def connect(storage_kind: str, request: pytest.FixtureRequest) -> Connect:
+    if storage_kind == "fake":
+        perfmon = FakePerfmon()
+        return lambda user, password: FakeServer(user, password, perfmon)
+    url = request.getfixturevalue("server_url")
+    return lambda user, password: ServerClient(url, user, password, timeout=5)
+
+
+@pytest.fixture
+def connect_small_body(storage_kind: str, request: pytest.FixtureRequest) -> Iterator[Connect]:
+    """As connect, to a server whose body limit lets about FAKE_LARGEST_BATCH samples through."""
+    if storage_kind == "fake":
+        perfmon = FakePerfmon()
+
+        def fake(user: str, password: str) -> PerfmonServer:
+            server = FakeServer(user, password, perfmon)
+            server.largest_batch = FAKE_LARGEST_BATCH
+            return server
+
+        yield fake
+        return
+    settings = request.getfixturevalue("server_settings")
+    with threaded_server(dataclasses.replace(settings, max_body_bytes=SMALL_BODY_BYTES)) as url:
+        yield lambda user, password: ServerClient(url, user, password, timeout=5)
+
+
+def _samples(*cpus: float, start: float = T0) -> list[Sample]:
+    return [Sample(cpu, start + n) for n, cpu in enumerate(cpus)]
+
+
+def test_registering_opens_a_session_and_registering_again_is_already_registered(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+
+    token = alice.register()
+
+    assert isinstance(token, str) and token
+    with pytest.raises(AlreadyRegistered, match="^User is already registered$"):
+        alice.register()
+
+
+def test_a_name_the_server_does_not_accept_is_refused_as_bad_arguments(connect: Connect) -> None:
+    with pytest.raises(CredentialsRefused, match=r"^registration refused: Bad arguments$"):
+        connect("", "pw").register()
+    with pytest.raises(CredentialsRefused, match=r"^log in refused: Bad arguments$"):
+        connect("a\x00b", "pw").log_in()
+
+
+def test_logging_in_opens_a_new_session_every_time(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+    first = alice.register()
+
+    second, third = alice.log_in(), alice.log_in()
+
+    assert len({first, second, third}) == 3
+
+
+def test_an_unknown_user_and_a_wrong_password_are_refused_alike(connect: Connect) -> None:
+    connect("alice", "pw").register()
+
+    for user, password in (("bob", "pw"), ("alice", "wrong")):
+        with pytest.raises(CredentialsRefused) as refusal:
+            connect(user, password).log_in()
+        assert str(refusal.value) == "log in refused: Wrong credentials or user is not registered"
+
+
+def test_a_posted_batch_is_held_by_its_session_oldest_first(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+    token = alice.register()
+    late, early = _samples(30.0, start=T0 + 10), _samples(10.0, 20.0)
+
+    alice.post_samples(token, late)
+    alice.post_samples(token, early)
+
+    assert alice.stored_samples(token, token, T0, T0 + 10) == [*early, *late]
+    assert alice.stored_samples(token, token, T0 + 1, T0 + 1) == early[1:]
+    assert alice.sessions(token) == [StoredSession(token, T0, T0 + 10)]
+
+
+def test_the_sessions_of_the_user_are_listed_newest_first_with_their_spans(connect: Connect) -> None:
+    alice, bob = connect("alice", "pw"), connect("bob", "pw")
+    older = alice.register()
+    alice.post_samples(older, _samples(1.0, 2.0))
+    newer = alice.log_in()
+    bob.post_samples(bob.register(), _samples(5.0))
+
+    assert alice.sessions(newer) == [StoredSession(newer, None, None), StoredSession(older, T0, T0 + 1)]
+
+
+def test_another_session_of_the_user_is_readable_and_another_users_is_no_such_session(
+    connect: Connect,
+) -> None:
+    alice, bob = connect("alice", "pw"), connect("bob", "pw")
+    older = alice.register()
+    alice.post_samples(older, _samples(1.0))
+    bobs = bob.register()
+    newer = alice.log_in()
+
+    assert alice.stored_samples(newer, older, T0, T0) == _samples(1.0)
+    for session in (bobs, UNKNOWN_SESSION):
+        with pytest.raises(ServerUnavailable) as missing:
+            alice.stored_samples(newer, session, T0, T0)
+        assert str(missing.value) == "server answered 404: No such session"
+
+
+def test_a_batch_with_a_bad_sample_is_rejected_naming_it_and_nothing_is_stored(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+    token = alice.register()
+    bad_cpu = [Sample(1.0, T0), Sample(2.0, T0 + 1), Sample(-1.0, T0 + 2)]
+    bad_time = [Sample(1.0, T0), Sample(2.0, -1.0)]
+
+    with pytest.raises(Rejected) as cpu_rejection:
+        alice.post_samples(token, bad_cpu)
+    with pytest.raises(Rejected) as time_rejection:
+        alice.post_samples(token, bad_time)
+
+    assert (cpu_rejection.value.status, cpu_rejection.value.sample_index) == (400, 2)
+    assert cpu_rejection.value.reason == "Bad arguments: samples[2] cpu must be a finite number >= 0"
+    assert (time_rejection.value.status, time_rejection.value.sample_index) == (400, 1)
+    assert (
+        time_rejection.value.reason == "Bad arguments: samples[1] time must be a finite number in [0, 1e11)"
+    )
+    assert alice.sessions(token) == [StoredSession(token, None, None)]
+
+
+def test_a_batch_over_ten_thousand_samples_is_rejected_without_an_index(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+    token = alice.register()
+
+    with pytest.raises(Rejected) as rejection:
+        alice.post_samples(token, [Sample(1.0, T0 + n) for n in range(10_001)])
+
+    assert (rejection.value.status, rejection.value.sample_index) == (400, None)
+    assert rejection.value.reason == "Bad arguments: samples must be a list of 1..10000 samples"
+
+
+def test_a_batch_over_the_body_limit_is_rejected_as_too_large(connect_small_body: Connect) -> None:
+    alice = connect_small_body("alice", "pw")
+    token = alice.register()
+
+    with pytest.raises(Rejected) as rejection:
+        alice.post_samples(token, [Sample(1.0, T0 + n) for n in range(500)])
+    alice.post_samples(token, _samples(1.0, 2.0))
+
+    assert (rejection.value.status, rejection.value.reason) == (413, "Request body too large")
+    assert alice.sessions(token) == [StoredSession(token, T0, T0 + 1)]
+
+
+def test_an_unknown_session_is_expired_with_the_servers_reason(connect: Connect) -> None:
+    alice = connect("alice", "pw")
+    token = alice.register()
+
+    with pytest.raises(SessionExpired) as on_post:
+        alice.post_samples(UNKNOWN_SESSION, _samples(1.0))
+    with pytest.raises(SessionExpired) as on_sessions:
+        alice.sessions(UNKNOWN_SESSION)
+    with pytest.raises(SessionExpired) as on_read:
+        alice.stored_samples(UNKNOWN_SESSION, token, T0, T0)
+
+    assert str(on_post.value) == "server answered 401: Not authorized user try to post data, please login"
+    assert str(on_sessions.value) == "server answered 401: Not authorized user try to get data, please login"
+    assert str(on_read.value) == "server answered 401: Not authorized user try to get data, please login"

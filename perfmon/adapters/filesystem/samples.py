@@ -119,7 +119,7 @@ class FileSampleRepository(SampleRepository):
 
     def _parse(self, token: str, content: bytes) -> SampleSeries:
         # Bytes after the last newline are a line still being written, or torn by a crash.
-        complete = content[: content.rfind(b"\n") + 1]
+        complete = content[: _end_of_last_line_in(content)]
         if complete.startswith(SAMPLES_HEADER):
             series = _parse_clean(complete[len(SAMPLES_HEADER) :])
             if series is not None:
@@ -186,11 +186,16 @@ def _end_of_last_line(fd: int, size: int) -> int:
     end = size
     while end > 0:
         start = max(0, end - _TAIL_CHUNK)
-        newline = os.pread(fd, end - start, start).rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
+        end_in_chunk = _end_of_last_line_in(os.pread(fd, end - start, start))
+        if end_in_chunk:
+            return start + end_in_chunk
         end = start
     return 0
+
+
+def _end_of_last_line_in(content: bytes) -> int:
+    """The offset just after the last newline in the bytes, 0 if they have none."""
+    return content.rfind(b"\n") + 1
 
 
 def _parse_line(line: bytes) -> CpuSample | None:

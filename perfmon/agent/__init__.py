@@ -1,3 +1,7 @@
 """`perfmon agent`: samples this machine's CPU and posts it, spooling while the server is away.
 
-A client of the HTTP API only: nothing here imports the server's container, adapters or domain."""
+A client application of the HTTP API, a small hexagon of its own: `model` (plain values), `ports` (the
+server, the spool and the CPU reading it needs, and their errors), `sampler`, `sender` and `agent` (the
+work, written against the ports), `status` (what its user sees), `adapters/` (the HTTP client, the spool
+files, the CPU meter over psutil) and `command` (the `perfmon agent` subcommand, which wires them). It
+imports nothing of the server's packages; of those, only `perfmon.entrypoints.cli` imports it."""

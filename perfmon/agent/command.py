@@ -88,7 +88,7 @@ def run(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None)
         def stop_on_signal(signum: int, frame: FrameType | None) -> None:
             # The first Ctrl-C or SIGTERM stops cleanly; a second one acts as it would have without us.
             agent.stop()
-            signal.signal(signum, previous[signum])
+            signal.signal(signum, previous[signal.Signals(signum)])
 
         for sig in previous:
             signal.signal(sig, stop_on_signal)

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from perfmon.agent.model import Sample
+from perfmon.agent.model import Sample, StoredSession
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
@@ -21,7 +21,6 @@ from perfmon.agent.ports import (
     Rejected,
     ServerUnavailable,
     SessionExpired,
-    StoredSession,
 )
 
 ALREADY_REGISTERED = "User is already registered"

@@ -8,21 +8,15 @@ in again, in every storage mode, rather than a 503 that it would retry for ever 
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import Engine
 
+from tests.integration.api_calls import open_account
+
 NOT_AUTHORIZED = {"reason": "Not authorized user try to post data, please login"}
-
-
-def _register(url: str) -> tuple[str, str]:
-    name = f"user-{uuid.uuid4().hex[:8]}"
-    answer = requests.post(f"{url}/register", json={"user": name, "passwd": "pw"}, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return name, answer.json()["hash"]
 
 
 def _post(url: str, body: dict[str, object]) -> requests.Response:
@@ -43,7 +37,7 @@ def _delete_session(request: pytest.FixtureRequest, storage_kind: str, tmp_path:
 def test_a_post_to_a_session_deleted_behind_the_servers_back_is_401_and_a_new_login_works(
     server_url: str, storage_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    name, token = _register(server_url)
+    name, token = open_account(server_url)
     assert _post(server_url, {"hash": token, "cpu": 1.0, "time": 1.0}).status_code == 200
     _delete_session(request, storage_kind, tmp_path, token)
     one = _post(server_url, {"hash": token, "cpu": 2.0, "time": 2.0})
@@ -58,7 +52,7 @@ def test_a_post_to_a_session_deleted_behind_the_servers_back_is_401_and_a_new_lo
 
 @pytest.mark.parametrize("storage_kind", ["file"])
 def test_a_post_while_the_data_dir_is_gone_is_503_not_401(server_url: str, tmp_path: Path) -> None:
-    _, token = _register(server_url)
+    _, token = open_account(server_url)
     assert _post(server_url, {"hash": token, "cpu": 1.0, "time": 1.0}).status_code == 200
     # An unmounted volume: every file is missing, which is an outage, not a session that is gone.
     shutil.move(tmp_path / "data", tmp_path / "unmounted")

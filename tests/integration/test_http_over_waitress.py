@@ -231,11 +231,24 @@ def test_ten_concurrent_registrations_of_one_name_let_exactly_one_win(server_url
 
 
 def test_body_over_the_limit_is_413_json_and_stores_nothing(server_url: str) -> None:
-    big = json.dumps({"user": "u" * (2 * 1024 * 1024), "passwd": "pw"})
-    answer = requests.post(
-        f"{server_url}/register", data=big, headers={"Content-Type": "application/json"}, timeout=30
-    )
-    assert (answer.status_code, answer.json()) == (413, {"reason": "Request body too large"})
+    token = _register(server_url, _name())
+    # Both over the default limit of 1 MiB. The batch is 10,000 valid samples spread out by indentation,
+    # so that only its size refuses it.
+    batch = {"hash": token, "samples": [{"cpu": 1.0, "time": 1.0}] * 10_000}
+    bodies = {
+        "/register": json.dumps({"user": "u" * (2 * 1024 * 1024), "passwd": "pw"}),
+        "/cpu": json.dumps(batch, indent=20),
+    }
+    assert all(len(body) > 1024 * 1024 for body in bodies.values())
+    for path, body in bodies.items():
+        answer = requests.post(
+            f"{server_url}{path}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert (answer.status_code, answer.json()) == (413, {"reason": "Request body too large"})
+    assert requests.get(f"{server_url}/cpu", params={"hash": token}, timeout=10).json() == {"payload": []}
 
 
 def test_oversized_body_is_refused_from_its_headers_without_being_read(server_url: str) -> None:

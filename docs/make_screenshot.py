@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))  # tests/ holds the server and browser helpers thi
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from perfmon import bootstrap  # noqa: E402
+from perfmon.config import Settings  # noqa: E402
 from tests.browser import (  # noqa: E402
     chart_shown,
     cpu_curve,
@@ -39,7 +39,7 @@ AN_HOUR = 3600
 def make_screenshot(out: Path) -> None:
     """Serve, fill, sign in, hover the chart so its legend shows values, and save the page."""
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = bootstrap.Settings(storage="file", data_dir=Path(data_dir))
+        settings = Settings(storage="file", data_dir=Path(data_dir))
         with threaded_server(settings) as url, sync_playwright() as playwright:
             token = register_with_samples(url, USER, PASSWD, cpu_curve(time.time(), AN_HOUR))
             browser = launch_chromium(playwright)

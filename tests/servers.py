@@ -16,18 +16,20 @@ from dataclasses import dataclass, field
 from waitress import wasyncore
 
 from perfmon import bootstrap
+from perfmon.config import Settings
+from perfmon.entrypoints.assembly import build_http_app
 from perfmon.entrypoints.wsgi_server import create_server
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 @contextmanager
-def threaded_server(settings: bootstrap.Settings) -> Iterator[str]:
+def threaded_server(settings: Settings) -> Iterator[str]:
     """Serve the app built from settings on a free port in a thread; yield its base URL."""
     container = bootstrap.build_container(settings)
-    bootstrap.check_storage_ready_to_serve(container)
+    bootstrap.check_storage_ready(container)
     server = create_server(
-        container.http_app(),
+        build_http_app(settings, container),
         host="127.0.0.1",
         port=0,
         threads=settings.threads,

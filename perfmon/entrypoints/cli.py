@@ -1,4 +1,5 @@
-"""The `perfmon` command: `serve`, `init-db` and `import-legacy`. The one place that configures logging."""
+"""The `perfmon` command: `serve`, `init-db`, `import-legacy` and `agent`. The one place that configures
+logging, and where each command's failures become log lines and exit statuses."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from waitress.server import MultiSocketServer
+
 from perfmon import __version__, bootstrap
-from perfmon.adapters.postgres import schema
-from perfmon.domain.legacy_records import LegacySourceUnreadable
-from perfmon.entrypoints.access_log import with_access_log
 from perfmon.agent import command as agent_command
+from perfmon.config import FSYNC_MODES, STORAGE_KINDS, ConfigurationError, Settings, load_settings
+from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.legacy_records import LegacySourceUnreadable
+from perfmon.entrypoints.access_log import WsgiApp, with_access_log
+from perfmon.entrypoints.assembly import build_http_app
 from perfmon.entrypoints.import_report import ProgressLine, summary
 from perfmon.entrypoints.open_files import raise_open_file_limit
 from perfmon.entrypoints.startup_problems import (
@@ -23,7 +28,7 @@ from perfmon.entrypoints.startup_problems import (
     one_line,
     storage_problem,
 )
-from perfmon.entrypoints.wsgi_server import FleetServer, MultiSocketServer, create_server, listening_port
+from perfmon.entrypoints.wsgi_server import FleetServer, create_server, listening_port
 
 logger = logging.getLogger("perfmon")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,14 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (PERFMON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port, 0 for any free one (PERFMON_PORT, default 8080)")
     serve.add_argument("--threads", type=int, help="worker threads (PERFMON_THREADS, default 8)")
-    serve.add_argument("--storage", choices=bootstrap.STORAGE_KINDS, help="PERFMON_STORAGE, default file")
-    serve.add_argument("--data-dir", help="file storage folder (PERFMON_DATA_DIR, default ./perfmon-data)")
-    serve.add_argument("--database-url", help="PostgreSQL URL for --storage db (PERFMON_DATABASE_URL)")
-    serve.add_argument("--fsync", choices=bootstrap.FSYNC_MODES, help="PERFMON_FSYNC, default never")
+    _add_storage_flags(serve)
     serve.add_argument(
         "--max-body-bytes", type=int, help="request body limit (PERFMON_MAX_BODY_BYTES, 1 MiB)"
     )
-    serve.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
     serve.add_argument(
         "--trusted-proxies",
         help="reverse proxies whose X-Forwarded-For names the client, comma-separated addresses or "
@@ -84,12 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     source = legacy.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-dir", type=Path, help="the folder holding its users/ and users_data/")
     source.add_argument("--from-db", metavar="URL", help="its PostgreSQL database")
-    legacy.add_argument("--storage", choices=bootstrap.STORAGE_KINDS, help="PERFMON_STORAGE, default file")
-    legacy.add_argument("--data-dir", help="file storage folder (PERFMON_DATA_DIR, default ./perfmon-data)")
-    legacy.add_argument("--database-url", help="PostgreSQL URL for --storage db (PERFMON_DATABASE_URL)")
-    legacy.add_argument("--fsync", choices=bootstrap.FSYNC_MODES, help="PERFMON_FSYNC, default never")
-    legacy.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
+    _add_storage_flags(legacy)
     return parser
+
+
+def _add_storage_flags(command: argparse.ArgumentParser) -> None:
+    """The flags of the commands that open the storage (serve, import-legacy), and --log-level."""
+    command.add_argument("--storage", choices=STORAGE_KINDS, help="PERFMON_STORAGE, default file")
+    command.add_argument("--data-dir", help="file storage folder (PERFMON_DATA_DIR, default ./perfmon-data)")
+    command.add_argument("--database-url", help="PostgreSQL URL for --storage db (PERFMON_DATABASE_URL)")
+    command.add_argument("--fsync", choices=FSYNC_MODES, help="PERFMON_FSYNC, default never")
+    command.add_argument("--log-level", help="PERFMON_LOG_LEVEL, default INFO")
 
 
 def _flags(arguments: argparse.Namespace) -> dict[str, object]:
@@ -101,7 +107,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def serve(settings: bootstrap.Settings) -> int:
+def serve(settings: Settings) -> int:
     """Run the server until SIGTERM or Ctrl-C. A failure to start is one ERROR line and exit status 1."""
     problem = data_dir_problem(settings.data_dir) if settings.storage == "file" else None
     if problem:
@@ -119,7 +125,7 @@ def serve(settings: bootstrap.Settings) -> int:
         logger.error("cannot serve: %s (--log-level DEBUG shows where)", one_line(str(error)))
         container.shutdown_resources()
         return 1
-    location = settings.data_dir if settings.storage == "file" else bootstrap.describe_database(settings)
+    location = settings.data_dir if settings.storage == "file" else settings.describe_database()
     logger.info(
         "perfmon listening on http://%s:%s storage=%s at %s threads=%d connections<=%d",
         settings.host,
@@ -142,21 +148,17 @@ class _CannotServe(Exception):
     """A start-up failure; its message is the one line to log."""
 
 
-def _start_serving(
-    settings: bootstrap.Settings, container: bootstrap.Container
-) -> FleetServer | MultiSocketServer:
+def _start_serving(settings: Settings, container: bootstrap.Container) -> FleetServer | MultiSocketServer:
     try:
-        bootstrap.check_storage_ready_to_serve(container)
+        bootstrap.check_storage_ready(container)
     except bootstrap.StorageNotReady as problem:
-        missing = None
-        if settings.storage == "db" and schema.database_is_missing(settings.database_url or ""):
-            missing = bootstrap.describe_database(settings)
+        missing = settings.describe_database() if bootstrap.database_is_missing(settings) else None
         raise _CannotServe(
             storage_problem(
                 str(problem), storage=settings.storage, data_dir=settings.data_dir, missing_database=missing
             )
         ) from None
-    app = container.http_app()
+    app: WsgiApp = build_http_app(settings, container)
     if settings.access_log:
         logging.getLogger("perfmon.access").setLevel(logging.INFO)
         app = with_access_log(app)
@@ -183,22 +185,49 @@ def _start_serving(
     return server
 
 
-def import_legacy(settings: bootstrap.Settings, from_dir: Path | None, from_db: str | None) -> int:
-    """Run the import; the summary goes to stdout, a progress line to stderr when it is a terminal."""
+def import_legacy(settings: Settings, from_dir: Path | None, from_db: str | None) -> int:
+    """`perfmon import-legacy`: the summary goes to stdout, a progress line to stderr when it is a
+    terminal. Exit 1 when the source or the storage cannot be used, 2 for bad arguments. What was
+    imported before a failure stays, and a second run carries on from there."""
     try:
-        with ProgressLine(sys.stderr) as progress:
-            report = bootstrap.import_legacy(
-                settings, from_dir=from_dir, from_db=from_db, on_progress=progress
-            )
-    except (LegacySourceUnreadable, bootstrap.StorageNotReady) as problem:
+        with ProgressLine(sys.stderr) as progress, bootstrap.legacy_source(from_dir, from_db) as source:
+            source.check()
+            container = bootstrap.build_container(settings)
+            try:
+                bootstrap.check_storage_ready(container)
+                location = settings.data_dir if settings.storage == "file" else settings.describe_database()
+                logger.info("importing legacy data into storage=%s at %s", settings.storage, location)
+                report = container.legacy_import().run(source, progress)
+            finally:
+                container.shutdown_resources()
+    except (LegacySourceUnreadable, bootstrap.StorageNotReady, StorageUnavailable) as problem:
         logger.error("cannot import: %s", problem)
         return 1
-    except bootstrap.ConfigurationError as problem:
+    except ConfigurationError as problem:
         logger.error("cannot import: %s", problem)
         return 2
     print(summary(report))
     if report.bad_lines:
         logger.warning("%d bad lines were not imported; --log-level DEBUG tells why", report.bad_lines)
+    return 0
+
+
+def init_database(settings: Settings) -> int:
+    """`perfmon init-db`: create the database if it is missing and migrate it to this version's schema.
+    Exit 2 without a usable URL, 1 when the database server cannot be reached or refuses."""
+    if not settings.database_url:
+        logger.error("init-db needs a database URL (PERFMON_DATABASE_URL or --database-url)")
+        return 2
+    try:
+        created = bootstrap.initialise_database(settings.database_url)
+    except ValueError as error:  # a URL without a database name, or one too long for PostgreSQL
+        logger.error("init-db needs a database name in the URL: %s", error)
+        return 2
+    except StorageUnavailable as error:
+        logger.error("cannot initialise the database: %s", error)
+        return 1
+    existing = "created" if created else "existing"
+    logger.info("%s database %s is at the newest schema", existing, settings.describe_database())
     return 0
 
 
@@ -209,8 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=arguments.log_level, format=LOG_FORMAT, stream=sys.stderr)
         return agent_command.run(arguments)
     try:
-        settings = bootstrap.load_settings(_flags(arguments))
-    except bootstrap.ConfigurationError as problem:
+        settings = load_settings(_flags(arguments))
+    except ConfigurationError as problem:
         print(f"perfmon: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -225,4 +254,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if arguments.command == "import-legacy":
         return import_legacy(settings, arguments.from_dir, arguments.from_db)
-    return bootstrap.init_database(settings)
+    return init_database(settings)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from perfmon import bootstrap
 from perfmon.adapters.postgres.engine import create_engine_for
+from perfmon.config import Settings
 from tests.postgres_server import empty_tables, migrated_database, postgres_server
 from tests.servers import threaded_server
 from tests.storage_kinds import (
@@ -78,24 +78,24 @@ def storage_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def server_settings(storage_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> bootstrap.Settings:
+def server_settings(storage_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     """Settings of a server on an empty storage of the kind under test."""
     if storage_kind == "db":
         url = request.getfixturevalue("postgres_url")
         empty_tables(request.getfixturevalue("postgres_engine"))
-        return bootstrap.Settings(storage="db", database_url=url, threads=16)
-    return bootstrap.Settings(storage="file", data_dir=tmp_path / "data", threads=16)
+        return Settings(storage="db", database_url=url, threads=16)
+    return Settings(storage="file", data_dir=tmp_path / "data", threads=16)
 
 
 @pytest.fixture
-def server_url(server_settings: bootstrap.Settings) -> Iterator[str]:
+def server_url(server_settings: Settings) -> Iterator[str]:
     """The base URL of a real waitress server, in this test's thread, on a free port."""
     with threaded_server(server_settings) as url:
         yield url
 
 
 @pytest.fixture
-def server_flags(server_settings: bootstrap.Settings) -> list[str]:
+def server_flags(server_settings: Settings) -> list[str]:
     """`perfmon serve` flags for a server process on the same storage as server_settings."""
     if server_settings.storage == "db":
         return ["--storage", "db", "--database-url", server_settings.database_url or ""]

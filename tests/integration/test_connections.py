@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from perfmon import bootstrap
+from perfmon.config import Settings
 from tests.servers import ServerProcess, start_server_process, threaded_server
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def test_an_idle_keep_alive_connection_is_closed_at_the_idle_timeout(tmp_path: P
 @pytest.fixture
 def file_server_url(tmp_path: Path) -> Iterator[str]:
     """A server in this process with file storage; framing does not depend on the storage."""
-    with threaded_server(bootstrap.Settings(storage="file", data_dir=tmp_path / "data")) as url:
+    with threaded_server(Settings(storage="file", data_dir=tmp_path / "data")) as url:
         yield url
 
 
@@ -151,7 +151,7 @@ def _exchange(url: str, request: bytes) -> bytes:
 
 
 def test_expect_continue_with_a_too_large_body_gets_413_instead_of_100_continue(file_server_url: str) -> None:
-    too_large = bootstrap.Settings().max_body_bytes * 2
+    too_large = Settings().max_body_bytes * 2
     received = _exchange(
         file_server_url,
         b"POST /cpu HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from perfmon import bootstrap
+from perfmon.config import Settings
 from perfmon.entrypoints.cli import main
 from tests.legacy_formats import OriginalUser, insert_session_rows, original_database, write_original_files
 from tests.postgres_server import empty_tables
@@ -79,7 +79,7 @@ def expected(bad_lines: int, first_run: bool = True) -> dict[str, int]:
     }
 
 
-def assert_old_clients_are_served(settings: bootstrap.Settings) -> None:
+def assert_old_clients_are_served(settings: Settings) -> None:
     """The old passwords log in, and the old hashes read exactly the old samples, no more."""
     with threaded_server(settings) as url:
         for name, password in [("alice", PASSWORDS[0]), (NASTY_NAME, PASSWORDS[1]), ("bob", PASSWORDS[2])]:
@@ -106,7 +106,7 @@ def test_import_from_the_original_files_serves_the_old_clients(tmp_path: Path) -
     assert counts(first.stdout) == expected(bad_lines=8)
     # The samples of sessions already there are not read again: only the hash and the names are bad.
     assert counts(second.stdout) == expected(bad_lines=3, first_run=False)
-    assert_old_clients_are_served(bootstrap.Settings(storage="file", data_dir=tmp_path / "data"))
+    assert_old_clients_are_served(Settings(storage="file", data_dir=tmp_path / "data"))
 
 
 @pytest.mark.postgres
@@ -130,7 +130,7 @@ def test_import_from_the_original_database_serves_the_old_clients(
     # Bad: 3 numbers out of range + 1 row without a time + 1 row of no user + 2 refused names.
     assert counts(first.stdout) == expected(bad_lines=7)
     assert counts(second.stdout) == expected(bad_lines=3, first_run=False)
-    assert_old_clients_are_served(bootstrap.Settings(storage="db", database_url=postgres_url))
+    assert_old_clients_are_served(Settings(storage="db", database_url=postgres_url))
 
 
 def test_a_folder_that_is_not_the_originals_fails_with_1_and_writes_nothing(

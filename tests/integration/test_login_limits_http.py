@@ -12,9 +12,9 @@ import requests
 from limits.storage import MemoryStorage, Storage
 from sqlalchemy import Engine
 
-from perfmon import bootstrap
 from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.postgres.login_failures import PostgresLimitsStorage
+from perfmon.config import Settings
 from perfmon.domain.errors import TooManyAttempts
 from perfmon.domain.model import Username
 from tests.fakes import FixedClock
@@ -35,7 +35,7 @@ def clear_of_a_window_edge() -> None:
 
 
 @pytest.fixture
-def behind_proxy(server_settings: bootstrap.Settings) -> Iterator[str]:
+def behind_proxy(server_settings: Settings) -> Iterator[str]:
     """A server that trusts 127.0.0.1, the address every test request comes from, as a reverse proxy."""
     with threaded_server(dataclasses.replace(server_settings, trusted_proxies="127.0.0.1")) as url:
         yield url

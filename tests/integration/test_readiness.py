@@ -10,21 +10,21 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from perfmon import bootstrap
 from perfmon.adapters.postgres.engine import database_url
+from perfmon.config import Settings
 from tests.postgres_server import terminate_backends
 from tests.servers import threaded_server
 
 
 @pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[str, bootstrap.Settings]]:
-    settings = bootstrap.Settings(storage="file", data_dir=tmp_path / "data", threads=4)
+def file_server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    settings = Settings(storage="file", data_dir=tmp_path / "data", threads=4)
     with threaded_server(settings) as url:
         yield url, settings
 
 
 def test_readyz_fails_while_the_sessions_folder_cannot_be_written_and_recovers(
-    file_server: tuple[str, bootstrap.Settings],
+    file_server: tuple[str, Settings],
 ) -> None:
     url, settings = file_server
     token = requests.post(f"{url}/register", json={"user": "ready", "passwd": "pw"}, timeout=10).json()[
@@ -54,7 +54,7 @@ def test_readyz_fails_while_the_database_is_read_only_and_recovers(
     postgres_server_url: str, postgres_url: str
 ) -> None:
     name = make_url(postgres_url).database or ""
-    settings = bootstrap.Settings(storage="db", database_url=postgres_url, threads=4)
+    settings = Settings(storage="db", database_url=postgres_url, threads=4)
     with threaded_server(settings) as url:
         assert requests.get(f"{url}/readyz", timeout=10).status_code == 200
         token = requests.post(f"{url}/register", json={"user": "rw", "passwd": "pw"}, timeout=10).json()[

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from perfmon import bootstrap
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.adapters.filesystem.layout import user_key
+from perfmon.config import Settings
 from perfmon.domain.model import Session, User, Username
 from tests.servers import threaded_server
 
 
 @pytest.fixture
-def file_settings(tmp_path: Path) -> bootstrap.Settings:
-    return bootstrap.Settings(storage="file", data_dir=tmp_path / "data", threads=4)
+def file_settings(tmp_path: Path) -> Settings:
+    return Settings(storage="file", data_dir=tmp_path / "data", threads=4)
 
 
 def _register(url: str) -> requests.Response:
@@ -26,7 +26,7 @@ def _register(url: str) -> requests.Response:
 
 
 def test_register_whose_session_write_fails_answers_503_and_its_retry_succeeds(
-    file_settings: bootstrap.Settings,
+    file_settings: Settings,
 ) -> None:
     sessions = file_settings.data_dir / "sessions"
     with threaded_server(file_settings) as url:

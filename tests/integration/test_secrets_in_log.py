@@ -14,8 +14,8 @@ import requests
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from perfmon import bootstrap
 from perfmon.adapters.postgres.engine import database_url
+from perfmon.config import Settings
 from tests.postgres_server import empty_tables, terminate_backends
 from tests.servers import threaded_server
 
@@ -70,16 +70,16 @@ def _around(text: str, secret: str) -> str:
 
 
 @pytest.fixture
-def db_settings(postgres_url: str, postgres_engine: Engine, tmp_path: Path) -> bootstrap.Settings:
+def db_settings(postgres_url: str, postgres_engine: Engine, tmp_path: Path) -> Settings:
     """A db-mode server whose URL carries a password (the tests' server trusts and ignores it)."""
     empty_tables(postgres_engine)
     url = make_url(postgres_url).set(password=DATABASE_PASSWORD).render_as_string(hide_password=False)
-    return bootstrap.Settings(storage="db", database_url=url, threads=4, access_log=True)
+    return Settings(storage="db", database_url=url, threads=4, access_log=True)
 
 
 @pytest.mark.postgres
 def test_database_errors_leave_no_session_hash_nor_password_in_the_log(
-    db_settings: bootstrap.Settings,
+    db_settings: Settings,
     postgres_url: str,
     postgres_server_url: str,
     whole_log: pytest.LogCaptureFixture,
@@ -121,7 +121,7 @@ def test_file_storage_errors_leave_no_session_hash_nor_password_in_the_log(
     tmp_path: Path, whole_log: pytest.LogCaptureFixture
 ) -> None:
     data_dir = tmp_path / "data"
-    settings = bootstrap.Settings(storage="file", data_dir=data_dir, threads=4, access_log=True)
+    settings = Settings(storage="file", data_dir=data_dir, threads=4, access_log=True)
     with threaded_server(settings) as url:
         name, token = _account(url)
         assert _post(url, token) == 200

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from perfmon.entrypoints.http.client_address import ClientAddress, parse_trusted_proxies
+from perfmon.config import parse_trusted_proxies
+from perfmon.entrypoints.http.client_address import ClientAddress
 
 PROXIES = ClientAddress(parse_trusted_proxies("10.0.0.1, 192.168.0.0/16, 2001:db8::/32"))
 

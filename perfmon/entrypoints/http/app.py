@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import falcon
 
+from perfmon.config import DEFAULT_MAX_BODY_BYTES
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.cpu_history import CpuHistory
 from perfmon.entrypoints.http import resources
@@ -13,8 +14,6 @@ from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
 from perfmon.entrypoints.http.media import use_fast_json
-
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
@@ -25,7 +24,7 @@ def create_app(
     check_storage: Callable[[], None],
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     client_address: ClientAddress | None = None,
-) -> falcon.App:
+) -> falcon.App[falcon.Request, falcon.Response]:
     """A WSGI app serving the perfmon protocol over the given services."""
     app = falcon.App(middleware=[DashboardHeaders()])
     # Trailing slashes and odd casing are not part of the protocol; keep routing exact.

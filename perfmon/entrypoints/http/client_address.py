@@ -7,22 +7,9 @@ from collections.abc import Sequence
 
 import falcon
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from perfmon.config import Network
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
-    """Comma-separated addresses or CIDR networks ("10.0.0.1, 192.168.0.0/16"); ValueError names a bad one."""
-    networks = []
-    for part in text.split(","):
-        entry = part.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {entry!r}") from None
-    return tuple(networks)
 
 
 class ClientAddress:

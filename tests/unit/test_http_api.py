@@ -7,6 +7,11 @@ import json
 import pytest
 from falcon.testing import TestClient
 
+from perfmon.domain.accounts import Accounts
+from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.legacy_records import LegacySourceUnreadable
+from perfmon.entrypoints.http.app import create_app
+
 UNKNOWN = "3f1c1b7e-8a1d-4c55-9a7e-0d9f0b6f5a21"
 
 
@@ -193,3 +198,17 @@ def test_unknown_path_and_wrong_method_answer_json(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.simulate_get("/healthz").json == {"status": "ok"}
     assert client.simulate_get("/readyz").json == {"status": "ok", "storage": "memory"}
+
+
+def test_a_domain_error_nobody_mapped_is_a_logged_500_in_json(
+    accounts: Accounts, cpu_history: CpuHistory, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unreadable() -> None:
+        raise LegacySourceUnreadable("no answer")
+
+    app = create_app(accounts, cpu_history, storage_name="memory", check_storage=unreadable)
+
+    result = TestClient(app).simulate_get("/readyz")
+
+    assert (result.status_code, result.json) == (500, {"reason": "Internal error"})
+    assert any(record.levelname == "ERROR" for record in caplog.records)

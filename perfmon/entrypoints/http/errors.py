@@ -68,9 +68,14 @@ def _answer_domain_error(
             _UNKNOWN_SESSION_REASONS.get(req.method, _UNKNOWN_SESSION_REASONS["GET"]),
         )
     else:
-        status, reason = next(
-            answer for error_class, answer in _ANSWERS.items() if isinstance(error, error_class)
+        answer = next(
+            (answer for error_class, answer in _ANSWERS.items() if isinstance(error, error_class)), None
         )
+        if answer is None:
+            # A domain error nobody mapped is a bug of ours, answered like any other: a logged 500.
+            _answer_unexpected_error(req, resp, error, params)
+            return
+        status, reason = answer
     if isinstance(error, StorageUnavailable):
         logger.warning("storage unavailable: %s", error)
         resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
@@ -115,7 +120,7 @@ def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: fal
         resp.media = {"reason": error.description or error.title}
 
 
-def register_error_handlers(app: falcon.App) -> None:
+def register_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Install the mapping; Falcon picks the most specific handler, so domain errors win over Exception."""
     app.add_error_handler(Exception, _answer_unexpected_error)
     app.add_error_handler(PerfmonError, _answer_domain_error)

@@ -27,7 +27,7 @@ class StrictRequestParser(HTTPRequestParser):
             # A request refused from its headers (413 for a Content-Length over the limit) is answered
             # now: waitress would first send "100 Continue" and read the body it is about to refuse.
             self.expect_continue = False
-        return consumed
+        return int(consumed)
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)

@@ -1,4 +1,7 @@
-"""The hexagon's import rules, checked on the source: inner layers never import outer ones."""
+"""The domain's purity, checked on the source: it imports the standard library and itself, and reads no
+environment or file. The rules between packages (layers point down, the HTTP entrypoint knows no
+adapter, the agent shares nothing with the server) are import-linter contracts in pyproject.toml, which
+`.ci/run` checks with `lint-imports`."""
 
 from __future__ import annotations
 
@@ -34,15 +37,3 @@ def test_domain_imports_only_the_standard_library_and_itself() -> None:
         }
         assert not foreign, f"{module} imports {foreign}"
         assert "os" not in names, f"{module} must not read the environment or the filesystem"
-
-
-def test_adapters_never_import_entrypoints_or_bootstrap() -> None:
-    for module, names in _imports_under("adapters").items():
-        outer = {n for n in names if n.startswith(("perfmon.entrypoints", "perfmon.bootstrap"))}
-        assert not outer, f"{module} imports {outer}"
-
-
-def test_http_entrypoints_never_import_adapters_or_the_container() -> None:
-    for module, names in _imports_under("entrypoints/http").items():
-        outer = {n for n in names if n.startswith(("perfmon.adapters", "perfmon.bootstrap"))}
-        assert not outer, f"{module} imports {outer}"

@@ -12,10 +12,12 @@ import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg2
 from psycopg2 import errorcodes
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 
 from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.tables import CPU_SAMPLES_SESSION_FK
@@ -91,7 +93,7 @@ class GroupCommitWriter:
             with (
                 transaction(self._engine) as connection,
                 driver_outages_as_storage_unavailable(connection),
-                connection.connection.driver_connection.cursor() as cursor,
+                _driver_cursor(connection) as cursor,
             ):
                 cursor.copy_expert(_COPY_SAMPLES, io.StringIO(rows))
         except psycopg2.IntegrityError as error:
@@ -105,3 +107,11 @@ class GroupCommitWriter:
     def _finish(group: list[_Write], error: BaseException | None) -> None:
         for write in group:
             write.error, write.done = error, True
+
+
+def _driver_cursor(connection: Connection) -> Any:
+    """A cursor of the DBAPI connection under SQLAlchemy's, for COPY (psycopg2's copy_expert)."""
+    driver = connection.connection.driver_connection
+    if driver is None:  # only a connection that was closed under us has none
+        raise sa_exc.InvalidRequestError("the pooled connection has no DBAPI connection")
+    return driver.cursor()

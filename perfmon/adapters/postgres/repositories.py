@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,8 +157,10 @@ class PostgresSampleRepository(SampleRepository):
             func.array_agg(aggregate_order_by(cpu_samples.c.taken_at, *in_order)),
         ).where(*_samples_within(token, time_range))
         with transaction(self._engine) as connection:
-            cpu, taken_at = connection.execute(query).one()
-        return SampleSeries(cpu or [], taken_at or [])
+            row = connection.execute(query).one()
+        # array_agg of double precision columns: psycopg2 gives lists of floats (None when no row matched).
+        cpu, taken_at = (typing.cast(list[float], column or []) for column in row)
+        return SampleSeries(cpu, taken_at)
 
     def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
         # Postgres returns each bucket's exact totals and the domain turns them into figures, as it does

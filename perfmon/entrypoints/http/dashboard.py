@@ -59,7 +59,7 @@ class DashboardHeaders:
         resp.set_header("Referrer-Policy", "no-referrer")
 
 
-def add_dashboard(app: falcon.App) -> None:
+def add_dashboard(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Route GET / to the page and /static/ to the folder of its files."""
     app.add_route("/", DashboardPage())
     app.add_static_route(STATIC_PREFIX, str(static_directory()))

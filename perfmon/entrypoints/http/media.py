@@ -20,7 +20,7 @@ def parse_json(body: bytes) -> Any:
     return orjson.loads(body)
 
 
-def use_fast_json(app: falcon.App) -> None:
+def use_fast_json(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Make the app read and write JSON bodies with orjson."""
     app.req_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER

@@ -47,6 +47,9 @@ class Agent:
         )
         self._sender = Sender(server, spool, report, register=options.register, retry=options.retry)
         self._stop = threading.Event()
+        # Set when the sampler has ended: the sender's last drain waits for it, so that the reading taken
+        # as stop came is spooled first and goes out with the rest.
+        self._sampling_over = threading.Event()
         self._failed = False
 
     def stop(self) -> None:
@@ -57,10 +60,10 @@ class Agent:
     def run(self) -> int:
         """Run until stop() or a fatal error; 0 after a clean stop, 1 after a fatal error."""
         threads = [
-            threading.Thread(target=self._guarded, args=(self._sampler.run, self._stop), name="sampler"),
+            threading.Thread(target=self._guarded, args=(self._sample_until_stopped,), name="sampler"),
             threading.Thread(
                 target=self._guarded,
-                args=(self._sender.run, self._stop, self._options.final_drain_seconds),
+                args=(self._sender.run, self._stop, self._options.final_drain_seconds, self._sampling_over),
                 name="sender",
             ),
         ]
@@ -70,6 +73,12 @@ class Agent:
         self._join(threads)
         self._report.finish(self._spool.counts())
         return 1 if self._failed else 0
+
+    def _sample_until_stopped(self) -> None:
+        try:
+            self._sampler.run(self._stop)
+        finally:
+            self._sampling_over.set()
 
     def _join(self, threads: list[threading.Thread]) -> None:
         # Joining, not waiting on the stop event: a signal handler calling stop() on this thread must

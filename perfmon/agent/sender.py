@@ -59,9 +59,12 @@ class Sender:
         # run may have died between a 200 and its acknowledgement) and after every unanswered post.
         self._check_first = True
 
-    def run(self, stop: threading.Event, final_drain_seconds: float) -> None:
-        """Send until stop is set, backing off while the server is unavailable; then a last, short drain.
-        CredentialsRefused ends the run (the caller stops the agent)."""
+    def run(
+        self, stop: threading.Event, final_drain_seconds: float, sampling_over: threading.Event | None = None
+    ) -> None:
+        """Send until stop is set, backing off while the server is unavailable; then a last, short drain,
+        once sampling_over is set (the sampler has spooled the reading it was taking when stop came), or
+        the drain's time has passed. CredentialsRefused ends the run (the caller stops the agent)."""
         delay = self._retry.first
         while not stop.is_set():
             try:
@@ -73,7 +76,10 @@ class Sender:
                 self._report.problem(str(problem))
                 stop.wait(min(problem.retry_after or delay, self._retry.most))
                 delay = min(delay * 2, self._retry.most)
-        self.drain(time.monotonic() + final_drain_seconds)
+        deadline = time.monotonic() + final_drain_seconds
+        if sampling_over is not None:
+            sampling_over.wait(final_drain_seconds)
+        self.drain(deadline)
 
     def drain(self, deadline: float) -> None:
         """Send what is spooled until the spool is empty, the server fails, or the deadline passes."""

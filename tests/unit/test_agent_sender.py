@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -134,8 +135,11 @@ def test_nothing_leaves_the_spool_while_the_server_is_down(server: FakeServer, s
     assert spool.counts().pending == 2
 
 
-def _run_agent(server: FakeServer, spool: Spool, stop_after_samples: int) -> tuple[int, list[float]]:
-    """Run a whole agent on a counter for a sampler; stop it once it has sampled enough."""
+def _run_agent(
+    server: FakeServer, spool: Spool, stop_after_samples: int, last_reading_seconds: float = 0.0
+) -> tuple[int, list[float]]:
+    """Run a whole agent on a counter for a sampler; stop it once it has sampled enough. The last reading
+    may take a while, so that stop() comes while the sampler is still taking it."""
     taken: list[float] = []
     result: list[int] = []
     enough = threading.Event()
@@ -144,6 +148,7 @@ def _run_agent(server: FakeServer, spool: Spool, stop_after_samples: int) -> tup
         taken.append(float(len(taken)))
         if len(taken) >= stop_after_samples:
             enough.set()
+            time.sleep(last_reading_seconds)
         return taken[-1]
 
     options = AgentOptions(interval=0.005, retry=RetryPolicy(first=0.01, most=0.05), final_drain_seconds=1)
@@ -159,6 +164,13 @@ def _run_agent(server: FakeServer, spool: Spool, stop_after_samples: int) -> tup
 
 def test_an_agent_stopped_cleanly_has_sent_every_sample_it_took(server: FakeServer, spool: Spool) -> None:
     status, taken = _run_agent(server, spool, stop_after_samples=20)
+
+    assert status == 0
+    assert server.all_cpus() == taken
+
+
+def test_the_reading_taken_as_the_agent_stops_is_sent_with_the_rest(server: FakeServer, spool: Spool) -> None:
+    status, taken = _run_agent(server, spool, stop_after_samples=5, last_reading_seconds=0.3)
 
     assert status == 0
     assert server.all_cpus() == taken

@@ -21,11 +21,11 @@ from perfmon.domain.legacy_records import LegacySourceUnreadable
 from perfmon.entrypoints.access_log import WsgiApp, with_access_log
 from perfmon.entrypoints.assembly import build_http_app
 from perfmon.entrypoints.import_report import ProgressLine, summary
+from perfmon.entrypoints.log_redaction import first_line, safe_traceback
 from perfmon.entrypoints.open_files import raise_open_file_limit
 from perfmon.entrypoints.startup_problems import (
     data_dir_problem,
     listen_problem,
-    one_line,
     storage_problem,
 )
 from perfmon.entrypoints.wsgi_server import FleetServer, create_server, listening_port
@@ -121,8 +121,9 @@ def serve(settings: Settings) -> int:
         container.shutdown_resources()
         return 1
     except Exception as error:  # a failure nobody foresaw: still one line, the traceback on demand
-        logger.debug("start-up failed", exc_info=True)
-        logger.error("cannot serve: %s (--log-level DEBUG shows where)", one_line(str(error)))
+        # Redacted as every traceback we log: an exception's text is data (a driver's DETAIL line).
+        logger.debug("start-up failed\n%s", safe_traceback(error))
+        logger.error("cannot serve: %s (--log-level DEBUG shows where)", first_line(error))
         container.shutdown_resources()
         return 1
     location = settings.data_dir if settings.storage == "file" else settings.describe_database()

@@ -18,8 +18,7 @@ STATEMENT_TIMEOUT_MS = 10_000
 # cap every statement on the server, and notice a peer that vanished mid-query through TCP
 # keepalives and tcp_user_timeout instead of waiting for the kernel's default of minutes.
 # extra_float_digits=1 (the default since PostgreSQL 12, but a server or role may set another) makes a
-# float8's text its shortest exact decimal, as Python's repr: reads round-trip, and bucket sums over
-# that text are the same as the domain's (perfmon.domain.downsampling).
+# float8's text its shortest exact decimal, as Python's repr, wherever the server prints a double.
 CONNECT_ARGS: dict[str, Any] = {
     "connect_timeout": CONNECT_TIMEOUT_SECONDS,
     "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c extra_float_digits=1",

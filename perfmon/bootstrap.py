@@ -25,7 +25,7 @@ from perfmon.adapters.postgres.engine import engine_resource
 from perfmon.adapters.postgres.login_failures import PostgresLimitsStorage
 from perfmon.config import ConfigurationError, Settings
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.history import History
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.legacy_import import LegacyImport
 
@@ -90,7 +90,7 @@ class Container(containers.DeclarativeContainer):
         clock=providers.Object(time.time),
         throttle=login_throttle,
     )
-    cpu_history = providers.Singleton(CpuHistory, sessions=sessions, samples=samples)
+    history = providers.Singleton(History, sessions=sessions, samples=samples)
     legacy_import = providers.Factory(
         LegacyImport,
         users=users,

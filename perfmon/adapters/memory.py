@@ -5,19 +5,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from perfmon.domain.downsampling import downsample, summarize
 from perfmon.domain.errors import UnknownSession, UsernameTaken
 from perfmon.domain.model import (
-    Bucket,
-    CpuSample,
+    Point,
+    Sample,
     SampleSeries,
     SampleSummary,
     Session,
     TimeRange,
     User,
     Username,
+    bucket_start,
 )
-from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
+from perfmon.domain.ports import (
+    HistoryMaintenance,
+    PruneReport,
+    SampleRepository,
+    SessionRepository,
+    UserRepository,
+)
+from perfmon.domain.rollups import DAY, ROLLUP_WIDTHS, RollupBucket, check_width, day_start, overlapping
 
 
 class InMemoryUserRepository(UserRepository):
@@ -62,32 +69,83 @@ class InMemorySessionRepository(SessionRepository):
         return sorted(reversed(mine), key=lambda session: session.created_at, reverse=True)
 
 
-class InMemorySampleRepository(SampleRepository):
-    """Samples in a list per session token, for the sessions of a session repository."""
+class InMemorySampleRepository(SampleRepository, HistoryMaintenance):
+    """Series in lists per session and metric, with rollups kept up to date on each append."""
 
     def __init__(self, sessions: SessionRepository) -> None:
-        self._samples: dict[str, list[CpuSample]] = {}
+        # (token, metric) -> the raw samples, in arrival order.
+        self._raw: dict[tuple[str, str], list[Point]] = {}
+        # (token, metric, width) -> bucket start -> the bucket.
+        self._rollups: dict[tuple[str, str, float], dict[float, RollupBucket]] = {}
         self._lock = threading.Lock()
         # Asked on each append, as the port refuses samples for a session that is not there.
         self._sessions = sessions
 
-    def append(self, token: str, samples: Sequence[CpuSample]) -> None:
+    def append(self, token: str, samples: Sequence[Sample]) -> None:
         if not samples:
             return
         if self._sessions.get(token) is None:
             raise UnknownSession()
         with self._lock:
-            self._samples.setdefault(token, []).extend(samples)
+            for sample in samples:
+                for metric, value in sample.values.items():
+                    self._raw.setdefault((token, metric), []).append(Point(value, sample.taken_at))
+                    for width in ROLLUP_WIDTHS:
+                        self._add_to_rollup((token, metric, width), value, sample.taken_at)
 
-    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
+    def _add_to_rollup(self, key: tuple[str, str, float], value: float, moment: float) -> None:
+        width = key[2]
+        buckets = self._rollups.setdefault(key, {})
+        start = bucket_start(moment, width)
+        partial = RollupBucket.of(width, start, [value], [moment])
+        known = buckets.get(start)
+        buckets[start] = partial if known is None else known.merged(partial)
+
+    def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
         with self._lock:
-            stored = SampleSeries.of(self._samples.get(token, ()))
+            stored = SampleSeries.of(self._raw.get((token, metric), ()))
         return stored.within(time_range)
 
-    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
-        return downsample(self.between(token, time_range), step)
-
-    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
+    def rollups(self, token: str, metric: str, width: float, time_range: TimeRange) -> list[RollupBucket]:
+        check_width(width)
         with self._lock:
-            stored = {token: SampleSeries.of(self._samples.get(token, ())) for token in tokens}
-        return {token: summarize(samples) for token, samples in stored.items()}
+            buckets = sorted(self._rollups.get((token, metric, width), {}).items())
+        return overlapping((bucket for _, bucket in buckets), time_range)
+
+    def summaries(self, tokens: Sequence[str], metric: str) -> dict[str, SampleSummary]:
+        found: dict[str, SampleSummary] = {}
+        with self._lock:
+            for token in tokens:
+                days = list(self._rollups.get((token, metric, DAY), {}).values())
+                if days:
+                    count = sum(day.count for day in days)
+                    found[token] = SampleSummary(count, min(d.first for d in days), max(d.last for d in days))
+        return found
+
+    def metrics(self, token: str) -> list[str]:
+        with self._lock:
+            return sorted({metric for (owner, metric) in self._raw if owner == token})
+
+    def maintain(self, now: float) -> None:
+        """Nothing to do: rollups are kept up to date on each append."""
+
+    def prune(self, raw_before: float | None, rollups_before: float | None, apply: bool) -> PruneReport:
+        raw_units = rollup_units = 0
+        with self._lock:
+            if raw_before is not None:
+                cutoff = day_start(raw_before)
+                for key, points in self._raw.items():
+                    kept = [point for point in points if point.taken_at >= cutoff]
+                    # A unit here is one day of one series, as a file segment is.
+                    raw_units += len({day_start(p.taken_at) for p in points if p.taken_at < cutoff})
+                    if apply:
+                        self._raw[key] = kept
+            if rollups_before is not None:
+                cutoff = day_start(rollups_before)
+                for buckets in self._rollups.values():
+                    old = [start for start in buckets if start < cutoff]
+                    rollup_units += len({day_start(start) for start in old})
+                    if apply:
+                        for start in old:
+                            del buckets[start]
+        return PruneReport(applied=apply, raw_units=raw_units, rollup_units=rollup_units)

@@ -83,13 +83,13 @@ class BucketTotals:
     high: float
 
     @classmethod
-    def of(cls, start: float, cpus: Sequence[float]) -> BucketTotals:
-        """The totals of the (non-empty) samples of the bucket that starts at start."""
-        low, high = min(cpus), max(cpus)
+    def of(cls, start: float, values: Sequence[float]) -> BucketTotals:
+        """The totals of the (non-empty) values of the bucket that starts at start."""
+        low, high = min(values), max(values)
         if low == 0 or high == 0:
-            signs = {math.copysign(1.0, cpu) for cpu in cpus if cpu == 0}
+            signs = {math.copysign(1.0, value) for value in values if value == 0}
             low, high = zeros_ordered(low, high, -1.0 in signs, 1.0 in signs)
-        return cls(start, len(cpus), exact_sum(cpus), low, high)
+        return cls(start, len(values), exact_sum(values), low, high)
 
     def merged(self, other: BucketTotals) -> BucketTotals:
         """The totals of both sets of samples, which must lie in the same bucket."""
@@ -109,12 +109,17 @@ def _zeros_ordered_key(value: float) -> tuple[float, float]:
     return value, math.copysign(1.0, value)
 
 
+def bucket_totals(samples: SampleSeries, step: float) -> list[BucketTotals]:
+    """The exact totals of each step-wide slice of time that holds samples, oldest first."""
+    slices: dict[float, list[float]] = {}
+    for value, moment in zip(samples.values, samples.taken_at, strict=True):
+        slices.setdefault(bucket_start(moment, step), []).append(value)
+    return [BucketTotals.of(start, values) for start, values in sorted(slices.items())]
+
+
 def downsample(samples: SampleSeries, step: float) -> list[Bucket]:
     """One Bucket per step-wide slice of time that holds samples, oldest first."""
-    slices: dict[float, list[float]] = {}
-    for cpu, moment in zip(samples.cpu, samples.taken_at, strict=True):
-        slices.setdefault(bucket_start(moment, step), []).append(cpu)
-    return [BucketTotals.of(start, cpus).bucket() for start, cpus in sorted(slices.items())]
+    return [totals.bucket() for totals in bucket_totals(samples, step)]
 
 
 def summarize(samples: SampleSeries) -> SampleSummary:

@@ -14,6 +14,7 @@ from perfmon.domain.model import (
     MAX_BATCH_SIZE,
     CpuSample,
     Password,
+    Sample,
     Session,
     User,
     Username,
@@ -122,12 +123,12 @@ class LegacyImport:
                 tally["samples_imported"] += len(batch)
                 progress()
 
-    def _batches(self, samples: Iterable[LegacySample], tally: Counter[str]) -> Iterator[list[CpuSample]]:
+    def _batches(self, samples: Iterable[LegacySample], tally: Counter[str]) -> Iterator[list[Sample]]:
         """The valid samples in arrival order, in non-empty lists of at most batch_size."""
-        batch: list[CpuSample] = []
+        batch: list[Sample] = []
         for legacy in samples:
             try:
-                batch.append(CpuSample(cpu=legacy.cpu, taken_at=legacy.time))
+                batch.append(CpuSample(cpu=legacy.cpu, taken_at=legacy.time).sample())
             except InvalidInput:
                 tally["bad_lines"] += 1
                 continue

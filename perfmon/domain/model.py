@@ -1,4 +1,4 @@
-"""The model: users, sessions and CPU samples, each validated when it is made."""
+"""The model: users, sessions, samples and series, each validated when it is made."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import bisect
 import itertools
 import math
 import operator
+import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -84,9 +85,47 @@ class Session:
     created_at: float
 
 
+# The metric of part 1's samples: every call of PROTOCOL.md part 1 and 2 reads and writes this series.
+CPU = "cpu"
+# PROTOCOL.md part 3: a metric name matches this; a session holds at most 256 distinct names.
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MAX_SERIES_PER_SESSION = 256
+
+
+def check_metric_name(name: str) -> str:
+    """The name of a series (PROTOCOL.md part 3: `[a-z][a-z0-9_]{0,63}`), or InvalidInput.
+
+    Storages may use it in a file name: the rule keeps it inert in any shell or filesystem."""
+    if not (isinstance(name, str) and _METRIC_NAME.fullmatch(name)):
+        raise InvalidInput("metric name must match [a-z][a-z0-9_]{0,63}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The values of one or more metrics taken at one time (seconds since the epoch).
+
+    `values` maps metric names to finite numbers of any sign: which metric may be negative is the
+    API's rule (PROTOCOL.md part 3), not storage's. Each metric's values form a series of the session.
+    """
+
+    taken_at: float
+    values: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.taken_at) and 0 <= self.taken_at < MAX_TIMESTAMP):
+            raise InvalidInput("time must be a finite number in [0, 1e11)")
+        if not self.values:
+            raise InvalidInput("a sample holds at least one metric")
+        for name, value in self.values.items():
+            check_metric_name(name)
+            if not (isinstance(value, float | int) and math.isfinite(value)):
+                raise InvalidInput(f"{name} must be a finite number")
+
+
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    """One CPU reading: a percentage (>= 0) taken at a time in epoch seconds."""
+    """One CPU reading of PROTOCOL.md part 1: a percentage (>= 0) taken at a time in epoch seconds."""
 
     cpu: float
     taken_at: float
@@ -97,55 +136,66 @@ class CpuSample:
         if not (math.isfinite(self.taken_at) and 0 <= self.taken_at < MAX_TIMESTAMP):
             raise InvalidInput("time must be a finite number in [0, 1e11)")
 
+    def sample(self) -> Sample:
+        """The reading as a sample of the `cpu` series."""
+        return Sample(self.taken_at, {CPU: self.cpu})
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One value of a series and the time it was taken at (seconds since the epoch)."""
+
+    value: float
+    taken_at: float
+
 
 @dataclass(frozen=True, eq=False)
-class SampleSeries(Sequence[CpuSample]):
-    """Samples as two parallel columns, oldest first: a read of 100,000 samples makes no object per sample.
-
-    It is still a sequence of CpuSample for code that wants one, and equal to any such sequence.
+class SampleSeries(Sequence[Point]):
+    """One series' values as two parallel columns, oldest first: a read of 100,000 values makes no object
+    per value. Still a sequence of Points for code that wants one, and equal to any such sequence.
     """
 
-    cpu: list[float]
+    values: list[float]
     taken_at: list[float]
 
     def __len__(self) -> int:
         return len(self.taken_at)
 
     @overload
-    def __getitem__(self, index: int) -> CpuSample: ...
+    def __getitem__(self, index: int) -> Point: ...
     @overload
     def __getitem__(self, index: slice) -> SampleSeries: ...
-    def __getitem__(self, index: int | slice) -> CpuSample | SampleSeries:
+    def __getitem__(self, index: int | slice) -> Point | SampleSeries:
         if isinstance(index, slice):
-            return SampleSeries(self.cpu[index], self.taken_at[index])
-        return CpuSample(self.cpu[index], self.taken_at[index])
+            return SampleSeries(self.values[index], self.taken_at[index])
+        return Point(self.values[index], self.taken_at[index])
 
-    def __iter__(self) -> Iterator[CpuSample]:
-        return map(CpuSample, self.cpu, self.taken_at)
+    def __iter__(self) -> Iterator[Point]:
+        return map(Point, self.values, self.taken_at)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SampleSeries):
-            return self.cpu == other.cpu and self.taken_at == other.taken_at
+            return self.values == other.values and self.taken_at == other.taken_at
         return isinstance(other, Sequence) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable columns
 
     @classmethod
-    def of(cls, samples: Iterable[CpuSample]) -> SampleSeries:
-        """The columns of the samples, in their order."""
+    def of(cls, points: Iterable[Point]) -> SampleSeries:
+        """The columns of the points, in their order."""
         series = cls([], [])
-        for sample in samples:
-            series.cpu.append(sample.cpu)
-            series.taken_at.append(sample.taken_at)
+        for point in points:
+            series.values.append(point.value)
+            series.taken_at.append(point.taken_at)
         return series
 
     def within(self, time_range: TimeRange) -> SampleSeries:
-        """The samples inside the range, sorted by time; equal times keep their order (a stable sort)."""
+        """The values inside the range, sorted by time; equal times keep their order (a stable sort)."""
         times = self.taken_at
         if not all(map(operator.le, times, itertools.islice(times, 1, None))):
             # Arrival order is not time order (a clock stepped back): sort, stably, then cut.
             order = sorted(range(len(times)), key=times.__getitem__)
-            return SampleSeries([self.cpu[i] for i in order], [times[i] for i in order]).within(time_range)
+            return SampleSeries([self.values[i] for i in order], [times[i] for i in order]).within(time_range)
         low = 0 if time_range.start is None else bisect.bisect_left(times, time_range.start)
         high = len(times) if time_range.end is None else bisect.bisect_right(times, time_range.end)
         return self[low:high]

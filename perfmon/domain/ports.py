@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from perfmon.domain.model import (
-    Bucket,
-    CpuSample,
+    Sample,
     SampleSeries,
     SampleSummary,
     Session,
@@ -15,6 +15,7 @@ from perfmon.domain.model import (
     User,
     Username,
 )
+from perfmon.domain.rollups import RollupBucket
 
 # Makes a fresh, unguessable session token (a UUID4 string in production).
 TokenFactory = Callable[[], str]
@@ -55,10 +56,14 @@ class SessionRepository(Protocol):
 
 
 class SampleRepository(Protocol):
-    """The CPU samples of each session, in arrival order."""
+    """The series of each session: per metric name, its raw samples and its rollups (rollups.py).
 
-    def append(self, token: str, samples: Sequence[CpuSample]) -> None:
-        """Store samples at the end of an existing session: all of them or, on failure, none.
+    A session holds up to MAX_SERIES_PER_SESSION series, each named by a metric (check_metric_name).
+    """
+
+    def append(self, token: str, samples: Sequence[Sample]) -> None:
+        """Store samples, each with one or more metrics, in an existing session: all of them or, on
+        failure, none. Their rollups include them from then on (at once, or by the next maintain()).
 
         When this returns the samples are durable (they survive a crash of the process). The caller has
         found the session first; one that has vanished since (deleted behind the server's back) raises
@@ -66,14 +71,54 @@ class SampleRepository(Protocol):
         does: the client is told to log in again. StorageUnavailable is only for storage that is down.
         """
 
-    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
-        """The session's samples within the range, oldest first, equal times in arrival order."""
+    def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
+        """The series' raw samples within the range, oldest first, equal times in arrival order; what
+        retention has pruned is not there. An unknown session or metric has none."""
 
-    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
-        """The samples within the range grouped by `bucket_start(time, step)`, oldest bucket first."""
+    def rollups(self, token: str, metric: str, width: float, time_range: TimeRange) -> list[RollupBucket]:
+        """The series' rollup buckets of the width (one of ROLLUP_WIDTHS) whose first..last span meets
+        the range, oldest first, one per bucket with the totals of all its samples (also those outside
+        the range): while raw samples are kept, exactly `rollup(between(EVERYTHING), width)` so
+        filtered (rollups.overlapping); after raw pruning, still what the pruned samples gave."""
 
-    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
-        """Count, first and last time of each session's samples; a session without samples may be absent."""
+    def summaries(self, tokens: Sequence[str], metric: str) -> dict[str, SampleSummary]:
+        """Count, first and last time of each session's samples of the metric that are kept in any
+        form (raw or rollups); a session without any may be absent."""
+
+    def metrics(self, token: str) -> list[str]:
+        """The names of the session's series, sorted; none for an unknown session."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune dropped (or, in a dry run, would drop): whole units of storage, each a file segment
+    or a table partition (raw samples) or a rollup file or partition, with their size on disk.
+
+    Counts, not names: a file's name holds its session's token, a credential."""
+
+    applied: bool
+    raw_units: int = 0
+    raw_bytes: int = 0
+    rollup_units: int = 0
+    rollup_bytes: int = 0
+
+
+class HistoryMaintenance(Protocol):
+    """The background work of a sample storage, run by the server on a timer and by `perfmon prune`.
+
+    Each call is idempotent and safe while other threads and processes append, read or run it too;
+    with PostgreSQL one process of a deployment does the work and the others skip it.
+    """
+
+    def maintain(self, now: float) -> None:
+        """Bring the storage up to date at time `now` (seconds since the epoch): rollups of samples
+        appended since the last pass, closed segments compacted (files), partitions made ahead
+        (PostgreSQL)."""
+
+    def prune(self, raw_before: float | None, rollups_before: float | None, apply: bool) -> PruneReport:
+        """Drop raw samples taken before the UTC day of `raw_before`, and rollup buckets that start
+        before the UTC day of `rollups_before` (rollups.day_start); None keeps that kind. Raw samples of
+        a day are rolled up before they are dropped. With apply=False, only report what would go."""
 
 
 class PasswordHasher(Protocol):

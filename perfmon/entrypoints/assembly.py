@@ -14,7 +14,7 @@ def build_http_app(settings: Settings, container: Container) -> falcon.App[falco
     """The WSGI app serving the protocol over the container's services, configured from the settings."""
     return create_app(
         container.accounts(),
-        container.cpu_history(),
+        container.history(),
         storage_name=settings.storage,
         check_storage=container.check_storage(),
         max_body_bytes=settings.max_body_bytes,

@@ -13,7 +13,7 @@ from perfmon.adapters.memory import (
     InMemoryUserRepository,
 )
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.history import History
 from perfmon.entrypoints.http.app import create_app
 from tests.fakes import FastHasher, FixedClock, SequentialTokens
 
@@ -40,13 +40,13 @@ def accounts(users: InMemoryUserRepository, sessions: InMemorySessionRepository)
 
 
 @pytest.fixture
-def cpu_history(sessions: InMemorySessionRepository, samples: InMemorySampleRepository) -> CpuHistory:
-    return CpuHistory(sessions, samples)
+def history(sessions: InMemorySessionRepository, samples: InMemorySampleRepository) -> History:
+    return History(sessions, samples)
 
 
 @pytest.fixture
-def client(accounts: Accounts, cpu_history: CpuHistory) -> falcon.testing.TestClient:
+def client(accounts: Accounts, history: History) -> falcon.testing.TestClient:
     app = create_app(
-        accounts, cpu_history, storage_name="memory", check_storage=lambda: None, max_body_bytes=4096
+        accounts, history, storage_name="memory", check_storage=lambda: None, max_body_bytes=4096
     )
     return falcon.testing.TestClient(app)

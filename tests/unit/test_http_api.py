@@ -8,7 +8,7 @@ import pytest
 from falcon.testing import TestClient
 
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.history import History
 from perfmon.domain.legacy_records import LegacySourceUnreadable
 from perfmon.entrypoints.http.app import create_app
 
@@ -201,12 +201,12 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 
 def test_a_domain_error_nobody_mapped_is_a_logged_500_in_json(
-    accounts: Accounts, cpu_history: CpuHistory, caplog: pytest.LogCaptureFixture
+    accounts: Accounts, history: History, caplog: pytest.LogCaptureFixture
 ) -> None:
     def unreadable() -> None:
         raise LegacySourceUnreadable("no answer")
 
-    app = create_app(accounts, cpu_history, storage_name="memory", check_storage=unreadable)
+    app = create_app(accounts, history, storage_name="memory", check_storage=unreadable)
 
     result = TestClient(app).simulate_get("/readyz")
 

@@ -8,7 +8,7 @@ import falcon
 
 from perfmon.config import DEFAULT_MAX_BODY_BYTES
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.history import History
 from perfmon.entrypoints.http import resources
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
@@ -18,7 +18,7 @@ from perfmon.entrypoints.http.media import use_fast_json
 
 def create_app(
     accounts: Accounts,
-    cpu_history: CpuHistory,
+    history: History,
     *,
     storage_name: str,
     check_storage: Callable[[], None],
@@ -33,8 +33,8 @@ def create_app(
     app.add_route("/register", resources.Registration(accounts, max_body_bytes))
     # Without trusted proxies the client is the peer: X-Forwarded-For is anyone's to write.
     app.add_route("/login", resources.Login(accounts, max_body_bytes, client_address or ClientAddress()))
-    app.add_route("/cpu", resources.CpuSamples(cpu_history, max_body_bytes))
-    app.add_route("/sessions", resources.Sessions(cpu_history))
+    app.add_route("/cpu", resources.CpuSamples(history, max_body_bytes))
+    app.add_route("/sessions", resources.Sessions(history))
     app.add_route("/healthz", resources.Health())
     app.add_route("/readyz", resources.Readiness(storage_name, check_storage))
     app.add_route("/openapi.json", resources.ApiDescription())

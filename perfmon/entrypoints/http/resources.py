@@ -11,7 +11,7 @@ from importlib import resources as package_files
 import falcon
 
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.cpu_history import CpuHistory
+from perfmon.domain.history import History
 from perfmon.domain.model import Bucket, SampleSeries, Session, TimeRange
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.errors import BadArguments
@@ -63,8 +63,8 @@ class Login(_AccountCall):
 class CpuSamples:
     """POST /cpu stores one sample or a batch; GET /cpu reads a session's samples as JSON, buckets or CSV."""
 
-    def __init__(self, cpu_history: CpuHistory, max_body_bytes: int) -> None:
-        self._cpu_history = cpu_history
+    def __init__(self, history: History, max_body_bytes: int) -> None:
+        self._history = history
         self._max_body_bytes = max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -72,11 +72,11 @@ class CpuSamples:
         token = require_string(body, "hash")
         if "samples" in body:
             batch = parse_samples(body["samples"])
-            self._cpu_history.record(token, batch)
+            self._history.record(token, [sample.sample() for sample in batch])
             resp.media = {"stored": len(batch)}
             return
         sample = parse_sample(body)
-        session = self._cpu_history.record(token, [sample])
+        session = self._history.record(token, [sample.sample()])
         resp.media = {"payload": {"cpu": sample.cpu, "hash": session.token, "time": sample.taken_at}}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -89,10 +89,10 @@ class CpuSamples:
         if step is not None:
             if as_csv:
                 raise BadArguments("step and format=csv do not combine")
-            buckets = self._cpu_history.buckets(token, time_range, step, of_session)
+            buckets = self._history.buckets(token, time_range, step, of_session)
             resp.media = {"payload": [_bucket_document(bucket) for bucket in buckets]}
             return
-        samples = self._cpu_history.samples(token, time_range, of_session)
+        samples = self._history.samples(token, time_range, of_session)
         if as_csv:
             resp.content_type = falcon.MEDIA_CSV
             resp.stream = _csv_lines(samples)
@@ -100,7 +100,7 @@ class CpuSamples:
         resp.media = {
             "payload": [
                 {"cpu": cpu, "timestamp": moment}
-                for cpu, moment in zip(samples.cpu, samples.taken_at, strict=True)
+                for cpu, moment in zip(samples.values, samples.taken_at, strict=True)
             ]
         }
 
@@ -122,7 +122,7 @@ def _csv_lines(samples: SampleSeries) -> Iterator[bytes]:
     """The samples as `cpu,time` CSV in chunks, so that a large export is never one big string."""
     yield b"cpu,time\n"
     for offset in range(0, len(samples), CSV_LINES_PER_CHUNK):
-        cpus = samples.cpu[offset : offset + CSV_LINES_PER_CHUNK]
+        cpus = samples.values[offset : offset + CSV_LINES_PER_CHUNK]
         moments = samples.taken_at[offset : offset + CSV_LINES_PER_CHUNK]
         # repr() is the shortest text that reads back as the same float.
         yield "".join(f"{cpu!r},{moment!r}\n" for cpu, moment in zip(cpus, moments, strict=True)).encode()
@@ -131,11 +131,11 @@ def _csv_lines(samples: SampleSeries) -> Iterator[bytes]:
 class Sessions:
     """GET /sessions: every session of the caller's user, newest first, with sample counts."""
 
-    def __init__(self, cpu_history: CpuHistory) -> None:
-        self._cpu_history = cpu_history
+    def __init__(self, history: History) -> None:
+        self._history = history
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        overviews = self._cpu_history.sessions_of_user(required_param(req, "hash", "user_hash"))
+        overviews = self._history.sessions_of_user(required_param(req, "hash", "user_hash"))
         resp.media = {
             "payload": [
                 {

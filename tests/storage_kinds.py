@@ -18,31 +18,32 @@ from perfmon.adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
-from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
+from perfmon.domain.ports import HistoryMaintenance, SampleRepository, SessionRepository, UserRepository
 
 
 @dataclass
 class Repositories:
-    """The three repositories of one storage."""
+    """The repositories of one storage, and its maintenance (the same object as its samples)."""
 
     users: UserRepository
     sessions: SessionRepository
     samples: SampleRepository
+    maintenance: HistoryMaintenance
 
 
 def memory_repositories() -> Repositories:
     sessions = InMemorySessionRepository()
-    return Repositories(InMemoryUserRepository(sessions), sessions, InMemorySampleRepository(sessions))
+    samples = InMemorySampleRepository(sessions)
+    return Repositories(InMemoryUserRepository(sessions), sessions, samples, samples)
 
 
 def postgres_repositories(engine: Engine) -> Repositories:
     """The Postgres adapters over one engine; the caller owns the engine and the database's contents."""
-    return Repositories(
-        PostgresUserRepository(engine), PostgresSessionRepository(engine), PostgresSampleRepository(engine)
-    )
+    samples = PostgresSampleRepository(engine)
+    return Repositories(PostgresUserRepository(engine), PostgresSessionRepository(engine), samples, samples)
 
 
 def filesystem_repositories(data_dir: Path) -> Repositories:
     """The file adapters over a data dir; fsync off, as durability against power cuts is not under test."""
     storage = FileStorage(data_dir, fsync=False)
-    return Repositories(storage.users, storage.sessions, storage.samples)
+    return Repositories(storage.users, storage.sessions, storage.samples, storage.samples)

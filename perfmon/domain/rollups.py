@@ -120,8 +120,17 @@ def widths_dividing(step: float) -> list[float]:
 
 
 def day_start(moment: float) -> float:
-    """The start of the UTC day holding the moment: retention drops whole days (seconds since the epoch)."""
-    return math.floor(moment / DAY) * DAY
+    """The start d of the UTC day holding the moment, d <= moment < d + 86400 (seconds since the epoch):
+    storages split raw samples by it, and retention drops whole days.
+
+    Compared, not only divided: a quotient that rounds up to a whole number would put a moment an ulp
+    before midnight in the next day, where a comparison (a PostgreSQL partition bound) would not."""
+    start = math.floor(moment / DAY) * DAY
+    if start > moment:
+        return start - DAY
+    if moment >= start + DAY:
+        return start + DAY
+    return start
 
 
 class SeriesSource(Protocol):

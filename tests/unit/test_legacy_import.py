@@ -14,7 +14,7 @@ from perfmon.adapters.memory import (
 )
 from perfmon.domain.legacy_import import ImportReport, LegacyImport
 from perfmon.domain.legacy_records import LegacySample, LegacySession, LegacySource, LegacyUser
-from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
+from perfmon.domain.model import EVERYTHING, Point, Session, User, Username
 from tests.fakes import FastHasher, FixedClock
 
 HASH_1 = "2948f6fa-d0df-43b8-8183-e014f4c06dbc"
@@ -77,9 +77,9 @@ def test_import_keeps_the_session_hashes_and_their_samples(
 
     assert report == ImportReport(users_imported=1, sessions_imported=2, samples_imported=2)
     assert sessions.get(HASH_1) == Session(HASH_1, Username("alice"), created_at=1649596019.895147)
-    assert samples.between(HASH_1, EVERYTHING) == [
-        CpuSample(20.0, 1649596019.895147),
-        CpuSample(10.0, 1649596020.5),
+    assert samples.between(HASH_1, "cpu", EVERYTHING) == [
+        Point(20.0, 1649596019.895147),
+        Point(10.0, 1649596020.5),
     ]
 
 
@@ -115,7 +115,7 @@ def test_hashes_in_other_uuid_spellings_are_stored_canonically(
     legacy_import.run(ListSource([user]))
 
     assert sessions.get(HASH_1) is not None
-    assert samples.between(HASH_1, EVERYTHING) == [CpuSample(1.0, 2.0)]
+    assert samples.between(HASH_1, "cpu", EVERYTHING) == [Point(1.0, 2.0)]
 
 
 def test_a_second_run_imports_nothing_and_reads_no_samples_again(legacy_import: LegacyImport) -> None:
@@ -137,7 +137,7 @@ def test_an_existing_user_keeps_its_password_and_gains_the_missing_sessions(
     assert report == ImportReport(users_skipped=1, sessions_imported=2, samples_imported=2)
     user = users.get(Username("alice"))
     assert user is not None and FastHasher().verify(user.password_hash, "the perfmon password")
-    assert len(samples.between(HASH_1, EVERYTHING)) == 2
+    assert len(samples.between(HASH_1, "cpu", EVERYTHING)) == 2
 
 
 def test_bad_users_hashes_and_samples_are_counted_and_the_rest_imported(
@@ -166,7 +166,7 @@ def test_bad_users_hashes_and_samples_are_counted_and_the_rest_imported(
     report = legacy_import.run(source)
 
     assert report == ImportReport(users_imported=2, sessions_imported=1, samples_imported=2, bad_lines=11)
-    assert samples.between(HASH_1, EVERYTHING) == [CpuSample(5.0, 100.0), CpuSample(8.0, 103.0)]
+    assert samples.between(HASH_1, "cpu", EVERYTHING) == [Point(5.0, 100.0), Point(8.0, 103.0)]
 
 
 def test_a_hash_that_is_another_users_session_is_not_handed_over(
@@ -193,4 +193,4 @@ def test_samples_are_stored_in_batches_and_each_batch_is_reported(
     )
 
     assert seen == [3, 6, 7, 7]
-    assert samples.between(HASH_1, EVERYTHING) == [CpuSample(float(i), 1000.0 + i) for i in range(7)]
+    assert samples.between(HASH_1, "cpu", EVERYTHING) == [Point(float(i), 1000.0 + i) for i in range(7)]

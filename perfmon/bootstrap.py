@@ -25,9 +25,10 @@ from perfmon.adapters.postgres.engine import engine_resource
 from perfmon.adapters.postgres.login_failures import PostgresLimitsStorage
 from perfmon.config import ConfigurationError, Settings
 from perfmon.domain.accounts import Accounts
-from perfmon.domain.history import History
 from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.history import History
 from perfmon.domain.legacy_import import LegacyImport
+from perfmon.domain.retention import Retention, RetentionPolicy
 
 
 class StorageNotReady(RuntimeError):
@@ -57,11 +58,10 @@ class Container(containers.DeclarativeContainer):
         file=file_storage.provided.sessions,
         db=providers.Singleton(postgres.PostgresSessionRepository, engine),
     )
-    samples = providers.Selector(
-        config.storage,
-        file=file_storage.provided.samples,
-        db=providers.Singleton(postgres.PostgresSampleRepository, engine),
-    )
+    postgres_samples = providers.Singleton(postgres.PostgresSampleRepository, engine)
+    samples = providers.Selector(config.storage, file=file_storage.provided.samples, db=postgres_samples)
+    # The sample storage's background work: the same object as the samples in both storages.
+    maintenance = providers.Selector(config.storage, file=file_storage.provided.samples, db=postgres_samples)
     check_storage = providers.Selector(
         config.storage,
         file=file_storage.provided.check,
@@ -91,6 +91,14 @@ class Container(containers.DeclarativeContainer):
         throttle=login_throttle,
     )
     history = providers.Singleton(History, sessions=sessions, samples=samples)
+    retention = providers.Singleton(
+        Retention,
+        policy=providers.Singleton(
+            RetentionPolicy, raw=config.retention_seconds.raw, rollups=config.retention_seconds.rollups
+        ),
+        maintenance=maintenance,
+        clock=providers.Object(time.time),
+    )
     legacy_import = providers.Factory(
         LegacyImport,
         users=users,
@@ -104,7 +112,14 @@ class Container(containers.DeclarativeContainer):
 def build_container(settings: Settings) -> Container:
     """A container configured from the settings; call init_resources()/shutdown_resources() around use."""
     container = Container()
-    container.config.from_dict({**asdict(settings), "fsync_always": settings.fsync == "always"})
+    raw, rollups = settings.retention_seconds()
+    container.config.from_dict(
+        {
+            **asdict(settings),
+            "fsync_always": settings.fsync == "always",
+            "retention_seconds": {"raw": raw, "rollups": rollups},
+        }
+    )
     return container
 
 

@@ -6,7 +6,9 @@ Imports nothing of perfmon: the container (bootstrap) and the entrypoints read i
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,7 +25,19 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_WHOLE_NUMBERS = ("port", "threads", "max_body_bytes", "connection_limit", "idle_timeout", "request_timeout")
+_WHOLE_NUMBERS = (
+    "port",
+    "threads",
+    "max_body_bytes",
+    "connection_limit",
+    "idle_timeout",
+    "request_timeout",
+    "maintenance_interval",
+)
+# A retention: a number and a unit, "90d", "12h", "2w"; "forever" (or nothing) keeps everything.
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhdw])")
+_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+KEEP_FOREVER = "forever"
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -58,6 +72,12 @@ class Settings:
     request_timeout: int = 30
     # One INFO line per request on the "perfmon.access" logger (perfmon.entrypoints.access_log).
     access_log: bool = False
+    # How long raw samples and rollups are kept ("90d", "12h", "2w"; "forever" by default: a monitoring
+    # server deletes nothing its operator did not ask it to), and the seconds between the server's
+    # background passes (rollups, compaction, partitions, pruning).
+    retention: str = KEEP_FOREVER
+    rollup_retention: str = KEEP_FOREVER
+    maintenance_interval: int = 10
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGE_KINDS:
@@ -78,6 +98,14 @@ class Settings:
             raise ConfigurationError("threads and max body bytes must be positive")
         if min(self.connection_limit, self.idle_timeout, self.request_timeout) < 1:
             raise ConfigurationError("connection limit, idle timeout and request timeout must be positive")
+        if self.maintenance_interval < 1:
+            raise ConfigurationError("maintenance interval must be a positive number of seconds")
+        raw, rollups = self.retention_seconds()
+        if rollups is not None and (raw is None or rollups < raw):
+            raise ConfigurationError(
+                "rollup retention must be at least the retention of raw samples "
+                "(a step read of a pruned range answers from the rollups)"
+            )
         if not isinstance(self.access_log, bool):
             raise ConfigurationError(f"access log must be on or off, not {self.access_log!r}")
         self.trusted_proxy_networks()
@@ -92,6 +120,13 @@ class Settings:
             return parse_trusted_proxies(self.trusted_proxies)
         except ValueError as error:
             raise ConfigurationError(f"trusted proxies: {error}") from None
+
+    def retention_seconds(self) -> tuple[float | None, float | None]:
+        """How many seconds raw samples and rollups are kept; None for ever."""
+        try:
+            return parse_duration(self.retention), parse_duration(self.rollup_retention)
+        except ValueError as error:
+            raise ConfigurationError(f"retention: {error}") from None
 
     def describe_database(self) -> str:
         """The database URL without its password, fit for a log line."""
@@ -110,6 +145,21 @@ def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
         except ValueError:
             raise ValueError(f"not an IP address or network: {entry!r}") from None
     return tuple(networks)
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a retention like "90d", "12h", "30m", "2w", "3600s"; None for "forever" or nothing.
+    ValueError for anything else, or for no time at all."""
+    word = text.strip().lower()
+    if word in ("", KEEP_FOREVER):
+        return None
+    match = _DURATION.fullmatch(word)
+    if match is None:
+        raise ValueError(f"not a duration like 90d, 12h, 30m, 2w or forever: {text!r}")
+    seconds = float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"a retention keeps something: {text!r}")
+    return seconds
 
 
 def _check_database_url(url: str) -> None:

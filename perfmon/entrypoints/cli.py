@@ -1,5 +1,5 @@
-"""The `perfmon` command: `serve`, `init-db`, `import-legacy` and `agent`. The one place that configures
-logging, and where each command's failures become log lines and exit statuses."""
+"""The `perfmon` command: `serve`, `init-db`, `import-legacy`, `prune` and `agent`. The one place that
+configures logging, and where each command's failures become log lines and exit statuses."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.legacy_records import LegacySourceUnreadable
 from perfmon.entrypoints.access_log import WsgiApp, with_access_log
 from perfmon.entrypoints.assembly import build_http_app
+from perfmon.entrypoints.background import MaintenanceLoop, describe_prune
 from perfmon.entrypoints.import_report import ProgressLine, summary
 from perfmon.entrypoints.log_redaction import first_line, safe_traceback
 from perfmon.entrypoints.open_files import raise_open_file_limit
@@ -68,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="seconds a request may take to arrive whole (PERFMON_REQUEST_TIMEOUT, 30)",
     )
+    _add_retention_flags(serve)
+    serve.add_argument(
+        "--maintenance-interval",
+        type=int,
+        help="seconds between background passes: rollups, compaction, pruning "
+        "(PERFMON_MAINTENANCE_INTERVAL, default 10)",
+    )
     serve.add_argument(
         "--access-log",
         action="store_true",
@@ -86,7 +94,26 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--from-dir", type=Path, help="the folder holding its users/ and users_data/")
     source.add_argument("--from-db", metavar="URL", help="its PostgreSQL database")
     _add_storage_flags(legacy)
+
+    prune = commands.add_parser(
+        "prune",
+        help="drop the raw samples and rollups older than the retention (a dry run unless --apply)",
+    )
+    _add_storage_flags(prune)
+    _add_retention_flags(prune)
+    prune.add_argument("--apply", action="store_true", help="drop them; without it, only say what would go")
     return parser
+
+
+def _add_retention_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--retention",
+        help="keep raw samples this long: 90d, 12h, 2w or forever (PERFMON_RETENTION, default forever)",
+    )
+    command.add_argument(
+        "--rollup-retention",
+        help="keep rollups this long, at least --retention (PERFMON_ROLLUP_RETENTION, default forever)",
+    )
 
 
 def _add_storage_flags(command: argparse.ArgumentParser) -> None:
@@ -99,7 +126,7 @@ def _add_storage_flags(command: argparse.ArgumentParser) -> None:
 
 
 def _flags(arguments: argparse.Namespace) -> dict[str, object]:
-    return {name: value for name, value in vars(arguments).items() if name != "command"}
+    return {name: value for name, value in vars(arguments).items() if name not in ("command", "apply")}
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -137,9 +164,12 @@ def serve(settings: Settings) -> int:
         server.adj.connection_limit,
     )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    maintenance = MaintenanceLoop(container.retention(), settings.maintenance_interval)
+    maintenance.start()
     try:
         server.run()
     finally:
+        maintenance.stop()
         container.shutdown_resources()
         logger.info("perfmon stopped")
     return 0
@@ -213,6 +243,26 @@ def import_legacy(settings: Settings, from_dir: Path | None, from_db: str | None
     return 0
 
 
+def prune(settings: Settings, apply: bool) -> int:
+    """`perfmon prune`: say what the retention no longer keeps and, with --apply, drop it. Rollups are
+    brought up to date first. Exit 1 when the storage cannot be used."""
+    container = bootstrap.build_container(settings)
+    try:
+        bootstrap.check_storage_ready(container)
+        retention = container.retention()
+        if retention.policy.keeps_everything:
+            print("retention keeps everything (PERFMON_RETENTION is forever): nothing to prune")
+            return 0
+        report = retention.prune(apply=apply)
+    except (bootstrap.StorageNotReady, StorageUnavailable) as problem:
+        logger.error("cannot prune: %s", problem)
+        return 1
+    finally:
+        container.shutdown_resources()
+    print(describe_prune(report) + ("" if apply else "; run with --apply to drop it"))
+    return 0
+
+
 def init_database(settings: Settings) -> int:
     """`perfmon init-db`: create the database if it is missing and migrate it to this version's schema.
     Exit 2 without a usable URL, 1 when the database server cannot be reached or refuses."""
@@ -255,4 +305,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if arguments.command == "import-legacy":
         return import_legacy(settings, arguments.from_dir, arguments.from_db)
+    if arguments.command == "prune":
+        return prune(settings, arguments.apply)
     return init_database(settings)

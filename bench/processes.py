@@ -107,10 +107,13 @@ class Server:
         self._log.close()
 
 
-def perfmon_server(name: str, threads: int, storage_flags: list[str], log_path: Path) -> Server:
-    """`perfmon serve` (as `python -m perfmon serve`) on a free port."""
+def perfmon_server(
+    name: str, threads: int, storage_flags: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Server:
+    """`perfmon serve` (as `python -m perfmon serve`) on a free port; `env` (None: the bench's) may put
+    another perfmon tree on its path."""
     command = [sys.executable, "-m", "perfmon", "serve", "--host", "127.0.0.1", "--port", "0"]
-    return Server(name, [*command, "--threads", str(threads), *storage_flags], log_path)
+    return Server(name, [*command, "--threads", str(threads), *storage_flags], log_path, env)
 
 
 def ceiling_server(threads: int, log_path: Path) -> Server:
@@ -141,6 +144,7 @@ class WrkResult:
     acked: list[str] = field(repr=False)
     server_cpu_s: float | None = None
     queue_warnings: int | None = None
+    p95_ms: float | None = None
 
     @property
     def ok(self) -> int:
@@ -209,6 +213,7 @@ def run_wrk(
         p99_ms=latency["p99"] / 1000,
         sent_by_thread={thread["index"]: thread["sent"] for thread in summary["threads"]},
         acked=lines[1:],
+        p95_ms=latency["p95"] / 1000,
     )
 
 

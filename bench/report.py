@@ -34,7 +34,7 @@ class Measurement:
     """One run: its main figure (a rate, or a p50 in ms for get), its latency and its checks."""
 
     case: str
-    variant: str  # "ceiling", "file", "db", "copy" or "argon2"
+    variant: str  # "ceiling", "file", "db", "baseline-file", "baseline-db", "copy" or "argon2"
     rep: int
     value: float
     p50_ms: float | None = None
@@ -70,6 +70,14 @@ Pick = Callable[[Measurement], float | None]
 # shows "—" in its cells and has no targets.
 MODES = ("file", "db")
 ANY_MODE = "any mode"
+ANY_BASELINE = "the baseline of any mode"
+# The variant of a mode served by the `--baseline` tree's perfmon: "baseline-file", "baseline-db".
+BASELINE = "baseline-"
+
+
+def baseline(mode: str) -> str:
+    """The variant name of the baseline tree's server in that storage mode."""
+    return BASELINE + mode
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,17 @@ class Ratio:
     reference_case: str | None = None
 
 
+@dataclass(frozen=True)
+class Amount:
+    """A target's figure that is no ratio: the median over the repetitions of `pick` of `variant`'s runs
+    of `case`, in `unit`."""
+
+    variant: str
+    case: str
+    pick: Pick
+    unit: str
+
+
 Cell = str | Figure | Ratio
 
 
@@ -125,11 +144,11 @@ class Section:
 
 @dataclass(frozen=True)
 class Target:
-    """A ratio with a bound, reported PASS or FAIL (not enforced); listed when every `shown_if` holds and
-    every mode the ratio names was measured."""
+    """A ratio (or an amount) with a bound, reported PASS or FAIL (not enforced); listed when every
+    `shown_if` holds and every mode it names was measured."""
 
     label: str
-    ratio: Ratio
+    measure: Ratio | Amount
     sign: str  # "≥": the ratio must be at least the bound; "≤": at most
     bound: float
     shown_if: tuple[Ran, ...] = field(default=())
@@ -152,6 +171,10 @@ class _Figures:
     def values(self, case: str, variant: str, pick: Pick) -> dict[int, float]:
         return {m.rep: value for m in self.runs(case, variant) if (value := pick(m)) is not None}
 
+    def median(self, case: str, variant: str, pick: Pick) -> float | None:
+        values = list(self.values(case, variant, pick).values())
+        return statistics.median(values) if values else None
+
     def cell(self, case: str, variant: str, pick: Pick) -> str:
         values = list(self.values(case, variant, pick).values())
         if not values:
@@ -170,13 +193,18 @@ class _Figures:
         return statistics.median(ratios) if ratios else None
 
     def measured(self, variant: str) -> bool:
-        """False for a storage mode that this run did not measure; references are always measured."""
-        return variant not in MODES or variant in self.modes
+        """False for a storage mode (or its baseline) that this run did not measure; references are
+        always measured."""
+        mode = variant.removeprefix(BASELINE)
+        return mode not in MODES or mode in self.modes
 
     def holds(self, condition: Ran | None) -> bool:
         if condition is None:
             return True
-        variants = self.modes if condition.variant == ANY_MODE else [condition.variant]
+        variants = {
+            ANY_MODE: self.modes,
+            ANY_BASELINE: [baseline(mode) for mode in self.modes],
+        }.get(condition.variant, [condition.variant])
         return any(self.runs(condition.case, variant) for variant in variants)
 
     def ratio_of(self, ratio: Ratio, case: str | None = None) -> float | None:
@@ -200,6 +228,10 @@ def _value(m: Measurement) -> float | None:
 
 def _p50(m: Measurement) -> float | None:
     return m.p50_ms
+
+
+def _p95(m: Measurement) -> float | None:
+    return None if m.result is None else m.result.p95_ms
 
 
 def _warnings_per_ok(m: Measurement) -> float | None:
@@ -237,11 +269,31 @@ def against(
     return Row(case, tuple(cells), shown_if)
 
 
+def versus_baseline(case: str, workload: str, figure: str, pick: Pick) -> Row:
+    """The row of the baseline table: workload | figure | then, for each mode, the baseline tree's
+    figure, this tree's, and this ÷ baseline."""
+    cells: list[Cell] = [workload, figure]
+    for mode in MODES:
+        cells += [Figure(baseline(mode), pick), Figure(mode, pick), Ratio(mode, baseline(mode), pick)]
+    return Row(case, tuple(cells), Ran(case, ANY_BASELINE))
+
+
+def per_mode(case: str, label: str, pick: Pick) -> Row:
+    """A row of the history table: the label, then each mode's figure."""
+    return Row(case, (label, *(Figure(mode, pick) for mode in MODES)))
+
+
+def mode_ratio(case: str, reference_case: str, label: str, pick: Pick) -> Row:
+    """A row of the history table: each mode's `case` ÷ its `reference_case`, side by side."""
+    return Row(case, (label, *(Ratio(mode, mode, pick, reference_case=reference_case) for mode in MODES)))
+
+
 # The conditions that most rows and targets share.
 POST_RAN = Ran("post", "ceiling")
 BATCH_RAN = Ran("batch")  # by either mode
 GET_100K_RAN = Ran("get_100k", "ceiling")
 SESSIONS_RAN = Ran("sessions_100")  # by either mode
+HISTORY_RAN = Ran("history_recent_long")  # by either mode
 
 AGAINST_COLUMNS = ("workload", "figure", "ceiling", "file", "file ÷ ceiling", "db", "db ÷ ceiling")
 GET_LABELS = (
@@ -254,6 +306,13 @@ SESSIONS_LABELS = (
     ("sessions_10000", "10,000 sessions"),
     ("sessions_10000_cold", "10,000 sessions, cold"),
 )
+BASELINE_GET_LABELS = (
+    ("get_1k", "get: 1,000 samples"),
+    ("get_100k", "get: 100,000 samples"),
+    ("get_100k_step60", f"get: 100,000 samples, step={w.GET_STEP}"),
+)
+GROUP_GET = tuple(case for case, _ in GET_LABELS)
+GROUP_SESSIONS = tuple(case for case, _ in SESSIONS_LABELS)
 
 # fmt: off
 SECTIONS = (
@@ -314,6 +373,69 @@ SECTIONS = (
         ),
         shown_if=Ran("register"),
     ),
+    Section(
+        heading=f"History: a session of {w.HISTORY_DAYS} days at 1 Hz beside one of the last 10 minutes",
+        paragraphs=(
+            f"`--only history`. Each storage holds a long session (`--history-days`, {w.HISTORY_DAYS} by "
+            "default: agent-like readings, time.time() with jitter, cpu to one decimal, appended through the "
+            f"adapter in batches of {w.HISTORY_BATCH:,}, then one maintenance pass as the server runs it), a "
+            f"session of its last {w.RECENT_SECONDS} s and one of its last {w.RAW_REFERENCE:,} samples, and "
+            f"is read over HTTP by `GET /cpu` from {w.GET_CONNECTIONS} connections. *Whole history*: "
+            "start_time..cur_time its first..last sample at the step the dashboard asks for on a "
+            f"{w.PLOT_WIDTH}-pixel chart (a bucket per pixel, rounded up to a round step). *Readers*: "
+            f"{w.HISTORY_READERS} connections reading the last 10 minutes and the whole history in turn, "
+            "while one connection posts single samples to another session; its p95 is held against the "
+            "same posts with no readers. RSS from /proc: the idle server's VmRSS when it has started, its "
+            "VmHWM (peak) when the readers are done. Bytes on disk: du's allocated blocks of the long "
+            "session's files (file), pg_total_relation_size of every samples partition and rollup table "
+            "(db, all three sessions), per stored sample.",
+        ),
+        columns=("history", "file", "db"),
+        rows=(
+            per_mode("history_samples", "samples in the long session", _value),
+            per_mode("history_load_rate", "loading: samples appended per s", _value),
+            per_mode("history_maintain_s", "then one maintenance pass, s", _value),
+            per_mode("history_recent_long", "last 10 minutes of the long session: p50 ms", _p50),
+            per_mode("history_recent_short", "last 10 minutes of the 10-minute session: p50 ms", _p50),
+            mode_ratio("history_recent_long", "history_recent_short", "p50 ratio long ÷ 10-minute", _p50),
+            per_mode("history_step", "the dashboard's step for the whole history, s", _value),
+            per_mode("history_buckets", "buckets in the answer", _value),
+            per_mode("history_whole", "whole history at that step: p50 ms", _p50),
+            per_mode("history_raw_1k", f"{w.RAW_REFERENCE:,} raw samples: p50 ms", _p50),
+            mode_ratio("history_whole", "history_raw_1k", f"p50 ratio whole ÷ {w.RAW_REFERENCE:,} raw", _p50),
+            per_mode("history_readers", f"{w.HISTORY_READERS} readers: reads per s", _value),
+            per_mode("history_readers", f"{w.HISTORY_READERS} readers: p50 ms", _p50),
+            per_mode("history_rss_idle", "server RSS, idle, MB", _value),
+            per_mode("history_rss_peak", "server peak RSS by the end of the readers, MB", _value),
+            per_mode("history_rss_growth", "RSS growth, MB", _value),
+            per_mode("history_post_idle", "single POST /cpu, no readers: p95 ms", _value),
+            per_mode("history_post_busy", f"single POST /cpu, {w.HISTORY_READERS} readers: p95 ms", _value),
+            mode_ratio("history_post_busy", "history_post_idle", "p95 ratio readers ÷ none", _value),
+            per_mode("history_disk_raw", "bytes on disk per sample: raw", _value),
+            per_mode("history_disk_rollups", "bytes on disk per sample: rollups", _value),
+            per_mode("history_disk_total", "bytes on disk per sample: raw + rollups", _value),
+        ),
+        shown_if=HISTORY_RAN,
+    ),
+    Section(
+        heading="Against the baseline: the same workloads served by the `--baseline` tree's perfmon",
+        paragraphs=(
+            "In the same repetitions, each against a storage of its own written by the baseline's own "
+            "adapters (its db storages migrated by its own `perfmon init-db`). Ratios are this tree ÷ the "
+            "baseline, run by run.",
+        ),
+        columns=("workload", "figure", "file baseline", "file", "file ÷ baseline", "db baseline", "db",
+                 "db ÷ baseline"),
+        rows=(
+            versus_baseline("post", "post", "200s per s", _value),
+            versus_baseline("post", "post", "server CPU ms per 200", _cpu_per_ok),
+            versus_baseline("batch", "batch", "samples stored per s", _value),
+            versus_baseline("batch", "batch", "server CPU ms per request", _cpu_per_ok),
+            *(versus_baseline(case, label, "p50 ms", _p50) for case, label in BASELINE_GET_LABELS),
+            *(versus_baseline(case, f"sessions: {label}", "p50 ms", _p50) for case, label in SESSIONS_LABELS),
+        ),
+        shown_if=Ran("post", ANY_BASELINE),
+    ),
 )
 
 TARGETS = (
@@ -327,6 +449,26 @@ TARGETS = (
              (GET_100K_RAN,)) for mode in MODES),
     *(Target(f"sessions p50 {mode}: 10,000 ÷ 100", Ratio(mode, mode, _p50, "sessions_10000", "sessions_100"),
              "≤", 1.1, (SESSIONS_RAN,)) for mode in MODES),
+    # Issue 11: a long history costs reads what they return, not what is stored.
+    *(Target(f"history last 10 min p50 {mode}: long ÷ 10-minute session",
+             Ratio(mode, mode, _p50, "history_recent_long", "history_recent_short"), "≤", 1.5, (HISTORY_RAN,))
+      for mode in MODES),
+    *(Target(f"history whole p50 {mode}: dashboard's step ÷ {w.RAW_REFERENCE:,} raw",
+             Ratio(mode, mode, _p50, "history_whole", "history_raw_1k"), "≤", 3.0, (HISTORY_RAN,))
+      for mode in MODES),
+    *(Target(f"history RSS growth {mode}, {w.HISTORY_READERS} readers",
+             Amount(mode, "history_rss_growth", _value, "MB"), "≤", 100, (HISTORY_RAN,)) for mode in MODES),
+    *(Target(f"history post p95 {mode}: {w.HISTORY_READERS} readers ÷ none",
+             Ratio(mode, mode, _value, "history_post_busy", "history_post_idle"), "≤", 2.0, (HISTORY_RAN,))
+      for mode in MODES),
+    Target("history bytes per sample file, raw + rollups", Amount("file", "history_disk_total", _value, "B"),
+           "≤", 8, (HISTORY_RAN,)),
+    # Issue 11: the existing figures do not regress by more than 10% (against the --baseline tree).
+    *(Target(f"{case} {mode} ÷ baseline", Ratio(mode, baseline(mode), _value, case), "≥", 0.9,
+             (Ran(case, baseline(mode)),)) for case in ("post", "batch") for mode in MODES),
+    *(Target(f"{case} p50 {mode} ÷ baseline", Ratio(mode, baseline(mode), _p50, case), "≤", 1.1,
+             (Ran(case, baseline(mode)),))
+      for case in (*GROUP_GET, *GROUP_SESSIONS) for mode in MODES),
 )
 # fmt: on
 
@@ -349,23 +491,26 @@ def _section(f: _Figures, section: Section) -> list[str]:
     return [f"## {section.heading}", "", *paragraphs, *_table(section.columns, rows), ""]
 
 
+def _target_row(f: _Figures, target: Target) -> list[str] | None:
+    """The target's line: label, bound, measured, verdict; None when it is not to be listed."""
+    measure = target.measure
+    references = (measure.reference,) if isinstance(measure, Ratio) else ()
+    if not all(f.measured(variant) for variant in (measure.variant, *references)):
+        return None
+    if not all(f.holds(condition) for condition in target.shown_if):
+        return None
+    if isinstance(measure, Ratio):
+        measured = f.ratio_of(measure)
+        bound, text = f"{target.bound}×", _ratio_text(measured)
+    else:
+        measured = f.median(measure.case, measure.variant, measure.pick)
+        bound = f"{_number(target.bound)} {measure.unit}"
+        text = "—" if measured is None else f"{_number(measured)} {measure.unit}"
+    return [target.label, f"{target.sign} {bound}", text, _verdict(measured, target.sign, target.bound)]
+
+
 def _targets(f: _Figures) -> list[str]:
-    rows = []
-    for target in TARGETS:
-        ratio = target.ratio
-        if not (f.measured(ratio.variant) and f.measured(ratio.reference)):
-            continue
-        if not all(f.holds(condition) for condition in target.shown_if):
-            continue
-        measured = f.ratio_of(ratio)
-        rows.append(
-            [
-                target.label,
-                f"{target.sign} {target.bound}×",
-                _ratio_text(measured),
-                _verdict(measured, target.sign, target.bound),
-            ]
-        )
+    rows = [row for target in TARGETS if (row := _target_row(f, target)) is not None]
     if not rows:
         return []
     return ["## Targets", "", *_table(("target", "bound", "measured", "verdict"), rows), ""]
@@ -415,7 +560,7 @@ def _integrity(f: _Figures) -> tuple[list[str], bool]:
                 str(sum(c.stored_unacknowledged for c in checks)),
             ]
         else:
-            storage = ["—", "—", "— (reads)" if case.startswith("get") else "— (ceiling)", "—"]
+            storage = ["—", "—", "— (reads)" if case.startswith(("get", "history")) else "— (ceiling)", "—"]
         rows.append(
             [
                 case,

@@ -2,6 +2,8 @@
 
     python -m bench                          # both storage modes, every workload, 3 repetitions of 10 s
     python -m bench --quick --modes file --only post         # a smoke test: 1 repetition of 3 s runs
+    python -m bench --only history --seconds 6               # a month at 1 Hz beside 10 minutes
+    python -m bench --only post,batch,get,sessions --baseline DIR   # against another perfmon tree
 
 See bench/README.md for what each workload measures and how to read the table.
 """
@@ -9,6 +11,7 @@ See bench/README.md for what each workload measures and how to read the table.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -31,9 +34,12 @@ from types import FrameType
 import perfmon
 from perfmon.adapters.password_hasher import Argon2PasswordHasher
 
+from . import baseline as base
+from . import history
 from . import workload as w
+from .baseline import BaselineStore
 from .processes import BENCH_DIR, BenchError, Server, WrkResult, ceiling_server, perfmon_server, run_wrk
-from .report import Check, Measurement, render
+from .report import BASELINE, Check, Measurement, baseline, render
 from .stores import (
     DatabaseStore,
     FileStore,
@@ -51,13 +57,18 @@ GROUPS = {
     "get": ("get_1k", "get_100k", "get_100k_step60"),
     "sessions": ("sessions_100", "sessions_10000", "sessions_10000_cold"),
     "auth": ("register", "login"),
+    "history": ("history",),
 }
+# The workloads that --baseline also runs on the baseline tree's servers.
+BASELINE_GROUPS = ("post", "batch", "get", "sessions")
 MAIN_CASES = ("post", "batch", "get_1k", "get_100k", "get_100k_step60", "register", "login")
 SESSIONS_CASES = GROUPS["sessions"]
 GET_CASES = {"get_1k": (1000, None), "get_100k": (100_000, None), "get_100k_step60": (100_000, w.GET_STEP)}
 LOGIN_USER = "bench-login"
 # waitress logs this WARNING for each request that finds every worker thread busy.
 QUEUE_WARNING = "Task queue depth is"
+# A storage of this tree's adapters, or of the --baseline tree's (through its helper process).
+AnyStore = Store | BaselineStore
 PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway storage)
 
 
@@ -83,6 +94,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="also profile each mode's server under `post` with py-spy"
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        help=f"days at 1 Hz in the history's long session (default {w.HISTORY_DAYS}, 1 with --quick)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run post, batch, get and sessions on the perfmon package in DIR (e.g. "
+        "`git archive 70a4571 perfmon | tar -x -C DIR`), each with storages of its own making",
+    )
     parser.add_argument("--max-minutes", type=float, default=90, help="abort past this (default 90)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp folder (logs, data)")
     arguments = parser.parse_args(argv)
@@ -90,8 +113,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     arguments.only = _choices(parser, "--only", arguments.only, tuple(GROUPS))
     arguments.seconds = arguments.seconds or (3 if arguments.quick else 10)
     arguments.reps = arguments.reps or (1 if arguments.quick else 3)
-    if arguments.seconds < 1 or arguments.reps < 1 or arguments.threads < 1:
-        parser.error("--seconds, --reps and --threads must be positive")
+    arguments.history_days = arguments.history_days or (1 if arguments.quick else w.HISTORY_DAYS)
+    if min(arguments.seconds, arguments.reps, arguments.threads, arguments.history_days) < 1:
+        parser.error("--seconds, --reps, --threads and --history-days must be positive")
+    if arguments.baseline is not None:
+        try:
+            arguments.baseline = base.check_tree(arguments.baseline)
+        except BenchError as error:
+            parser.error(str(error))
+        if not set(arguments.only) & set(BASELINE_GROUPS):
+            parser.error(f"--baseline runs {','.join(BASELINE_GROUPS)}: include one in --only")
     if arguments.profile and "post" not in arguments.only:
         parser.error("--profile profiles the post workload: include post in --only")
     arguments.cases = [case for group in arguments.only for case in GROUPS[group]]
@@ -122,7 +153,16 @@ class Bench:
         self.logs.mkdir()
         self.database_prefix = new_database_prefix()
         self.databases: list[str] = []
-        self.stores: dict[tuple[str, str], Store] = {}
+        # By (variant, storage name): a mode's or, with --baseline, the baseline tree's ("baseline-file").
+        self.stores: dict[tuple[str, str], AnyStore] = {}
+        self.baselines = [baseline(mode) for mode in self.modes] if arguments.baseline else []
+        self.baseline_cases = [
+            case for group in BASELINE_GROUPS for case in GROUPS[group] if case in self.cases
+        ]
+        self.history_data: dict[str, history.HistoryData] = {}
+        self.history_runs = history.HistoryRuns(
+            self._wrk, self._record, self._next_run, _check_posts, arguments.seconds
+        )
         self.session_tokens: dict[tuple[str, str], list[str]] = {}
         self.get_tokens: dict[tuple[str, int], str] = {}
         self.servers: list[Server] = []
@@ -131,31 +171,54 @@ class Bench:
 
     # Storages -----------------------------------------------------------------------------------
 
-    def _store(self, mode: str, name: str) -> Store:
+    def _store(self, variant: str, name: str) -> AnyStore:
+        mode = variant.removeprefix(BASELINE)
+        own = variant == mode
         if mode == "file":
-            return FileStore(self.temp / f"data-{name}")
-        database = self.database_prefix if name == "main" else f"{self.database_prefix}_{name}"
+            location = self.temp / f"data-{variant}-{name}"
+            if own:
+                return FileStore(location)
+            return BaselineStore(self.arguments.baseline, mode, str(location), self._store_log(variant, name))
+        label = name if own else f"baseline_{name}"
+        database = self.database_prefix if label == "main" else f"{self.database_prefix}_{label}"
         self.databases.append(database)
-        return DatabaseStore(throwaway_database_url(self.arguments.database_url, database))
+        url = throwaway_database_url(self.arguments.database_url, database)
+        if own:
+            return DatabaseStore(url)
+        return BaselineStore(self.arguments.baseline, mode, url, self._store_log(variant, name))
+
+    def _store_log(self, variant: str, name: str) -> Path:
+        return self.logs / f"store-{variant}-{name}.log"
 
     def prepare(self) -> None:
-        """Fill each storage through the adapters, before any server reads it."""
-        for mode in self.modes:
+        """Fill each storage through the adapters (the baseline's through its own), before any server
+        reads it."""
+        for variant in [*self.modes, *self.baselines]:
+            own = not variant.startswith(BASELINE)
+            cases = set(self.cases if own else self.baseline_cases)
             started = time.monotonic()
-            if set(self.cases) & set(MAIN_CASES):
-                store = self.stores[mode, "main"] = self._store(mode, "main")
+            if cases & set(MAIN_CASES):
+                store = self.stores[variant, "main"] = self._store(variant, "main")
                 for case, (count, _) in GET_CASES.items():
-                    if case in self.cases and (mode, count) not in self.get_tokens:
-                        token = self.get_tokens[mode, count] = store.new_sessions(1)[0]
+                    if case in cases and (variant, count) not in self.get_tokens:
+                        token = self.get_tokens[variant, count] = store.new_sessions(1)[0]
                         store.fill(token, w.history(count))
-                if "login" in self.cases:
+                if "login" in cases:
+                    assert isinstance(store, Store)
                     store.ensure_user(LOGIN_USER, Argon2PasswordHasher().hash(PASSWORD))
-            if set(self.cases) & set(SESSIONS_CASES):
+            if cases & set(SESSIONS_CASES):
                 for count in w.SESSIONS_COUNTS:
                     name = f"s{count}"
-                    store = self.stores[mode, name] = self._store(mode, name)
-                    self.session_tokens[mode, name] = store.new_sessions(count)
-            _progress(f"prepared the {mode} storage in {time.monotonic() - started:.1f} s")
+                    store = self.stores[variant, name] = self._store(variant, name)
+                    self.session_tokens[variant, name] = store.new_sessions(count)
+            if "history" in cases:
+                store = self.stores[variant, "history"] = self._store(variant, "history")
+                assert isinstance(store, Store)
+                data, figures = history.prepare(store, self.arguments.history_days, _progress)
+                self.history_data[variant] = data
+                for figure in figures:
+                    self._record(figure)
+            _progress(f"prepared the {variant} storages in {time.monotonic() - started:.1f} s")
 
     # Servers ------------------------------------------------------------------------------------
 
@@ -167,14 +230,15 @@ class Bench:
                 servers["ceiling"] = self._start(
                     lambda log: ceiling_server(self.arguments.threads, log), f"ceiling-rep{rep}"
                 )
-            for mode in self.modes:
+            for variant in [*self.modes, *self.baselines]:
                 for name in names:
-                    flags = self.stores[mode, name].serve_flags()
-                    label = f"{mode}-{name}"
+                    if (variant, name) not in self.stores:
+                        continue
+                    flags = self.stores[variant, name].serve_flags()
+                    label = f"{variant}-{name}"
+                    env = None if variant in self.modes else base.environment(self.arguments.baseline)
                     servers[label] = self._start(
-                        lambda log, label=label, flags=flags: perfmon_server(
-                            label, self.arguments.threads, flags, log
-                        ),
+                        functools.partial(perfmon_server, label, self.arguments.threads, flags, env=env),
                         f"{label}-rep{rep}",
                     )
             yield servers
@@ -203,14 +267,26 @@ class Bench:
             names = [f"s{count}" for count in w.SESSIONS_COUNTS]
             with self._serving(rep, names, ceiling=False) as servers:
                 for case in sessions_cases:
-                    for mode in _rotated(self.modes, rep):
-                        self._measure(rep, case, mode, servers)
+                    for variant in _rotated(self._storage_variants(case), rep):
+                        self._measure(rep, case, variant, servers)
+        if "history" in self.cases:
+            with self._serving(rep, ["history"], ceiling=False) as servers:
+                for mode in _rotated(self.modes, rep):
+                    store = self.stores[mode, "history"]
+                    assert isinstance(store, Store)
+                    self.history_runs.run(
+                        rep, mode, servers[f"{mode}-history"], store, self.history_data[mode]
+                    )
+
+    def _storage_variants(self, case: str) -> list[str]:
+        """The modes, and their baselines when the case is one --baseline runs."""
+        return [*self.modes, *(self.baselines if case in self.baseline_cases else [])]
 
     def _variants(self, case: str) -> list[str]:
         if case == "post" or case.startswith("get"):
-            return ["ceiling", *self.modes]
+            return ["ceiling", *self._storage_variants(case)]
         if case == "batch":
-            return [*self.modes, *(["copy"] if "db" in self.modes else [])]
+            return [*self._storage_variants(case), *(["copy"] if "db" in self.modes else [])]
         return [*self.modes, "argon2"]
 
     def _measure(self, rep: int, case: str, variant: str, servers: dict[str, Server]) -> None:
@@ -260,10 +336,10 @@ class Bench:
             check = _check_login(store, before, result)
             self._record(Measurement(case, variant, rep, result.ok_per_second, result.p50_ms, check, result))
 
-    def _measure_sessions(self, rep: int, case: str, mode: str, servers: dict[str, Server]) -> None:
+    def _measure_sessions(self, rep: int, case: str, variant: str, servers: dict[str, Server]) -> None:
         count = 100 if case == "sessions_100" else 10_000
         name = f"s{count}"
-        all_tokens = self.session_tokens[mode, name]
+        all_tokens = self.session_tokens[variant, name]
         if case == "sessions_10000_cold":
             tokens = all_tokens
         else:
@@ -271,12 +347,12 @@ class Bench:
         self._post_run(
             rep,
             case,
-            mode,
-            servers[f"{mode}-{name}"],
-            self.stores[mode, name],
+            variant,
+            servers[f"{variant}-{name}"],
+            self.stores[variant, name],
             tokens,
             w.SESSIONS_CONNECTIONS,
-            f"{case}-{mode}-rep{rep}",
+            f"{case}-{variant}-rep{rep}",
         )
 
     def _post_run(
@@ -285,7 +361,7 @@ class Bench:
         case: str,
         variant: str,
         server: Server,
-        store: Store | None,
+        store: AnyStore | None,
         tokens: list[str],
         connections: int,
         name: str,
@@ -307,10 +383,17 @@ class Bench:
         result = self._wrk(server, {"kind": "get", "path": path}, w.GET_CONNECTIONS, name)
         self._record(Measurement(case, variant, rep, result.p50_ms, result.p50_ms, None, result))
 
-    def _wrk(self, server: Server, config: dict[str, object], connections: int, name: str) -> WrkResult:
+    def _wrk(
+        self,
+        server: Server,
+        config: dict[str, object],
+        connections: int,
+        name: str,
+        seconds: int | None = None,
+    ) -> WrkResult:
         cpu_before, warnings_before = server.cpu_seconds(), server.log_count(QUEUE_WARNING)
         result = run_wrk(
-            server.url, config, connections=connections, seconds=self.arguments.seconds,
+            server.url, config, connections=connections, seconds=seconds or self.arguments.seconds,
             work_dir=self.logs, name=name,
         )  # fmt: skip
         result.server_cpu_s = server.cpu_seconds() - cpu_before
@@ -431,7 +514,7 @@ def _sent_request(moment: float, base: float, result: WrkResult, span: float) ->
     return thread in result.sent_by_thread and request // span < result.sent_by_thread[int(thread)]
 
 
-def _check_posts(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+def _check_posts(store: AnyStore, tokens: list[str], base: float, result: WrkResult) -> Check:
     stored = store.stored_times(_touched(tokens, result), base, base + w.RUN_TIME_SPAN)
     stored_set = set(stored)
     acked = {float(moment) for moment in result.acked}
@@ -447,7 +530,7 @@ def _check_posts(store: Store, tokens: list[str], base: float, result: WrkResult
     )
 
 
-def _check_batches(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+def _check_batches(store: AnyStore, tokens: list[str], base: float, result: WrkResult) -> Check:
     stored = store.stored_times(_touched(tokens, result), base, base + w.RUN_TIME_SPAN)
     per_batch: dict[float, int] = {}
     unexpected = 0
@@ -469,7 +552,7 @@ def _check_batches(store: Store, tokens: list[str], base: float, result: WrkResu
     )
 
 
-def _check_register(store: Store, run: int, result: WrkResult) -> Check:
+def _check_register(store: AnyStore, run: int, result: WrkResult) -> Check:
     sessions = store.existing_sessions(result.acked)
     names = [f"r{run}_{index}_{n}" for index, sent in result.sent_by_thread.items() for n in range(sent)]
     users = store.existing_users(names)
@@ -483,7 +566,7 @@ def _check_register(store: Store, run: int, result: WrkResult) -> Check:
     )
 
 
-def _check_login(store: Store, before: int, result: WrkResult) -> Check:
+def _check_login(store: AnyStore, before: int, result: WrkResult) -> Check:
     sessions = store.existing_sessions(result.acked)
     new = store.sessions_of(LOGIN_USER) - before
     return Check(
@@ -540,9 +623,13 @@ def _machine(arguments: argparse.Namespace) -> dict[str, str]:
         "OS": f"{platform.system()} {platform.release()}",
         "wrk": output(["wrk", "-v"]).split("Copyright")[0].strip(),
         "perfmon": version,
-        "perfmon source digest": _source_fingerprint(),
+        "perfmon source digest": _source_fingerprint(_perfmon_package()),
         "load average at start": " ".join(f"{load:.2f}" for load in os.getloadavg()),
     }
+    if arguments.baseline is not None:
+        machine["baseline (--baseline)"] = (
+            f"{arguments.baseline}, source digest {_source_fingerprint(arguments.baseline / 'perfmon')}"
+        )
     if "db" in arguments.modes:
         machine["PostgreSQL"] = output(["psql", arguments.database_url, "-Atc", "show server_version"])
     return machine
@@ -553,13 +640,12 @@ def _perfmon_package() -> Path:
     return Path(perfmon.__file__).resolve().parent
 
 
-def _source_fingerprint() -> str:
+def _source_fingerprint(package: Path) -> str:
     """A digest of perfmon's source as the servers import it: a change mid-run shows in the report.
     (To measure one version while perfmon/ is being edited: `git archive COMMIT perfmon | tar -x -C DIR`,
     then `PYTHONSAFEPATH=1 PYTHONPATH=DIR:$PWD python -m bench` from the checkout: PYTHONSAFEPATH keeps
     the checkout's own perfmon/ in the current folder from coming first.)"""
     digest = hashlib.sha256()
-    package = _perfmon_package()
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
@@ -598,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.cleanup()
         signal.alarm(0)
-    if _source_fingerprint() != machine["perfmon source digest"]:
+    if _source_fingerprint(_perfmon_package()) != machine["perfmon source digest"]:
         machine["perfmon source digest"] += " (**changed during the run**: figures mix two versions)"
     machine["load average at end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     machine["bench time"] = f"{(time.monotonic() - started) / 60:.1f} min"

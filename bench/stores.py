@@ -4,11 +4,16 @@ The bench fills them before a server starts (10,000 sessions through the API wou
 Argon2), creates fresh sessions for each write run, and reads back what a run stored to compare it
 with what wrk saw acknowledged. Each db storage is a throwaway database `perfmon_bench_<random>...`
 made by `perfmon init-db` and dropped at the end.
+
+It also runs under the perfmon of a `--baseline` tree (bench/baseline.py): the release before issue 11
+(70a4571) stores CpuSamples of one series, so `fill` and `stored_times` speak whichever ports they find.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
+import os
 import secrets
 import subprocess
 import sys
@@ -17,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -32,6 +38,11 @@ from perfmon.adapters.postgres.repositories import (
 from perfmon.domain.model import CpuSample, Session, TimeRange, User, Username
 from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
 
+# Issue 11's ports store Samples of named series and read one series by its metric; the baseline's
+# (70a4571) store CpuSamples and read the one series there is.
+NAMED_SERIES = "metric" in inspect.signature(SampleRepository.between).parameters
+CPU = "cpu"
+
 AGENTS_USER = "bench-agents"
 # Not a real Argon2 hash: nobody logs in as the agents' user, sessions are added directly.
 _UNUSABLE_HASH = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtc2FsdA$bm90LWEtaGFzaA"
@@ -39,10 +50,20 @@ _APPEND_CHUNK = 10_000
 _READ_WORKERS = 4
 
 
+@dataclass(frozen=True)
+class DiskUse:
+    """Bytes on disk (allocated blocks, as du counts them) of raw samples and of their rollups."""
+
+    raw: int
+    rollups: int
+
+
 class Store:
     """One storage (a data dir, or a database) with the three repositories over it."""
 
     kind: str
+    # Threads that append batches of one session at once (Store.load): as many as help.
+    load_workers = 1
     users: UserRepository
     sessions: SessionRepository
     samples: SampleRepository
@@ -75,15 +96,60 @@ class Store:
     def fill(self, token: str, samples: Sequence[tuple[float, float]]) -> None:
         """Append the (cpu, time) samples to the session in chunks of 10,000 (the batch limit)."""
         for offset in range(0, len(samples), _APPEND_CHUNK):
-            chunk = samples[offset : offset + _APPEND_CHUNK]
-            self.samples.append(token, [CpuSample(cpu, taken_at) for cpu, taken_at in chunk])
+            self.append(token, samples[offset : offset + _APPEND_CHUNK])
+
+    def append(self, token: str, samples: Sequence[tuple[float, float]]) -> None:
+        """Append one batch of (cpu, time) samples to the session's `cpu` series, all or nothing."""
+        readings = [CpuSample(cpu, taken_at) for cpu, taken_at in samples]
+        if NAMED_SERIES:
+            self.samples.append(token, [reading.sample() for reading in readings])
+        else:
+            self.samples.append(token, readings)  # type: ignore[arg-type]  # the baseline's port
+
+    def load(self, token: str, batches: Iterable[Sequence[tuple[float, float]]]) -> None:
+        """Append the batches to the session, `load_workers` at a time, each all or nothing; the first
+        error stops the load and is raised. A batch is made when a worker is free: a month of samples
+        is never held at once."""
+        slots = threading.BoundedSemaphore(self.load_workers)
+        failed = threading.Event()
+
+        def append(batch: Sequence[tuple[float, float]]) -> None:
+            try:
+                self.append(token, batch)
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(self.load_workers) as pool:
+            pending = []
+            for batch in batches:
+                slots.acquire()
+                if failed.is_set():
+                    slots.release()
+                    break
+                pending.append(pool.submit(append, batch))
+            for future in pending:
+                future.result()
+
+    def maintain(self, now: float) -> None:
+        """One pass of the storage's background work at `now`, as the server runs it on its timer:
+        rollups brought up to date, closed segments compacted or partitions made ahead."""
+        self.samples.maintain(now)  # type: ignore[attr-defined]  # the samples are the maintenance
+
+    def disk_use(self, tokens: Sequence[str]) -> DiskUse:
+        """Bytes on disk of the sessions' samples and rollups (the whole sample storage for db)."""
+        raise NotImplementedError
 
     def stored_times(self, tokens: Iterable[str], start: float, end: float) -> list[float]:
         """The times of every sample in these sessions within [start, end], all sessions together."""
         time_range = TimeRange(start, end)
 
         def read(token: str) -> list[float]:
-            return [sample.taken_at for sample in self.samples.between(token, time_range)]
+            if NAMED_SERIES:
+                return list(self.samples.between(token, CPU, time_range).taken_at)
+            return [sample.taken_at for sample in self.samples.between(token, time_range)]  # type: ignore[call-arg]
 
         with ThreadPoolExecutor(_READ_WORKERS) as pool:
             return [moment for times in pool.map(read, list(tokens)) for moment in times]
@@ -120,11 +186,41 @@ class FileStore(Store):
         # The bench's own repository caches what it read; a new one reads the files again.
         return FileStorage(self.data_dir, fsync=False).sessions
 
+    def disk_use(self, tokens: Sequence[str]) -> DiskUse:
+        """The files that hold the sessions' samples (their names hold the token), by what du counts:
+        allocated blocks. A file with `rollup` in its path holds rollups."""
+        raw = rollups = 0
+        for folder, _, names in os.walk(self.data_dir):
+            for name in names:
+                path = Path(folder, name)
+                relative = str(path.relative_to(self.data_dir))
+                if not any(token in relative for token in tokens):
+                    continue
+                size = path.stat().st_blocks * 512
+                if "rollup" in relative:
+                    rollups += size
+                else:
+                    raw += size
+        return DiskUse(raw, rollups)
+
+
+# The tables (partitioned or not) that hold raw samples; rollups are the tables named *rollup*.
+RAW_SAMPLE_TABLES = ("samples",)
+# Every table with storage of its own (a partition, or a table that is not partitioned) in the public
+# schema, by the table it is a partition of (itself when it is none).
+_RELATION_SIZES = """
+    SELECT pg_partition_root(c.oid)::regclass::text, pg_total_relation_size(c.oid)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind = 'r'
+"""
+
 
 class DatabaseStore(Store):
     """A throwaway database of the db storage, created and migrated by `perfmon init-db`."""
 
     kind = "db"
+    # PostgreSQL does the work of an append in its own processes: 4 connections keep 2 cores busy.
+    load_workers = _READ_WORKERS
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -147,6 +243,24 @@ class DatabaseStore(Store):
 
     def fresh_sessions(self) -> SessionRepository:
         return PostgresSessionRepository(self.engine)
+
+    def disk_use(self, tokens: Sequence[str]) -> DiskUse:
+        """pg_total_relation_size (heap, indexes, TOAST, free space and visibility maps) of every
+        partition of the samples table and of the rollup tables: every session's, not only these."""
+        sizes = {"raw": 0, "rollups": 0}
+        with self.engine.connect() as connection:
+            rows = connection.execute(text(_RELATION_SIZES)).all()
+        for root, size in rows:
+            if root in RAW_SAMPLE_TABLES:
+                sizes["raw"] += size
+            elif "rollup" in root:
+                sizes["rollups"] += size
+        return DiskUse(sizes["raw"], sizes["rollups"])
+
+    def vacuum(self) -> None:
+        """VACUUM (ANALYZE) the database, as autovacuum would have by the time a month had been written."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM (ANALYZE)"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -177,14 +291,22 @@ def drop_databases(server_url: str, names: Iterable[str]) -> list[str]:
     return failed
 
 
+# The COPY ceiling's scratch table is shaped like the raw samples table (perfmon/adapters/postgres/
+# tables.py: series_id, taken_at, an identity id, value; its primary key the one index), and is filled
+# through these columns. It is one plain table where perfmon's is partitioned by day, and it holds no
+# rollups where perfmon's batches also merge theirs: the ceiling is the raw rows alone.
+COPY_LIKE = "samples"
+COPY_COLUMNS = "(series_id, taken_at, value)"
+
+
 def copy_rate(url: str, *, connections: int, batch_size: int, seconds: float) -> float:
     """Rows per second that `connections` COPYs of `batch_size`-row batches (one transaction each)
-    store into a scratch table shaped like cpu_samples (same columns, identity and indexes, no foreign
-    key), from in-memory buffers."""
+    store into a scratch table shaped like the samples table (same columns, identity and key, no
+    partitions), from in-memory buffers."""
     parameters = database_url(url).translate_connect_args(username="user", database="dbname")
     with psycopg2.connect(**parameters) as setup, setup.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_copy")
-        cursor.execute("CREATE TABLE bench_copy (LIKE cpu_samples INCLUDING ALL)")
+        cursor.execute(f"CREATE TABLE bench_copy (LIKE {COPY_LIKE} INCLUDING ALL)")
     setup.close()
     buffers = [_copy_buffer(batch_size, offset) for offset in range(8)]
     copied = [0] * connections
@@ -199,7 +321,7 @@ def copy_rate(url: str, *, connections: int, batch_size: int, seconds: float) ->
             while time.monotonic() < deadline[0]:
                 with connection.cursor() as cursor:
                     cursor.copy_expert(
-                        "COPY bench_copy (session_token, taken_at, cpu) FROM STDIN",
+                        f"COPY bench_copy {COPY_COLUMNS} FROM STDIN",
                         io.StringIO(buffers[(index + batch) % len(buffers)]),
                     )
                 connection.commit()
@@ -224,6 +346,7 @@ def copy_rate(url: str, *, connections: int, batch_size: int, seconds: float) ->
 
 
 def _copy_buffer(batch_size: int, offset: int) -> str:
-    token = str(uuid.uuid4())
+    """A batch of COPY_COLUMNS rows: one series (a run's batches go to 16 series), one second apart."""
+    series = offset % 16 + 1
     base = 2e9 + offset * batch_size
-    return "".join(f"{token}\t{base + row + 0.25!r}\t{row % 1000 / 10!r}\n" for row in range(batch_size))
+    return "".join(f"{series}\t{base + row + 0.25!r}\t{row % 1000 / 10!r}\n" for row in range(batch_size))

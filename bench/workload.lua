@@ -8,6 +8,7 @@
 --               so that the bench can tell which samples were acknowledged and which were stored
 --   batch_size  samples per batch ("batch")
 --   path        the request path and query ("get")
+--   paths       or several: request n of thread i asks for paths[(i + n) % #paths + 1] ("get")
 --   run         this run's number, part of user names ("register")
 --   user, password   the credentials ("register" uses the password, "login" both)
 --   out         the file done() writes the results to: one line of JSON, then one acknowledged
@@ -75,6 +76,9 @@ function builders.login()
 end
 
 function builders.get()
+  if cfg.paths then
+    return wrk.format("GET", cfg.paths[(index + sent) % #cfg.paths + 1])
+  end
   return wrk.format("GET", cfg.path)
 end
 
@@ -126,10 +130,12 @@ function done(summary, latency, requests)
   out:write(string.format(
     '{"duration_us": %d, "requests": %d, "bytes": %d, '
       .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
-      .. '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d, "mean": %.1f}, "threads": [%s]}\n',
+      .. '"latency_us": {"p50": %d, "p90": %d, "p95": %d, "p99": %d, "max": %d, "mean": %.1f}, '
+      .. '"threads": [%s]}\n',
     summary.duration, summary.requests, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
+    latency.max, latency.mean,
     table.concat(thread_parts, ", ")
   ))
   for _, id in ipairs(ids) do

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import random
+from collections.abc import Iterator
+
 # post: single-sample POST /cpu, 16 keep-alive connections spread over 64 sessions.
 POST_CONNECTIONS = 16
 POST_SESSIONS = 64
@@ -42,3 +46,57 @@ def history(count: int) -> list[tuple[float, float]]:
 def run_time_base(run: int) -> float:
     """The first time that run number `run` writes."""
     return RUN_TIME_BASE + run * RUN_TIME_SPAN
+
+
+# history: a session of HISTORY_DAYS at 1 Hz beside one of the last RECENT_SECONDS, loaded through the
+# adapters in batches of the API's limit, then read over HTTP. Reads of both go from GET_CONNECTIONS;
+# HISTORY_READERS connections read both reads in turn while single posts go to another session.
+HISTORY_DAYS = 30
+RECENT_SECONDS = 600
+RAW_REFERENCE = 1000  # the samples of the raw read the 30-day read is held against
+HISTORY_READERS = 8
+HISTORY_BATCH = 10_000
+# The dashboard's chart is about this wide (CSS pixels) on a 1280-pixel screen; it asks for a bucket
+# per pixel, rounded up to a round step (NICE_STEPS): 30 days -> 3600 s, 721 buckets.
+PLOT_WIDTH = 1000
+# perfmon/entrypoints/http/static/ranges.js's NICE_STEPS (seconds); past a day, whole days.
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def dashboard_step(seconds: float, plot_width: int = PLOT_WIDTH) -> int:
+    """The step (seconds) the dashboard asks for to draw `seconds` of history (ranges.js stepFor)."""
+    wanted = seconds / plot_width * (1 - 1e-9)
+    for step in NICE_STEPS:
+        if step >= wanted:
+            return step
+    return math.ceil(wanted / 86400) * 86400
+
+
+def agent_history(end: float, count: int) -> Iterator[list[tuple[float, float]]]:
+    """`count` (cpu, time) samples as an agent at 1 Hz sends them, oldest first, in batches of up to
+    HISTORY_BATCH, the last taken at about `end` (seconds since the epoch).
+
+    Like time.time() readings: sample k seconds before the last is at end - k plus a few milliseconds
+    of scheduling jitter, every digit of the double significant; cpu to one decimal, as the agent's
+    psutil reports it, a slow wander with noise and short bursts. Sample k's values depend on k alone,
+    so the last samples of a long history are the samples of a short one.
+    """
+    blocks = math.ceil(count / HISTORY_BATCH)
+    for block in reversed(range(blocks)):
+        samples = _agent_block(end, block)
+        oldest = min(count, (block + 1) * HISTORY_BATCH) - block * HISTORY_BATCH
+        yield samples[HISTORY_BATCH - oldest :]
+
+
+def _agent_block(end: float, block: int) -> list[tuple[float, float]]:
+    """The HISTORY_BATCH samples taken block * HISTORY_BATCH .. + HISTORY_BATCH - 1 seconds before the
+    last, oldest first; the same for every count."""
+    rng = random.Random(f"perfmon-bench-agent-{block}")  # noqa: S311 (made-up readings, not secrets)
+    level = rng.uniform(3.0, 30.0)
+    samples = []
+    for age in range((block + 1) * HISTORY_BATCH - 1, block * HISTORY_BATCH - 1, -1):
+        level = min(60.0, max(1.0, level + rng.gauss(0.0, 0.4)))
+        burst = rng.uniform(20.0, 70.0) if rng.random() < 0.03 else 0.0
+        cpu = round(min(100.0, max(0.0, level + abs(rng.gauss(0.0, 2.5)) + burst)), 1)
+        samples.append((cpu, end - age + rng.uniform(0.0005, 0.006)))
+    return samples

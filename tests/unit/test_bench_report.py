@@ -302,3 +302,73 @@ def test_a_run_of_every_workload_in_both_modes_renders_the_whole_report() -> Non
 
     assert healthy
     assert table == EVERY_WORKLOAD_REPORT
+
+
+def _history_runs() -> list[Measurement]:
+    """The file mode's history: reads (p50 ms), posts (p95 ms), memory (MB) and disk (bytes per sample)."""
+    runs = [
+        _reference("history_samples", "file", 0, 2_592_000.0),
+        _reference("history_disk_raw", "file", 0, 5.5),
+        _reference("history_disk_rollups", "file", 0, 1.0),
+        _reference("history_disk_total", "file", 0, 6.5),
+    ]
+    for rep, (long, short, whole, raw, busy, idle, growth) in enumerate(
+        ((3.0, 2.0, 9.0, 2.0, 10.0, 4.0, 40.0), (3.3, 2.0, 9.0, 2.0, 12.0, 4.0, 44.0))
+    ):
+        runs += [
+            _run("history_recent_long", "file", rep, long, checked=False),
+            _run("history_recent_short", "file", rep, short, checked=False),
+            _run("history_whole", "file", rep, whole, checked=False),
+            _run("history_raw_1k", "file", rep, raw, checked=False),
+            _run("history_post_busy", "file", rep, busy, p50=1.0),
+            _run("history_post_idle", "file", rep, idle, p50=1.0),
+            _reference("history_rss_growth", "file", rep, growth),
+        ]
+    return runs
+
+
+def test_the_history_table_holds_each_mode_against_its_own_reference_reads() -> None:
+    table, healthy = _render(_history_runs(), ["file"])
+
+    assert healthy
+    lines = table.splitlines()
+    # Last 10 minutes: 3.0 and 3.3 against 2.0 and 2.0, ratios 1.5 and 1.65: 1.57.
+    assert "| last 10 minutes of the long session: p50 ms | 3.15 ±5% | — |" in lines
+    assert "| p50 ratio long ÷ 10-minute | 1.57× | — |" in lines
+    assert "| p95 ratio readers ÷ none | 2.75× | — |" in lines
+    assert "| bytes on disk per sample: raw + rollups | 6.5 | — |" in lines
+    assert "| history_recent_long | file | 2000 | — | — | — (reads) | — | 0 | 0 | — | ok |" in lines
+
+
+def test_history_targets_are_ratios_and_amounts_with_their_units() -> None:
+    table, _ = _render(_history_runs(), ["file"])
+
+    lines = table.splitlines()
+    assert "| history last 10 min p50 file: long ÷ 10-minute session | ≤ 1.5× | 1.57× | FAIL |" in lines
+    assert "| history whole p50 file: dashboard's step ÷ 1,000 raw | ≤ 3.0× | 4.50× | FAIL |" in lines
+    assert "| history RSS growth file, 8 readers | ≤ 100 MB | 42.0 MB | PASS |" in lines
+    assert "| history post p95 file: 8 readers ÷ none | ≤ 2.0× | 2.75× | FAIL |" in lines
+    assert "| history bytes per sample file, raw + rollups | ≤ 8 B | 6.5 B | PASS |" in lines
+    assert "history RSS growth db" not in table  # db was not measured
+
+
+def test_the_baseline_table_holds_this_tree_against_the_baseline_run_by_run() -> None:
+    runs = [
+        *_post_runs(),
+        _run("post", "baseline-file", 0, 625.0, p50=4.0),
+        _run("post", "baseline-file", 1, 700.0, p50=4.0),
+        _run("get_1k", "file", 0, 1.1, checked=False),
+        _run("get_1k", "baseline-file", 0, 1.0, checked=False),
+    ]
+
+    table, healthy = _render(runs, ["file"])
+
+    assert healthy
+    lines = table.splitlines()
+    # this tree 500 and 700 against 625 and 700: ratios 0.8 and 1.0, median 0.9.
+    assert "| post | 200s per s | 662 ±6% | 600 ±17% | 0.90× | — | — | — |" in lines
+    assert "| get: 1,000 samples | p50 ms | 1 | 1.1 | 1.10× | — | — | — |" in lines
+    assert "| post file ÷ baseline | ≥ 0.9× | 0.90× | PASS |" in lines
+    assert "| get_1k p50 file ÷ baseline | ≤ 1.1× | 1.10× | PASS |" in lines
+    assert "| post | baseline-file | 2000 | 2000 | 2004 | 0 | 4 | 0 | 0 | 0 | ok |" in lines
+    assert "db ÷ baseline |" in table and "post db ÷ baseline" not in table

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy import URL, Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -206,6 +206,15 @@ def drop_database(server_url: str, database: str) -> None:
     with _admin(server_url) as admin, admin.connect() as connection:
         quoted = connection.dialect.identifier_preparer.quote_identifier(database)
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+
+
+def delete_session(connection: Connection, token: str) -> None:
+    """Delete a session and everything of it, as an operator would by hand (behind perfmon's back)."""
+    of_session = "series_id IN (SELECT id FROM series WHERE session_token = %s)"
+    connection.exec_driver_sql(f"DELETE FROM rollups WHERE {of_session}", (token,))
+    connection.exec_driver_sql(f"DELETE FROM samples WHERE {of_session}", (token,))
+    connection.exec_driver_sql("DELETE FROM series WHERE session_token = %s", (token,))
+    connection.exec_driver_sql("DELETE FROM sessions WHERE token = %s", (token,))
 
 
 def empty_tables(engine: Engine) -> None:

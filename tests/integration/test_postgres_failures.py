@@ -17,7 +17,8 @@ from sqlalchemy import Engine, create_engine, make_url
 from perfmon.adapters.postgres.engine import CONNECT_ARGS, create_engine_for, database_url
 from perfmon.adapters.postgres.repositories import DatabaseHealth, PostgresUserRepository
 from perfmon.domain.errors import StorageUnavailable
-from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
+from perfmon.domain.model import EVERYTHING, Point, Sample, Session, User, Username
+from perfmon.domain.rollups import DAY
 from tests.postgres_server import terminate_backends
 from tests.storage_kinds import Repositories, postgres_repositories
 
@@ -49,8 +50,8 @@ def test_killed_connections_give_storage_unavailable_or_success_then_recover(
         assert repos.users.get(user.name) == user
         session = Session(str(uuid.uuid4()), user.name, 1.0)
         repos.sessions.add(session)
-        repos.samples.append(session.token, [CpuSample(1.0, 2.0)])
-        assert repos.samples.between(session.token, EVERYTHING) == [CpuSample(1.0, 2.0)]
+        repos.samples.append(session.token, [Sample(2.0, {"cpu": 1.0})])
+        assert repos.samples.between(session.token, "cpu", EVERYTHING) == [Point(1.0, 2.0)]
     finally:
         engine.dispose()
 
@@ -107,8 +108,10 @@ def test_a_batch_refused_in_its_last_rows_stores_none_of_it(postgres_engine: Eng
     # Refused by the database after the COPY has already sent the earlier rows of the batch.
     refused = _sample_the_database_refuses()
     with pytest.raises(psycopg2.DataError):
-        repos.samples.append(session.token, [CpuSample(1.0, float(t)) for t in range(2500)] + [refused])
-    assert repos.samples.between(session.token, EVERYTHING) == []
+        repos.samples.append(session.token, [Sample(float(t), {"cpu": 1.0}) for t in range(2500)] + [refused])
+    assert repos.samples.between(session.token, "cpu", EVERYTHING) == []
+    assert repos.samples.rollups(session.token, "cpu", 60.0, EVERYTHING) == []
+    assert repos.samples.metrics(session.token) == []
 
 
 def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine) -> None:
@@ -118,7 +121,7 @@ def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine
     outcomes: list[str] = []
 
     def append(index: int) -> None:
-        samples = [refused] if index == 0 else [CpuSample(float(index), float(index))]
+        samples = [refused] if index == 0 else [Sample(float(index), {"cpu": float(index)})]
         barrier.wait()
         try:
             repos.samples.append(session.token, samples)
@@ -132,8 +135,9 @@ def test_one_refused_write_in_a_group_commit_fails_alone(postgres_engine: Engine
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["refused"] + ["stored"] * 11
-    stored = repos.samples.between(session.token, EVERYTHING)
-    assert sorted(s.cpu for s in stored) == [float(i) for i in range(1, 12)]
+    stored = repos.samples.between(session.token, "cpu", EVERYTHING)
+    assert sorted(point.value for point in stored) == [float(i) for i in range(1, 12)]
+    assert sum(bucket.count for bucket in repos.samples.rollups(session.token, "cpu", DAY, EVERYTHING)) == 11
 
 
 def _repositories_with_a_session(engine: Engine) -> tuple[Repositories, Session]:
@@ -145,9 +149,9 @@ def _repositories_with_a_session(engine: Engine) -> tuple[Repositories, Session]
     return repos, session
 
 
-def _sample_the_database_refuses() -> CpuSample:
+def _sample_the_database_refuses() -> Sample:
     """A sample the model would refuse, forged so that it reaches the database (cpu is not a number)."""
-    refused = object.__new__(CpuSample)
-    object.__setattr__(refused, "cpu", None)
+    refused = object.__new__(Sample)
+    object.__setattr__(refused, "values", {"cpu": "not a number"})
     object.__setattr__(refused, "taken_at", 1.0)
     return refused

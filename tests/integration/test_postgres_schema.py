@@ -102,4 +102,15 @@ def test_a_database_name_postgres_would_truncate_is_refused(postgres_server_url:
 
 def test_the_migrations_build_exactly_the_tables_module(postgres_engine: Engine) -> None:
     with postgres_engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        # The samples' partitions come and go with time (partitions.py), so the tables module has none.
+        children = set(
+            connection.execute(text("SELECT relname FROM pg_class WHERE relispartition")).scalars()
+        )
+        assert "samples_default" in children
+
+        def not_a_partition(item: object, name: str | None, kind: str, *_: object) -> bool:
+            table = item if kind == "table" else getattr(item, "table", None)
+            return getattr(table, "name", name) not in children
+
+        context = MigrationContext.configure(connection, opts={"include_object": not_a_partition})
+        assert compare_metadata(context, metadata) == []

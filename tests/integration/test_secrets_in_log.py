@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from perfmon.adapters.postgres.engine import database_url
 from perfmon.config import Settings
-from tests.postgres_server import empty_tables, terminate_backends
+from tests.postgres_server import delete_session, empty_tables, terminate_backends
 from tests.servers import threaded_server
 
 PASSWORD = "pw-Tr0ub4dor-3-never-logged"
@@ -97,14 +97,13 @@ def test_database_errors_leave_no_session_hash_nor_password_in_the_log(
             statuses: list[int] = []
             with admin.connect() as connection:
                 # Tables gone from under the server: every statement fails with the SQL in its error.
-                for table in ("cpu_samples", "sessions", "users"):
+                for table in ("samples", "rollups", "series", "sessions", "users"):
                     connection.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_away")
                     statuses += [_post(url, token), *_reads(url, name, token)]
                     connection.exec_driver_sql(f"ALTER TABLE {table}_away RENAME TO {table}")
-                # The session deleted behind the server's back (it stays in its cache): the foreign key
-                # refuses the samples, and the driver's DETAIL line repeats the token.
-                connection.exec_driver_sql("DELETE FROM cpu_samples WHERE session_token = %s", (token,))
-                connection.exec_driver_sql("DELETE FROM sessions WHERE token = %s", (token,))
+                # The session deleted behind the server's back (it stays in its cache): the foreign keys
+                # refuse its series and their rollups, and the driver's DETAIL line repeats the token.
+                delete_session(connection, token)
                 statuses += [_post(url, token), _post(url, token, samples=[{"cpu": 1, "time": 2}])]
             # Connections killed under the pool.
             terminate_backends(postgres_server_url, make_url(postgres_url).database or "")

@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import Engine
 
 from tests.integration.api_calls import open_account
+from tests.postgres_server import delete_session
 
 NOT_AUTHORIZED = {"reason": "Not authorized user try to post data, please login"}
 
@@ -27,8 +28,7 @@ def _delete_session(request: pytest.FixtureRequest, storage_kind: str, tmp_path:
     if storage_kind == "db":
         engine: Engine = request.getfixturevalue("postgres_engine")
         with engine.begin() as connection:
-            connection.exec_driver_sql("DELETE FROM cpu_samples WHERE session_token = %s", (token,))
-            connection.exec_driver_sql("DELETE FROM sessions WHERE token = %s", (token,))
+            delete_session(connection, token)
         return
     for path in (tmp_path / "data" / "sessions").glob(f"{token}.*"):
         path.unlink()

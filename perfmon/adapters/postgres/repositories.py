@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg2 import errorcodes
-from sqlalchemy import (
-    ColumnElement,
-    Double,
-    Engine,
-    Row,
-    Select,
-    cast,
-    delete,
-    exists,
-    func,
-    insert,
-    literal,
-    select,
-)
-from sqlalchemy.dialects.postgresql import BIT, aggregate_order_by
+from sqlalchemy import ColumnElement, Engine, Row, ScalarSelect, Select, delete, exists, func, insert, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.expression import case
-from sqlalchemy.types import BigInteger, Numeric
 
 from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
-from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, cpu_samples, sessions, users
+from perfmon.adapters.postgres.maintenance import PostgresHistoryMaintenance
+from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, rollups, samples, series, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
-from perfmon.domain.downsampling import BucketTotals, zeros_ordered
+from perfmon.domain.downsampling import zeros_ordered
 from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
-    Bucket,
-    CpuSample,
+    Sample,
     SampleSeries,
     SampleSummary,
     Session,
@@ -43,7 +29,14 @@ from perfmon.domain.model import (
     User,
     Username,
 )
-from perfmon.domain.ports import SampleRepository, SessionRepository, UserRepository
+from perfmon.domain.ports import (
+    HistoryMaintenance,
+    PruneReport,
+    SampleRepository,
+    SessionRepository,
+    UserRepository,
+)
+from perfmon.domain.rollups import DAY, RollupBucket, check_width
 
 # Bounds the memory of the session cache; the oldest entries make room (FIFO is enough:
 # a client uses its newest session, and a miss only costs one indexed lookup).
@@ -135,60 +128,105 @@ class PostgresSessionRepository(SessionRepository):
             self._cache[session.token] = session
 
 
-class PostgresSampleRepository(SampleRepository):
-    """Samples in the cpu_samples table; the identity column records their arrival order."""
+class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
+    """Named series (series), their samples in a table partitioned by day (samples), and their rollups
+    (rollups), kept up to date in the transaction that stores the samples; see tables.py."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = GroupCommitWriter(engine)
+        self._maintenance = PostgresHistoryMaintenance(engine)
 
-    def append(self, token: str, samples: Sequence[CpuSample]) -> None:
+    def append(self, token: str, samples: Sequence[Sample]) -> None:
         # Concurrent requests share one COPY and one commit; each returns once its samples are committed,
         # all of them or none, with identities in the order of the list.
         if samples:
             self._writer.append(token, samples)
 
-    def between(self, token: str, time_range: TimeRange) -> SampleSeries:
+    def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
         # Two arrays in one row instead of a row per sample: the driver hands back two lists of floats,
-        # so a read of 100,000 samples makes no Python object per sample.
-        in_order = (cpu_samples.c.taken_at, cpu_samples.c.id)
+        # so a read of 100,000 samples makes no Python object per sample. The time bounds are constants
+        # to the planner, which reads only the partitions they meet.
+        in_order = (samples.c.taken_at, samples.c.id)
         query = select(
-            func.array_agg(aggregate_order_by(cpu_samples.c.cpu, *in_order)),
-            func.array_agg(aggregate_order_by(cpu_samples.c.taken_at, *in_order)),
-        ).where(*_samples_within(token, time_range))
+            func.array_agg(aggregate_order_by(samples.c.value, *in_order)),
+            func.array_agg(aggregate_order_by(samples.c.taken_at, *in_order)),
+        ).where(samples.c.series_id == _series_id(token, metric), *_within(samples.c.taken_at, time_range))
         with transaction(self._engine) as connection:
             row = connection.execute(query).one()
         # array_agg of double precision columns: psycopg2 gives lists of floats (None when no row matched).
-        cpu, taken_at = (typing.cast(list[float], column or []) for column in row)
-        return SampleSeries(cpu, taken_at)
+        values, taken_at = (typing.cast(list[float], column or []) for column in row)
+        return SampleSeries(values, taken_at)
 
-    def buckets(self, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
-        # Postgres returns each bucket's exact totals and the domain turns them into figures, as it does
-        # for the other storages: the same buckets bit for bit (perfmon.domain.downsampling).
-        query = _bucket_totals_query(token, time_range, step)
-        with transaction(self._engine) as connection:
-            return [_bucket_totals(row).bucket() for row in connection.execute(query)]
-
-    def summaries(self, tokens: Sequence[str]) -> dict[str, SampleSummary]:
-        if not tokens:
-            return {}
-        taken_at = cpu_samples.c.taken_at
-        # One query for all the sessions; the (session_token, taken_at, id) index answers it.
+    def rollups(self, token: str, metric: str, width: float, time_range: TimeRange) -> list[RollupBucket]:
+        check_width(width)
+        conditions = [rollups.c.series_id == _series_id(token, metric), rollups.c.width == int(width)]
+        # A bucket meets the range when its first..last span does. Its start lies within a width of its
+        # samples (give or take rounding: the bounds allow a width more), so bounds on the start make a
+        # range scan of the key, and the exact test on first and last then keeps the right buckets.
+        if time_range.start is not None:
+            conditions.append(rollups.c.last_at >= time_range.start)
+            if math.isfinite(time_range.start - 2 * width):
+                conditions.append(rollups.c.start >= time_range.start - 2 * width)
+        if time_range.end is not None:
+            conditions.append(rollups.c.first_at <= time_range.end)
+            if math.isfinite(time_range.end + width):
+                conditions.append(rollups.c.start <= time_range.end + width)
         query = (
             select(
-                cpu_samples.c.session_token,
-                func.count().label("samples"),
-                func.min(taken_at).label("first"),
-                func.max(taken_at).label("last"),
+                rollups.c.start,
+                # Not read as row.count: Row.count is the tuple method.
+                rollups.c["count"].label("samples"),
+                rollups.c.total,
+                rollups.c.low,
+                rollups.c.high,
+                rollups.c.negative_zero,
+                rollups.c.positive_zero,
+                rollups.c.first_at,
+                rollups.c.last_at,
             )
-            .where(cpu_samples.c.session_token.in_(list(tokens)))
-            .group_by(cpu_samples.c.session_token)
+            .where(*conditions)
+            .order_by(rollups.c.start)
+        )
+        with transaction(self._engine) as connection:
+            return [_rollup_bucket(width, row) for row in connection.execute(query)]
+
+    def summaries(self, tokens: Sequence[str], metric: str) -> dict[str, SampleSummary]:
+        if not tokens:
+            return {}
+        # From the day rollups: a few rows per session, and still right after raw samples are pruned.
+        query = (
+            select(
+                series.c.session_token,
+                func.sum(rollups.c["count"]).label("samples"),
+                func.min(rollups.c.first_at).label("first"),
+                func.max(rollups.c.last_at).label("last"),
+            )
+            .join_from(series, rollups, rollups.c.series_id == series.c.id)
+            .where(
+                series.c.session_token.in_(list(tokens)),
+                series.c.metric == metric,
+                rollups.c.width == int(DAY),
+            )
+            .group_by(series.c.session_token)
         )
         with transaction(self._engine) as connection:
             return {
-                row.session_token: SampleSummary(count=row.samples, first=row.first, last=row.last)
+                row.session_token: SampleSummary(count=int(row.samples), first=row.first, last=row.last)
                 for row in connection.execute(query)
             }
+
+    def metrics(self, token: str) -> list[str]:
+        query = select(series.c.metric).where(series.c.session_token == token)
+        with transaction(self._engine) as connection:
+            # Sorted here: the database's collation may order "_" otherwise than Python does.
+            return sorted(connection.execute(query).scalars())
+
+    def maintain(self, now: float) -> None:
+        self._maintenance.maintain(now)
+
+    def prune(self, raw_before: float | None, rollups_before: float | None, apply: bool) -> PruneReport:
+        return self._maintenance.prune(raw_before, rollups_before, apply)
 
 
 class DatabaseHealth:
@@ -215,71 +253,35 @@ def _session(row: Row[tuple[str, str, float]]) -> Session:
     return Session(token=row.token, user=Username(row.name), created_at=row.created_at)
 
 
-def _bucket_totals_query(token: str, time_range: TimeRange, step: float) -> Select[tuple[Any, ...]]:
-    """start, samples, total, low, high, negative_zero, positive_zero of each bucket (BucketTotals)."""
-    # Bound as a double, the step makes Postgres compute bucket_start() in IEEE-754 doubles, bit for bit.
-    # The first bucket is spelt out as bucket_start() does: Postgres's float8 division raises "value out
-    # of range: underflow" where a quotient rounds to 0 (a subnormal time), and from the second bucket
-    # on the quotient is >= 1. CASE evaluates the division only on that branch.
-    step_seconds = cast(literal(step), Double)
-    taken_at, cpu = cpu_samples.c.taken_at, cpu_samples.c.cpu
-    start = case(
-        (taken_at < step_seconds, cast(literal(0.0), Double)),
-        else_=func.floor(taken_at / step_seconds) * step_seconds,
-    )
-    # The exact sum, in units of 2^-1074 as exact_sum() counts it: float8 arithmetic (avg) underflows,
-    # overflows and rounds, and float8::numeric keeps only 15 digits. A double's IEEE-754 bits give its
-    # value exactly: (2^52 + fraction) * 2^(exponent - 1) units, or fraction units when exponent is 0.
-    bits = cast(cast(literal("x") + func.encode(func.float8send(cpu), "hex"), BIT(64)), BigInteger)
-    exponent = (bits.op(">>")(52)).op("&")(2047)
-    fraction = bits.op("&")(2**52 - 1)
-    # First per bucket and exponent: sum(bigint) is numeric, exact, and 2^k is computed once per group.
-    by_exponent = (
-        select(
-            start.label("start"),
-            exponent.label("exponent"),
-            func.count().label("samples"),
-            func.sum(fraction).label("fractions"),
-            func.min(cpu).label("low"),
-            func.max(cpu).label("high"),
-            # min() and max() take -0.0 and 0.0 as equal and return either: say which zeros there are.
-            func.bool_or((cpu == 0) & (bits < 0)).label("negative_zero"),
-            func.bool_or((cpu == 0) & (bits >= 0)).label("positive_zero"),
-        )
-        .where(*_samples_within(token, time_range))
-        .group_by("start", "exponent")
-        .subquery()
-    )
-    group = by_exponent.c
-    mantissas = group.fractions + case((group.exponent > 0, group.samples * 2**52), else_=0)
-    scale = func.power(cast(literal(2), Numeric), func.greatest(group.exponent, 1) - 1)
+def _series_id(token: str, metric: str) -> ScalarSelect[int]:
+    """The id of the session's series of that metric, or NULL (which matches no row) when it has none."""
     return (
-        select(
-            group.start,
-            # Not labelled "count": Row.count is the tuple method.
-            func.sum(group.samples).label("samples"),
-            func.sum(mantissas * scale, type_=Numeric(asdecimal=True)).label("total"),
-            func.min(group.low).label("low"),
-            func.max(group.high).label("high"),
-            func.bool_or(group.negative_zero).label("negative_zero"),
-            func.bool_or(group.positive_zero).label("positive_zero"),
-        )
-        .group_by(group.start)
-        .order_by(group.start)
+        select(series.c.id)
+        .where(series.c.session_token == token, series.c.metric == metric)
+        .scalar_subquery()
     )
 
 
-def _bucket_totals(row: Row[Any]) -> BucketTotals:
+def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnElement[bool]]:
+    """The conditions that keep the moments within the inclusive range."""
+    conditions = []
+    if time_range.start is not None:
+        conditions.append(moment >= time_range.start)
+    if time_range.end is not None:
+        conditions.append(moment <= time_range.end)
+    return conditions
+
+
+def _rollup_bucket(width: float, row: Row[*tuple[Any, ...]]) -> RollupBucket:
     low, high = zeros_ordered(row.low, row.high, row.negative_zero, row.positive_zero)
     # The numeric sum of whole numbers comes as a Decimal, exactly (possibly with a zero fraction).
-    return BucketTotals(start=row.start, count=int(row.samples), total=int(row.total), low=low, high=high)
-
-
-def _samples_within(token: str, time_range: TimeRange) -> list[ColumnElement[bool]]:
-    """The conditions on a session's samples that keep those within the inclusive range."""
-    conditions = [cpu_samples.c.session_token == token]
-    if time_range.start is not None:
-        conditions.append(cpu_samples.c.taken_at >= time_range.start)
-    if time_range.end is not None:
-        conditions.append(cpu_samples.c.taken_at <= time_range.end)
-    return conditions
+    return RollupBucket(
+        width=width,
+        start=row.start,
+        count=int(row.samples),
+        total=int(row.total),
+        low=low,
+        high=high,
+        first=row.first_at,
+        last=row.last_at,
+    )

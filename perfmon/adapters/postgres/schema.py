@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from perfmon.adapters.postgres.engine import CONNECT_ARGS, database_url
+from perfmon.adapters.postgres.maintenance import PostgresHistoryMaintenance
 from perfmon.adapters.postgres.transactions import outages_as_storage_unavailable, transaction
 
 logger = logging.getLogger(__name__)
@@ -65,16 +67,23 @@ def _create_database(connection: Connection, name: str) -> bool:
     return True
 
 
-def upgrade_to_head(target: Engine | str) -> None:
-    """Apply every pending migration in one transaction; a schema already at head is left alone."""
+def upgrade_to_head(target: Engine | str, now: float | None = None) -> None:
+    """Apply every pending migration in one transaction; a schema already at head is left alone. Then
+    make the samples' partitions of the days around `now` (default: the clock's time, seconds since the
+    epoch), as every maintenance pass does, unless another process is doing that now."""
     if isinstance(target, Engine):
-        _upgrade(target)
+        _upgrade(target, now)
         return
     with _one_off_engine(database_url(target)) as engine:
-        _upgrade(engine)
+        _upgrade(engine, now)
 
 
-def _upgrade(engine: Engine) -> None:
+def _upgrade(engine: Engine, now: float | None) -> None:
+    _migrate(engine)
+    PostgresHistoryMaintenance(engine).maintain(time.time() if now is None else now)
+
+
+def _migrate(engine: Engine) -> None:
     config = _alembic_config()
     with transaction(engine) as connection:
         # A migration may rightly take longer than the per-request limit (an index on many samples).

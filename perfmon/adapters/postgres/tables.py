@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
     ForeignKey,
     Identity,
     Index,
+    Integer,
     MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
 )
 
 # Deterministic constraint names: the migrations spell them out and the adapters recognise
-# the unique violation on users.name and the samples of a vanished session by them.
+# the unique violation on users.name and the writes of a vanished session or series by them.
 metadata = MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -48,16 +53,63 @@ sessions = Table(
     Index(None, "user_id", "created_at"),
 )
 
-cpu_samples = Table(
-    "cpu_samples",
+# One row per named series of a session (issue 11): samples and rollups refer to it by a narrow id.
+series = Table(
+    "series",
     metadata,
-    # The identity is the arrival order: it breaks ties between samples taken at the same time.
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("session_token", Uuid(as_uuid=False), ForeignKey(sessions.c.token), nullable=False),
+    # A metric name (check_metric_name): [a-z][a-z0-9_]{0,63}.
+    Column("metric", Text, nullable=False),
+    # Finds a series by its session and name, and lists a session's series.
+    UniqueConstraint("session_token", "metric", name="uq_series_session_token_metric"),
+)
+
+# Raw samples, partitioned by time: one partition per UTC day around now, made ahead by
+# perfmon.adapters.postgres.partitions, and a DEFAULT partition for every other time (backfills, odd
+# clocks), so that no sample is ever refused for want of a partition. Partitions are not in this module:
+# they come and go with time and retention.
+samples = Table(
+    "samples",
+    metadata,
+    Column("series_id", BigInteger, nullable=False),
+    # Seconds since the epoch: the partition key.
     Column("taken_at", Double, nullable=False),
-    Column("cpu", Double, nullable=False),
-    # One range scan answers "this session, this time range, by time then arrival".
-    Index(None, "session_token", "taken_at", "id"),
+    # The identity is the arrival order: it breaks ties between samples taken at the same time.
+    Column("id", BigInteger, Identity(always=True), nullable=False),
+    Column("value", Double, nullable=False),
+    # The key is the one index: a range read of one series is one range scan of it in each partition the
+    # range meets, rows in time then arrival order. A partitioned table's key must hold the partition key.
+    PrimaryKeyConstraint("series_id", "taken_at", "id", name="pk_samples"),
+    # No foreign key to series: a per-row check would double the cost of a COPY, and every write of a
+    # series also writes its rollup rows, whose foreign key refuses a series that is not there.
+    postgresql_partition_by="RANGE (taken_at)",
+)
+
+# Stored rollups (perfmon.domain.rollups): per series and width, one row per bucket, merged as samples
+# arrive, in the transaction that stores them. Column order packs the fixed-width columns first.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("series_id", BigInteger, ForeignKey(series.c.id), nullable=False),
+    # Seconds, one of ROLLUP_WIDTHS, and the bucket's start, bucket_start(t, width) computed in doubles.
+    Column("width", Integer, nullable=False),
+    Column("start", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    # The least and greatest value; the flags tell whether the bucket holds a -0.0 and a 0.0, which
+    # float8 comparisons take as equal (downsampling.zeros_ordered puts -0.0 below 0.0 from them).
+    Column("low", Double, nullable=False),
+    Column("high", Double, nullable=False),
+    Column("first_at", Double, nullable=False),
+    Column("last_at", Double, nullable=False),
+    Column("negative_zero", Boolean, nullable=False),
+    Column("positive_zero", Boolean, nullable=False),
+    # The exact sum of the values in units of 2^-1074 (downsampling.exact_sum): a whole number.
+    Column("total", Numeric, nullable=False),
+    # The key serves the upsert of each write and a range read of one series' buckets.
+    PrimaryKeyConstraint("series_id", "width", "start", name="pk_rollups"),
+    # Finds the buckets that retention drops, across every series.
+    Index(None, "start"),
 )
 
 # The failed-login counters of every perfmon process on the database (limits' Storage, fixed windows).
@@ -72,4 +124,5 @@ login_failures = Table(
 )
 
 USERS_NAME_UNIQUE = "uq_users_name"
-CPU_SAMPLES_SESSION_FK = "fk_cpu_samples_session_token_sessions"
+SERIES_SESSION_FK = "fk_series_session_token_sessions"
+ROLLUPS_SERIES_FK = "fk_rollups_series_id_series"

@@ -210,9 +210,11 @@ def drop_database(server_url: str, database: str) -> None:
 
 def delete_session(connection: Connection, token: str) -> None:
     """Delete a session and everything of it, as an operator would by hand (behind perfmon's back)."""
-    of_session = "series_id IN (SELECT id FROM series WHERE session_token = %s)"
-    connection.exec_driver_sql(f"DELETE FROM rollups WHERE {of_session}", (token,))
-    connection.exec_driver_sql(f"DELETE FROM samples WHERE {of_session}", (token,))
+    for statement in (
+        "DELETE FROM rollups WHERE series_id IN (SELECT id FROM series WHERE session_token = %s)",
+        "DELETE FROM samples WHERE series_id IN (SELECT id FROM series WHERE session_token = %s)",
+    ):
+        connection.exec_driver_sql(statement, (token,))
     connection.exec_driver_sql("DELETE FROM series WHERE session_token = %s", (token,))
     connection.exec_driver_sql("DELETE FROM sessions WHERE token = %s", (token,))
 

@@ -79,12 +79,15 @@ def upgrade_to_head(target: Engine | str, now: float | None = None) -> None:
 
 
 def _upgrade(engine: Engine, now: float | None) -> None:
-    _migrate(engine)
-    PostgresHistoryMaintenance(engine).maintain(time.time() if now is None else now)
+    moment = time.time() if now is None else now
+    _migrate(engine, moment)
+    PostgresHistoryMaintenance(engine).maintain(moment)
 
 
-def _migrate(engine: Engine) -> None:
+def _migrate(engine: Engine, now: float) -> None:
     config = _alembic_config()
+    # The time of the upgrade, for the revisions that need one (0003 partitions the recent days).
+    config.attributes["now"] = now
     with transaction(engine) as connection:
         # A migration may rightly take longer than the per-request limit (an index on many samples).
         connection.execute(text("SET LOCAL statement_timeout = 0"))

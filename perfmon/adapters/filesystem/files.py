@@ -33,6 +33,12 @@ def write_whole(fd: int, content: bytes) -> None:
         raise OSError(errno.ENOSPC, "short write")
 
 
+def write_whole_at(fd: int, content: bytes, offset: int) -> None:
+    """Write the content at the offset in one call; a short write is an error, as for write_whole."""
+    if os.pwrite(fd, content, offset) != len(content):
+        raise OSError(errno.ENOSPC, "short write")
+
+
 def create_file(data_dir: DataDir, path: Path, content: bytes) -> None:
     """Create the file with the content; FileExistsError if it exists. Readers may see it half-written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -62,6 +68,20 @@ def publish_file(data_dir: DataDir, path: Path, content: bytes) -> None:
         # A temp file left behind is litter, not a reason to fail a write that has happened.
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+    if data_dir.fsync:
+        sync_directory(path.parent)
+
+
+def replace_file(data_dir: DataDir, path: Path, content: bytes) -> None:
+    """Put the content in place of the file (or make it), whole or not at all, even across a crash."""
+    temporary = data_dir.tmp / f"{uuid.uuid4().hex}.tmp"
+    create_file(data_dir, temporary, content)
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     if data_dir.fsync:
         sync_directory(path.parent)
 

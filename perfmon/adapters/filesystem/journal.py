@@ -1,78 +1,118 @@
-"""A one-entry rollback journal per samples file, so that a batch is stored whole or not at all.
+"""A per-session undo journal, so that a write touching several files of a session is all or nothing.
 
-A write of many lines is not atomic: a `kill -9` (or a power cut) in the middle of it can leave the
-first lines of a batch in the file, each of them whole, with nothing to tell them from acknowledged
-samples. Before such a write the appender records the file's size in `sessions/<token>.pending`; after
-it, the record is removed. A record that is still there names a batch that never finished: readers cut
-the file at the recorded size, and the next appender truncates the file back to it (under the
-exclusive lock, so never while the batch's own writer is still at work).
+A write of many lines is not atomic, and a batch may touch many files (a segment per metric and day; a
+pass of maintenance its rollup files): a `kill -9` or a power cut in the middle can leave some of them
+changed, each with whole lines, with nothing to tell them from acknowledged data. Before such a write,
+the writer records in `<session>/session.journal` how to undo it, file by file; after it, the journal
+is removed. A journal still there names a write that never finished: readers see each file as the
+journal says it was before, and the next writer (under the session's exclusive lock, so never while the
+write's own writer is at work) puts the files back.
 
-A record is `<size>\\n`; one without its newline was torn before the batch's first byte was written
-(the data write starts only after the record's write returned) and is ignored.
+One line per file, in the order of the write: `<name>,<keep>,<hex>`. The name is relative to the
+session folder (a folder's ends with `/`); the write kept the file's first `keep` bytes and replaced
+what followed them, the bytes `<hex>` (none for an append); `keep` -1 says the write created it. A line
+without its newline was torn before any file was touched (the writes start after the journal's write
+returned): it is ignored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from perfmon.adapters.filesystem.files import sync_directory, write_whole
+from perfmon.adapters.filesystem.files import sync_directory, write_whole, write_whole_at
+from perfmon.adapters.filesystem.series_files import JOURNAL
 
 
-def begin_batch(pending: Path, size: int, fsync: bool) -> None:
-    """Record that a batch is about to be appended to a samples file of `size` bytes."""
-    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+@dataclass(frozen=True)
+class Undo:
+    """How to undo a write to one file: keep its first `keep` bytes (-1: remove the file), then put back
+    `replaced`."""
+
+    name: str
+    keep: int
+    replaced: bytes = b""
+
+    def committed(self, content: bytes) -> bytes:
+        """What the file held before the unfinished write, given what it holds now."""
+        return b"" if self.keep < 0 else content[: self.keep] + self.replaced
+
+    def line(self) -> bytes:
+        return f"{self.name},{self.keep},{self.replaced.hex()}\n".encode()
+
+
+def begin(folder: Path, undos: Sequence[Undo], fsync: bool) -> None:
+    """Record how to undo a write that is about to start; durably first, with fsync."""
+    path = folder / JOURNAL
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        write_whole(fd, f"{size}\n".encode("ascii"))
+        write_whole(fd, b"".join(undo.line() for undo in undos))
         if fsync:
-            # The record must be on disk before any line of the batch can be.
+            # The journal must be on disk before any byte of the write can be.
             os.fsync(fd)
     finally:
         os.close(fd)
     if fsync:
-        sync_directory(pending.parent)
+        sync_directory(folder)
 
 
-def end_batch(pending: Path, fsync: bool) -> None:
-    """The batch is whole in the file: forget the record (durably, with fsync, before the answer)."""
-    os.unlink(pending)
+def end(folder: Path, fsync: bool) -> None:
+    """The write is whole: forget how to undo it (durably, with fsync, before the caller answers)."""
+    os.unlink(folder / JOURNAL)
     if fsync:
-        sync_directory(pending.parent)
+        sync_directory(folder)
 
 
-def unfinished_batch_start(pending: Path) -> int | None:
-    """The size of the samples file before an unfinished batch, or None when no batch is unfinished."""
-    record = _read_record(pending)
-    return None if record is None else _recorded_size(record)
+def unfinished(folder: Path) -> dict[str, Undo]:
+    """How to undo the session's unfinished write, by file name; empty when no write is unfinished."""
+    return {undo.name: undo for undo in _read(folder) or ()}
 
 
-def roll_back_unfinished_batch(fd: int, pending: Path, fsync: bool) -> None:
-    """Under the samples file's exclusive lock: cut off what an unfinished batch left, and forget it."""
-    record = _read_record(pending)
-    if record is None:
+def roll_back(folder: Path, fsync: bool) -> None:
+    """Under the session's exclusive lock: undo what an unfinished write did, and forget it."""
+    undos = _read(folder)
+    if undos is None:
         return
-    start = _recorded_size(record)
-    if start is not None and start < os.fstat(fd).st_size:
-        os.ftruncate(fd, start)
+    # Last first: a folder the write created is empty again once its files are gone.
+    for undo in reversed(undos):
+        undo_one(folder, undo, fsync)
+    end(folder, fsync)
+
+
+def undo_one(folder: Path, undo: Undo, fsync: bool) -> None:
+    """Put one file back as the undo record says it was."""
+    path = folder / undo.name
+    try:
+        if undo.keep < 0:
+            os.rmdir(path) if undo.name.endswith("/") else os.unlink(path)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # the write never got to it
+    try:
+        os.ftruncate(fd, undo.keep)
+        if undo.replaced:
+            write_whole_at(fd, undo.replaced, undo.keep)
         if fsync:
             os.fsync(fd)
-    with contextlib.suppress(FileNotFoundError):
-        end_batch(pending, fsync)
+    finally:
+        os.close(fd)
 
 
-def _read_record(pending: Path) -> bytes | None:
+def _read(folder: Path) -> list[Undo] | None:
     try:
-        return pending.read_bytes()
+        record = (folder / JOURNAL).read_bytes()
     except FileNotFoundError:
         return None
+    undos = (_parse(line) for line in record.split(b"\n")[:-1])
+    return [undo for undo in undos if undo is not None]
 
 
-def _recorded_size(record: bytes) -> int | None:
-    # Torn records (no newline) name no batch: its first byte had not been written yet.
-    if not record.endswith(b"\n"):
-        return None
+def _parse(line: bytes) -> Undo | None:
     try:
-        return int(record)
+        name, keep, replaced = line.decode("ascii").split(",")
+        return Undo(name, int(keep), bytes.fromhex(replaced))
     except ValueError:
         return None

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from perfmon.domain.model import Username, is_canonical_session_token
 
-SAMPLES_HEADER = b"cpu,time\n"
-
 # The readable part of a user's file names keeps only characters that are inert in any shell or filesystem.
 _NOT_IN_SLUG = re.compile(r"[^A-Za-z0-9_-]")
 _SLUG_LENGTH = 32
@@ -54,10 +52,6 @@ class DataDir:
         """The JSON record of the session; ValueError if the token is not canonical."""
         return self.sessions / f"{_checked_token(token)}.json"
 
-    def session_samples(self, token: str) -> Path:
-        """The CSV of the session's samples; ValueError if the token is not canonical."""
-        return self.sessions / f"{_checked_token(token)}.csv"
-
-    def session_pending_batch(self, token: str) -> Path:
-        """The journal of a batch being appended to the CSV (see journal.py); ValueError as above."""
-        return self.sessions / f"{_checked_token(token)}.pending"
+    def session_folder(self, token: str) -> Path:
+        """The folder of the session's series (series_files.py); ValueError if the token is not canonical."""
+        return self.sessions / _checked_token(token)

@@ -7,12 +7,12 @@ import json
 
 from perfmon.adapters.filesystem.files import (
     append_line,
-    create_file,
     publish_file,
     read_if_present,
     storage_errors,
+    sync_directory,
 )
-from perfmon.adapters.filesystem.layout import SAMPLES_HEADER, DataDir
+from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.domain.model import Session, Username, is_canonical_session_token
 from perfmon.domain.ports import SessionRepository
 
@@ -37,11 +37,13 @@ class FileSessionRepository(SessionRepository):
     def add(self, session: Session) -> None:
         record = {"user": session.user.value, "created_at": session.created_at}
         with storage_errors("starting a session"):
-            # The samples file comes first, so that a committed session always has one to append to.
+            # The folder of its series comes first, so that a committed session always has one to append to.
             try:
-                create_file(self._dir, self._dir.session_samples(session.token), SAMPLES_HEADER)
+                self._dir.session_folder(session.token).mkdir(mode=0o700)
             except FileExistsError:
                 raise ValueError("session token already in use") from None
+            if self._dir.fsync:
+                sync_directory(self._dir.sessions)
             append_line(self._dir, self._dir.user_sessions(session.user), f"{session.token}\n".encode())
             # The record comes last: its appearance commits the session.
             publish_file(self._dir, self._dir.session_record(session.token), json.dumps(record).encode())

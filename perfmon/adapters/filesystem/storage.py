@@ -6,6 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
+from perfmon.adapters.filesystem import upgrade
 from perfmon.adapters.filesystem.files import create_file, storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.samples import FileSampleRepository
@@ -15,11 +16,14 @@ from perfmon.domain.errors import StorageUnavailable
 
 
 class FileStorage:
-    """Owns the data dir (creating its folders) and gives out its user, session and sample repositories."""
+    """Owns the data dir (creating its folders, upgrading an earlier release's layout) and gives out its
+    user, session and sample repositories; `samples` is also the storage's HistoryMaintenance."""
 
     def __init__(self, data_dir: Path, fsync: bool) -> None:
         with storage_errors("creating the data dir"):
             self._dir = DataDir(data_dir, fsync)
+        with storage_errors("upgrading the data dir"):
+            upgrade.upgrade(self._dir)
         self.users = FileUserRepository(self._dir)
         self.sessions = FileSessionRepository(self._dir)
         self.samples = FileSampleRepository(self._dir)

@@ -1,0 +1,137 @@
+"""Compaction: a closed day's plain segment, wholly rolled up, replaced by its sorted, compressed form.
+
+Crash-safe without the journal, in this order: `<day>.idx`, then `<day>.csv.xz` are renamed into place
+(each written whole under tmp/ first), then `<day>.csv` is unlinked. Where `<day>.csv.xz` exists it
+holds everything `<day>.csv` held: readers and appenders ignore a `<day>.csv` beside it (an interrupted
+compaction, whose next run unlinks it), and samples for the day go to `<day>.late.csv`. The index is
+renamed first, so the index beside a compacted segment is always its own.
+
+The slow part (parsing, sorting, compressing a day) runs without the session's lock: the segment is
+read under the lock, and its compacted form put in place under the lock again only if the segment has
+not grown in between (else the day waits for the next pass).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfmon.adapters.filesystem import compressed, rollup_files, segments, watermarks
+from perfmon.adapters.filesystem.files import create_file, replace_file, sync_directory
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.series_files import (
+    COMPACTED,
+    COMPACTED_INDEX,
+    ROLLED,
+    UNSORTED,
+    DayFiles,
+    day_of,
+    days_in,
+    rollup_file,
+)
+from perfmon.domain.model import EVERYTHING
+from perfmon.domain.rollups import DAY, ROLLUP_WIDTHS
+
+# Seconds after a day's end before it is compacted: samples for it still arriving (an agent's spool
+# draining after an outage) go to its plain segment until then, and to `<day>.late.csv` after.
+CLOSE_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class ClosedDay:
+    """A closed, wholly rolled-up plain segment, as read under the session's lock."""
+
+    day: str
+    content: bytes
+
+
+def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay], bool]:
+    """Under the session's exclusive lock: the series' closed days ready to compact, up to about `budget`
+    bytes of them; and whether any plain segment is left after those (closed or not)."""
+    try:
+        marks = watermarks.parse((series / ROLLED).read_bytes())
+    except FileNotFoundError:
+        marks = {}
+    ready: list[ClosedDay] = []
+    left = False
+    for day in days_in(os.listdir(series)).values():
+        if day.compacted is not None and day.raw is not None:
+            # What an interrupted compaction left: all of it is in the compacted segment.
+            _unlink(series / day.raw)
+            _unlink(series / (day.day + UNSORTED))
+        if day.uncompacted is None:
+            continue
+        if budget <= 0 or day_of(day.day) + DAY + CLOSE_AFTER > now:
+            left = True
+            continue
+        content = (series / day.uncompacted).read_bytes()
+        complete = content[: content.rfind(b"\n") + 1]
+        if marks.get(day.uncompacted, 0) != len(complete):
+            left = True  # not wholly rolled up yet: the next pass rolls it up first
+            continue
+        ready.append(ClosedDay(day.day, content))
+        budget -= len(content)
+    return ready, left
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A day's compacted form, written whole to temporary files, ready to be renamed into place."""
+
+    day: str
+    size: int
+    content: Path
+    index: Path
+
+
+def prepare(data_dir: DataDir, metric: str, closed: ClosedDay) -> Prepared:
+    """Without the lock: sort and compress the day's samples into temporary files (fsynced if asked)."""
+    samples = segments.parse(closed.content).series.within(EVERYTHING)
+    compacted = compressed.compact(segments.header(metric), samples)
+    content, index = (data_dir.tmp / f"{uuid.uuid4().hex}.tmp" for _ in range(2))
+    create_file(data_dir, content, compacted.content)
+    create_file(data_dir, index, compacted.index)
+    return Prepared(closed.day, len(closed.content), content, index)
+
+
+def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
+    """Under the session's exclusive lock: put the compacted form in place of the plain segment, unless
+    the segment changed since it was read; tidy the day's rollup files. True when installed."""
+    files = days_in(os.listdir(series)).get(prepared.day, DayFiles(prepared.day))
+    raw = files.uncompacted
+    if raw is None or os.stat(series / raw).st_size != prepared.size:
+        discard(prepared)
+        return False
+    os.replace(prepared.index, series / (prepared.day + COMPACTED_INDEX))
+    os.replace(prepared.content, series / (prepared.day + COMPACTED))
+    if data_dir.fsync:
+        sync_directory(series)
+    _unlink(series / raw)
+    _unlink(series / (prepared.day + UNSORTED))
+    _forget_watermark(data_dir, series, raw)
+    day = day_of(prepared.day)
+    for width in ROLLUP_WIDTHS:
+        rollup_files.tidy(data_dir, series, rollup_file(width, day), width)
+    return True
+
+
+def _forget_watermark(data_dir: DataDir, series: Path, name: str) -> None:
+    """Drop the segment's line from rolled.csv: a compacted segment is wholly rolled up by definition."""
+    with contextlib.suppress(FileNotFoundError):
+        marks = watermarks.parse((series / ROLLED).read_bytes())
+        if marks.pop(name, None) is not None:
+            replace_file(data_dir, series / ROLLED, watermarks.text(marks))
+
+
+def discard(prepared: Prepared) -> None:
+    """Remove the temporary files of a compaction that will not be installed."""
+    for path in (prepared.content, prepared.index):
+        _unlink(path)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

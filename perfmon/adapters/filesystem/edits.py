@@ -1,0 +1,82 @@
+"""Changes to the files of one session, made all or none through its journal (journal.py).
+
+Every change the sample storage makes in place is one of these: lines appended to a segment, the last
+rows of a rollup file replaced, a small file rewritten, a file or folder created. The caller holds the
+session's exclusive lock (session_lock.py) and has rolled back any unfinished write first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfmon.adapters.filesystem import journal
+from perfmon.adapters.filesystem.files import sync_directory, write_whole_at
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Keep the first `keep` bytes of a file (-1: create it), and write `new` after them in place of
+    `replaced` (what the file holds after `keep`). `name` is relative to the session folder; a folder's
+    ends with `/` (and has nothing to write)."""
+
+    name: str
+    keep: int
+    new: bytes
+    replaced: bytes = b""
+
+    @classmethod
+    def folder(cls, name: str) -> Edit:
+        """Create a folder."""
+        return cls(name.rstrip("/") + "/", -1, b"")
+
+    def undo(self) -> journal.Undo:
+        return journal.Undo(self.name, self.keep, self.replaced)
+
+
+def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
+    """Make the edits, all or none, even across a crash; raise OSError (nothing changed) on failure."""
+    # One whole line appended to one file needs no journal: cut short, it is a torn last line, which
+    # the next append heals (segments.heal_torn_tail).
+    first = edits[0]
+    alone = len(edits) == 1 and first.keep >= 0 and not first.replaced and first.new.count(b"\n") == 1
+    if not alone:
+        journal.begin(folder, [edit.undo() for edit in edits], fsync)
+    try:
+        for edit in edits:
+            _make(folder, edit, fsync)
+        if fsync:
+            # New names are durable only once their folders are synced.
+            for parent in {(folder / edit.name.rstrip("/")).parent for edit in edits if edit.keep < 0}:
+                sync_directory(parent)
+    except OSError:
+        with contextlib.suppress(OSError):
+            if alone:
+                journal.undo_one(folder, first.undo(), fsync)
+            else:
+                journal.roll_back(folder, fsync)
+        raise
+    if not alone:
+        journal.end(folder, fsync)
+
+
+def _make(folder: Path, edit: Edit, fsync: bool) -> None:
+    path = folder / edit.name
+    if edit.name.endswith("/"):
+        os.mkdir(path, 0o700)
+        return
+    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT | os.O_EXCL if edit.keep < 0 else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        start = max(edit.keep, 0)
+        if edit.replaced:
+            os.ftruncate(fd, start)
+        if edit.new:
+            write_whole_at(fd, edit.new, start)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)

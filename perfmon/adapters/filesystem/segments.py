@@ -1,0 +1,212 @@
+"""Raw segments: one series' samples of one UTC day as CSV, a header `<metric>,time` then `value,time`
+lines with floats in repr() so that they round-trip; and the ways to read them.
+
+Appends arrive in time order in the normal case, so a segment is usually sorted by time: a range of
+it is found by binary search over byte offsets, reading a few hundred bytes per probe, and only the
+lines in the range are parsed (the last 10 minutes of a day: about 600 lines of 86,400). A segment
+that a late sample made unsorted is parsed whole and sorted, stably (equal times keep arrival order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perfmon.domain.model import MAX_TIMESTAMP, SampleSeries, TimeRange
+
+# Reads `length` bytes at `offset` (fewer at the end): a file's pread, or a slice of bytes in memory.
+Reader = Callable[[int, int], bytes]
+# The moment a line is sorted by, or None for a line without one.
+Key = Callable[[bytes], "float | None"]
+
+# A binary search stops when this many bytes are left, and scans them; a probe reads this many.
+_SCAN = 1024
+_PROBE = 256
+_HEADER = re.compile(rb"[a-z][a-z0-9_]{0,63},time")
+
+
+def header(metric: str) -> bytes:
+    """A segment's first line."""
+    return f"{metric},time\n".encode()
+
+
+def lines_of(values: list[float], times: list[float]) -> bytes:
+    """The samples as segment lines."""
+    return "".join(f"{value!r},{moment!r}\n" for value, moment in zip(values, times, strict=True)).encode()
+
+
+def file_reader(fd: int) -> Reader:
+    """Reads of an open file."""
+    return lambda offset, length: os.pread(fd, length, offset)
+
+
+def bytes_reader(content: bytes) -> Reader:
+    """Reads of bytes in memory."""
+    return lambda offset, length: content[offset : offset + length]
+
+
+@dataclass
+class Parsed:
+    """Samples read from lines, and how many lines were neither a sample nor a header."""
+
+    series: SampleSeries
+    unreadable: int = 0
+
+
+def parse(content: bytes) -> Parsed:
+    """The samples on the complete lines of the content, in their order; headers are skipped."""
+    content = content[: content.rfind(b"\n") + 1]
+    first_line_end = content.find(b"\n")
+    if _HEADER.fullmatch(content[:first_line_end]):
+        content = content[first_line_end + 1 :]
+    series = _parse_clean(content)
+    return Parsed(series) if series is not None else _parse_line_by_line(content)
+
+
+def read_range(read: Reader, size: int, time_range: TimeRange, in_time_order: bool) -> Parsed:
+    """The samples within the range of the segment's first `size` bytes, sorted by time (stably)."""
+    end = end_of_last_line(read, size)
+    if not in_time_order:
+        parsed = parse(read(0, end))
+        parsed.series = parsed.series.within(time_range)
+        return parsed
+    low = 0 if time_range.start is None else first_line_from(read, 0, end, time_range.start, strict=False)
+    high = end if time_range.end is None else first_line_from(read, low, end, time_range.end, strict=True)
+    return parse(read(low, high - low))
+
+
+def first_line_from(
+    read: Reader, low: int, high: int, moment: float, strict: bool, key: Key | None = None
+) -> int:
+    """In lines sorted by key (a sample's time, unless another key is given), the offset of the first
+    line in [low, high) (both line starts) whose key is at or after the moment (after it, when strict);
+    high if none is. Lines without a key (a header, a damaged line) are stepped over."""
+    key = key or time_of
+
+    def is_from(moment_of_line: float) -> bool:
+        return moment_of_line > moment or (not strict and moment_of_line == moment)
+
+    while high - low > _SCAN:
+        probe = _line_after(read, (low + high) // 2, high, key)
+        if probe is None:
+            break  # no readable line near the middle: scan what is left
+        start, end, moment_of_line = probe
+        if is_from(moment_of_line):
+            high = start
+        else:
+            low = end
+    offset = low
+    for line in read(low, high - low).split(b"\n")[:-1]:
+        line_key = key(line)
+        if line_key is not None and is_from(line_key):
+            return offset
+        offset += len(line) + 1
+    return high
+
+
+def _line_after(read: Reader, middle: int, high: int, key: Key) -> tuple[int, int, float] | None:
+    """The first readable line that starts at or after `middle` and ends by `high`: start, end, time."""
+    # From one byte before, so that a line starting right at `middle` is found too.
+    chunk = read(middle - 1, min(_PROBE, high - middle + 1))
+    start = chunk.find(b"\n") + 1
+    while start:
+        end = chunk.find(b"\n", start) + 1
+        if not end:
+            return None
+        moment = key(chunk[start : end - 1])
+        if moment is not None:
+            return middle - 1 + start, middle - 1 + end, moment
+        start = end
+    return None
+
+
+def time_of(line: bytes) -> float | None:
+    """The time on a segment line, or None unless the line is a valid sample."""
+    fields = line.split(b",")
+    if len(fields) != 2:
+        return None
+    try:
+        value, moment = float(fields[0]), float(fields[1])
+    except ValueError:
+        return None
+    return moment if math.isfinite(value) and 0 <= moment < MAX_TIMESTAMP else None
+
+
+def end_of_last_line(read: Reader, size: int) -> int:
+    """The offset just after the last newline in the first `size` bytes, 0 if there is none."""
+    # The usual case, content ending in a whole line, costs a one-byte read.
+    if size and read(size - 1, 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - 4096)
+        found = read(start, end - start).rfind(b"\n") + 1
+        if found:
+            return start + found
+        end = start
+    return 0
+
+
+def last_line(read: Reader, end: int) -> tuple[int, bytes]:
+    """The start and the bytes (without its newline) of the last line of content that ends at `end`
+    with a newline; (0, b"") when there is none."""
+    if end == 0:
+        return 0, b""
+    start = end - 1
+    while start > 0:
+        low = max(0, start - 4096)
+        found = read(low, start - low).rfind(b"\n")
+        if found >= 0:
+            start = low + found + 1
+            break
+        start = low
+    return start, read(start, end - 1 - start)
+
+
+def heal_torn_tail(fd: int) -> tuple[int, float | None]:
+    """Under the session's exclusive lock: cut the file back to its last complete line (a line torn by a
+    crash), and return its size then and the time of its last sample: -inf when it has none, None when
+    its last line is no sample (then whether the next one is in order is unknown)."""
+    size = os.fstat(fd).st_size
+    read = file_reader(fd)
+    end = end_of_last_line(read, size)
+    if end != size:
+        os.ftruncate(fd, end)
+    _, line = last_line(read, end)
+    if end == 0 or _HEADER.fullmatch(line):
+        return end, -math.inf
+    return end, time_of(line)
+
+
+def _parse_clean(lines: bytes) -> SampleSeries | None:
+    """All the lines at once, when every one is a valid sample (as we write them); else None.
+
+    Parsing the lines as one flat list of numbers is several times faster than a line at a time.
+    """
+    if lines.count(b",") != lines.count(b"\n"):
+        return None
+    try:
+        numbers = list(map(float, lines.replace(b"\n", b",").split(b",")[:-1]))
+    except ValueError:
+        return None
+    values, times = numbers[0::2], numbers[1::2]
+    if not times:
+        return SampleSeries([], [])
+    valid = all(map(math.isfinite, numbers)) and min(times) >= 0 and max(times) < MAX_TIMESTAMP
+    return SampleSeries(values, times) if valid else None
+
+
+def _parse_line_by_line(lines: bytes) -> Parsed:
+    """The slow path, for damaged lines: keep each line that is a valid sample, count the others."""
+    parsed = Parsed(SampleSeries([], []))
+    for line in lines.split(b"\n")[:-1]:
+        moment = time_of(line)
+        if moment is not None:
+            parsed.series.values.append(float(line.split(b",")[0]))
+            parsed.series.taken_at.append(moment)
+        elif not _HEADER.fullmatch(line):
+            parsed.unreadable += 1
+    return parsed

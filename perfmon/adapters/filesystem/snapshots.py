@@ -1,0 +1,149 @@
+"""What a reader of a series sees: a snapshot taken under the session's shared lock, parsed after it.
+
+Under the lock a reader opens the plain segments it needs and notes their committed sizes (they only
+grow, but for a write that never finished, which the journal says how to cut off), and reads whole the
+rollup files and rolled.csv it needs (maintenance replaces their last rows in place). Compacted
+segments never change once written: they are opened after the lock, and one pruned meanwhile is simply
+gone. So a reader sees each write whole or not at all, and no writer waits while a reader parses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perfmon.adapters.filesystem import journal, watermarks
+from perfmon.adapters.filesystem.rollup_files import unsorted_flag
+from perfmon.adapters.filesystem.series_files import (
+    ROLLED,
+    ROLLUP_FILES,
+    DayFiles,
+    days_in,
+    days_within,
+    rollup_files_within,
+    series_folder,
+)
+from perfmon.adapters.filesystem.session_lock import SessionLocks
+from perfmon.domain.model import TimeRange
+
+
+@dataclass(frozen=True)
+class PlainSegment:
+    """An open plain segment and its committed size; in time order unless flagged (or late)."""
+
+    fd: int
+    size: int
+    in_time_order: bool
+
+
+@dataclass(frozen=True)
+class RollupContent:
+    """A rollup file's committed content, and whether its rows are in time order."""
+
+    content: bytes
+    in_time_order: bool
+
+
+@dataclass
+class Snapshot:
+    """One series of one session as a reader sees it."""
+
+    series: Path
+    days: list[DayFiles]
+    plain: dict[str, PlainSegment] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    rollups: list[RollupContent] = field(default_factory=list)
+
+    def close(self) -> None:
+        for segment in self.plain.values():
+            os.close(segment.fd)
+
+
+@contextlib.contextmanager
+def taken(
+    locks: SessionLocks, token: str, metric: str, time_range: TimeRange, width: float | None = None
+) -> Iterator[Snapshot | None]:
+    """The raw segments of the days the range meets; with a width, also rolled.csv, the rollup files of
+    the width for the range, and the segments of the days within a width of it (their unrolled tails
+    belong to buckets that meet the range). None for a session or series that has no folder."""
+    snapshot = _take(locks, token, metric, time_range, width)
+    try:
+        yield snapshot
+    finally:
+        if snapshot is not None:
+            snapshot.close()
+
+
+def _take(
+    locks: SessionLocks, token: str, metric: str, time_range: TimeRange, width: float | None
+) -> Snapshot | None:
+    with locks.shared(token) as folder:
+        if folder is None:
+            return None
+        series = folder / series_folder(metric)
+        try:
+            names = os.listdir(series)
+        except FileNotFoundError:
+            return None
+        prefix = f"{metric}/"
+        undos = {
+            name[len(prefix) :]: undo
+            for name, undo in journal.unfinished(folder).items()
+            if name.startswith(prefix)
+        }
+        margin = 0.0 if width is None else width + 1.0
+        snapshot = Snapshot(series, days_within(days_in(names), time_range, margin))
+        try:
+            for day in snapshot.days:
+                for name, in_time_order in ((day.uncompacted, not day.unsorted), (day.late, False)):
+                    segment = (
+                        None if name is None else _open_plain(series / name, undos.get(name), in_time_order)
+                    )
+                    if name is not None and segment is not None:
+                        snapshot.plain[name] = segment
+            if width is not None:
+                snapshot.marks = watermarks.parse(_committed(series / ROLLED, undos.get(ROLLED)))
+                snapshot.rollups = _rollup_contents(series, width, time_range, undos)
+        except BaseException:
+            snapshot.close()
+            raise
+        return snapshot
+
+
+def _open_plain(path: Path, undo: journal.Undo | None, in_time_order: bool) -> PlainSegment | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    size = os.fstat(fd).st_size
+    if undo is not None and undo.keep < 0:
+        os.close(fd)
+        return None  # made by a write that never finished
+    return PlainSegment(fd, size if undo is None else min(size, undo.keep), in_time_order)
+
+
+def _committed(path: Path, undo: journal.Undo | None) -> bytes:
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        content = b""
+    return content if undo is None else undo.committed(content)
+
+
+def _rollup_contents(
+    series: Path, width: float, time_range: TimeRange, undos: dict[str, journal.Undo]
+) -> list[RollupContent]:
+    folder, _ = ROLLUP_FILES[width]
+    try:
+        names = os.listdir(series / folder)
+    except FileNotFoundError:
+        return []
+    return [
+        RollupContent(
+            _committed(series / name, undos.get(name)), unsorted_flag(name).rpartition("/")[2] not in names
+        )
+        for name in rollup_files_within(width, names, time_range)
+    ]

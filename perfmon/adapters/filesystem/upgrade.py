@@ -1,0 +1,137 @@
+"""Upgrade in place: a data dir written by an earlier release (one `sessions/<token>.csv` per session,
+`cpu,time` lines, and maybe `<token>.pending`, the journal of a batch that never finished) converted to
+the time-partitioned layout when FileStorage opens it.
+
+Each session is converted whole and crash-safely: its series are built under `tmp/upgrade-<token>/`,
+that folder is renamed to `sessions/<token>/` (its appearance commits the upgrade), then the old files
+are unlinked. A restart after a crash anywhere finishes the job; a flock() on the sessions folder lets
+one process at a time do it, so two servers starting at once on one data dir upgrade each session once.
+What the old reader did not return, the upgrade does not keep: the unfinished batch, a torn last line,
+damaged lines. Stop servers of the earlier release first: they would keep writing the old files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from perfmon.adapters.filesystem import segments
+from perfmon.adapters.filesystem.files import create_file, sync_directory
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.series_files import RAW, UNSORTED, day_name
+from perfmon.domain.model import CPU, SampleSeries, is_canonical_session_token
+from perfmon.domain.rollups import DAY, day_start
+
+logger = logging.getLogger(__name__)
+
+_BUILDING = "upgrade-"
+
+
+def upgrade(data_dir: DataDir) -> int:
+    """Convert every session still in the old layout; return how many were."""
+    with _upgrade_lock(data_dir):
+        for leftover in data_dir.tmp.glob(_BUILDING + "*"):
+            shutil.rmtree(leftover)  # a conversion a crash interrupted: it starts again
+        names = set(os.listdir(data_dir.sessions))
+        upgraded = skipped = 0
+        for name in sorted(names):
+            token, dot, kind = name.partition(".")
+            if not (dot and kind in ("csv", "pending") and is_canonical_session_token(token)):
+                continue
+            if kind == "csv":
+                skipped += _upgrade_session(data_dir, token)
+                upgraded += 1
+            elif f"{token}.csv" not in names:
+                os.unlink(data_dir.sessions / name)  # a journal whose samples file is already converted
+    if upgraded:
+        logger.info(
+            "upgraded %d sessions to the time-partitioned layout (%d unreadable lines left out)",
+            upgraded,
+            skipped,
+        )
+    return upgraded
+
+
+@contextlib.contextmanager
+def _upgrade_lock(data_dir: DataDir) -> Iterator[None]:
+    fd = os.open(data_dir.sessions, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _upgrade_session(data_dir: DataDir, token: str) -> int:
+    """Convert one session (unless a crash came after its conversion was committed); return how many
+    of its lines were unreadable."""
+    old = data_dir.sessions / f"{token}.csv"
+    pending = data_dir.sessions / f"{token}.pending"
+    skipped = 0
+    if not data_dir.session_folder(token).exists():
+        series, skipped = _old_samples(old.read_bytes(), pending)
+        building = data_dir.tmp / (_BUILDING + token)
+        building.mkdir(mode=0o700)
+        _write_series(data_dir, building, series)
+        os.rename(building, data_dir.session_folder(token))
+        if data_dir.fsync:
+            sync_directory(data_dir.sessions)
+    for path in (old, pending):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    if data_dir.fsync:
+        sync_directory(data_dir.sessions)
+    return skipped
+
+
+def _old_samples(content: bytes, pending: Path) -> tuple[SampleSeries, int]:
+    """What the old reader returned of a samples file: cut at its unfinished batch, if any, and at its
+    last newline; lines that are a valid CPU sample (a percentage >= 0), in arrival order."""
+    with contextlib.suppress(FileNotFoundError):
+        record = pending.read_bytes()
+        # A record without its newline was torn before its batch's first byte was written.
+        if record.endswith(b"\n") and record[:-1].isdigit():
+            content = content[: int(record)]
+    parsed = segments.parse(content)
+    series = parsed.series
+    if series.values and min(series.values) < 0:
+        kept = [i for i, value in enumerate(series.values) if value >= 0]
+        parsed.unreadable += len(series.values) - len(kept)
+        series = SampleSeries([series.values[i] for i in kept], [series.taken_at[i] for i in kept])
+    return series, parsed.unreadable
+
+
+def _write_series(data_dir: DataDir, folder: Path, series: SampleSeries) -> None:
+    """The samples as the `cpu` series of a session folder: a segment per UTC day, in arrival order."""
+    if series.taken_at:
+        (folder / CPU).mkdir(mode=0o700)
+    for day, part in _by_day(series).items():
+        name = day_name(day)
+        create_file(data_dir, folder / CPU / (name + RAW), segments.header(CPU) + segments.lines_of(*part))
+        times = part[1]
+        if any(later < earlier for earlier, later in zip(times, times[1:], strict=False)):
+            create_file(data_dir, folder / CPU / (name + UNSORTED), b"")
+    if data_dir.fsync and series.taken_at:
+        sync_directory(folder / CPU)
+        sync_directory(folder)
+
+
+def _by_day(series: SampleSeries) -> dict[float, tuple[list[float], list[float]]]:
+    days: dict[float, tuple[list[float], list[float]]] = {}
+    start = end = -1.0
+    values: list[float] = []
+    times: list[float] = []
+    for value, moment in zip(series.values, series.taken_at, strict=True):
+        if not start <= moment < end:
+            # Samples come in time order in the normal case: a day is looked up only when it changes.
+            start = day_start(moment)
+            end = start + DAY
+            values, times = days.setdefault(start, ([], []))
+        values.append(value)
+        times.append(moment)
+    return days

@@ -1,0 +1,27 @@
+"""How far each raw file of a series has been rolled up: `rolled.csv` in the series folder.
+
+One line per plain segment (`<day>.csv`, `<day>.late.csv`), `<file>,<offset>`: the file's lines before
+the offset are in the stored rollups, those after it (the unrolled tail) not yet; a file without a
+line has none rolled up. A compacted segment is wholly rolled up (compaction waits for it). Maintenance
+rewrites the file in the same journalled write as the rollup rows it adds, so a sample is never counted
+twice or lost, whatever crashes.
+"""
+
+from __future__ import annotations
+
+HEADER = b"file,rolled\n"
+
+
+def parse(content: bytes) -> dict[str, int]:
+    """The offsets by file name; damaged lines are ignored (their files count as not rolled up)."""
+    marks: dict[str, int] = {}
+    for line in content.split(b"\n")[1:-1]:
+        name, _, offset = line.decode("ascii", "replace").partition(",")
+        if offset.isdigit():
+            marks[name] = int(offset)
+    return marks
+
+
+def text(marks: dict[str, int]) -> bytes:
+    """The file's content for the offsets."""
+    return HEADER + b"".join(f"{name},{offset}\n".encode() for name, offset in sorted(marks.items()))

@@ -16,7 +16,7 @@ import pytest
 
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.domain.errors import StorageUnavailable, UnknownSession, UsernameTaken
-from perfmon.domain.model import EVERYTHING, CpuSample, Session, User, Username
+from perfmon.domain.model import EVERYTHING, Point, Sample, Session, User, Username
 
 TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
 NASTY_NAMES = [
@@ -50,8 +50,17 @@ def _open_session(storage: FileStorage, token: str = TOKEN, name: str = "alice")
     storage.sessions.add(Session(token=token, user=Username(name), created_at=1_700_000_000.5))
 
 
-def _csv(tmp_path: Path, token: str = TOKEN) -> Path:
-    return tmp_path / "data" / "sessions" / f"{token}.csv"
+def _cpu(value: float, moment: float) -> Sample:
+    return Sample(moment, {"cpu": value})
+
+
+def _csv(tmp_path: Path, token: str = TOKEN, day: str = "1970-01-01", metric: str = "cpu") -> Path:
+    """The segment of the series' samples of the UTC day."""
+    return tmp_path / "data" / "sessions" / token / metric / f"{day}.csv"
+
+
+def _cpu_series(storage: FileStorage, token: str = TOKEN) -> list[Point]:
+    return list(storage.samples.between(token, "cpu", EVERYTHING))
 
 
 def test_files_of_nasty_names_stay_inside_the_data_dir(tmp_path: Path) -> None:
@@ -59,12 +68,13 @@ def test_files_of_nasty_names_stay_inside_the_data_dir(tmp_path: Path) -> None:
     for name in NASTY_NAMES:
         token = str(uuid.uuid4())
         _open_session(storage, token, name)
-        storage.samples.append(token, [CpuSample(1.0, 2.0)])
+        storage.samples.append(token, [_cpu(1.0, 2.0)])
     for name in NASTY_NAMES:
         assert storage.users.get(Username(name)) == User(Username(name), "argon2id-hash")
     data_dir = tmp_path / "data"
     created = [Path(root, file) for root, _, files in os.walk(tmp_path) for file in files]
-    assert len(created) == 4 * len(NASTY_NAMES)  # per user .json and .sessions, per session .json and .csv
+    # Per user .json and .sessions; per session .json, its folder's lock and the day's segment of cpu.
+    assert len(created) == 5 * len(NASTY_NAMES)
     for path in created:
         assert path.resolve().is_relative_to(data_dir.resolve())
         assert len(path.name.encode()) < 255
@@ -79,14 +89,18 @@ def test_a_user_file_name_shows_a_slug_of_the_name(tmp_path: Path) -> None:
     assert record.name.startswith("AdaLovelacex~")
 
 
-def test_samples_file_is_a_csv_a_person_can_open(tmp_path: Path) -> None:
+def test_samples_are_csv_files_a_person_can_open_one_per_series_and_utc_day(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
-    storage.samples.append(TOKEN, [CpuSample(0.1 + 0.2, 1_700_000_000.123456789), CpuSample(5e-324, 0.0)])
-    storage.samples.append(TOKEN, [CpuSample(100.0, 3.0)])
-    assert _csv(tmp_path).read_bytes() == (
-        b"cpu,time\n0.30000000000000004,1700000000.1234567\n5e-324,0.0\n100.0,3.0\n"
+    storage.samples.append(
+        TOKEN,
+        [Sample(1_700_000_000.123456789, {"cpu": 0.1 + 0.2, "mem": -1.5}), Sample(0.0, {"cpu": 5e-324})],
     )
+    storage.samples.append(TOKEN, [_cpu(100.0, 3.0)])
+    day = "2023-11-14"
+    assert _csv(tmp_path, day=day).read_bytes() == b"cpu,time\n0.30000000000000004,1700000000.1234567\n"
+    assert _csv(tmp_path, day="1970-01-01").read_bytes() == b"cpu,time\n5e-324,0.0\n100.0,3.0\n"
+    assert _csv(tmp_path, day=day, metric="mem").read_bytes() == b"mem,time\n-1.5,1700000000.1234567\n"
 
 
 def test_user_sessions_are_listed_in_the_users_folder(tmp_path: Path) -> None:
@@ -101,20 +115,22 @@ def test_user_sessions_are_listed_in_the_users_folder(tmp_path: Path) -> None:
 def test_torn_last_line_is_ignored_then_cut_off_by_the_next_append(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
-    storage.samples.append(TOKEN, [CpuSample(1.0, 1.0)])
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     with _csv(tmp_path).open("ab") as file:
         file.write(b"12.5,17")
-    assert storage.samples.between(TOKEN, EVERYTHING) == [CpuSample(1.0, 1.0)]
-    storage.samples.append(TOKEN, [CpuSample(2.0, 2.0)])
+    assert _cpu_series(storage) == [Point(1.0, 1.0)]
+    assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 1
+    storage.samples.append(TOKEN, [_cpu(2.0, 2.0)])
     assert _csv(tmp_path).read_bytes() == b"cpu,time\n1.0,1.0\n2.0,2.0\n"
-    assert storage.samples.between(TOKEN, EVERYTHING) == [CpuSample(1.0, 1.0), CpuSample(2.0, 2.0)]
+    assert _cpu_series(storage) == [Point(1.0, 1.0), Point(2.0, 2.0)]
 
 
 def test_a_file_emptied_by_a_crash_gets_its_header_back(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     _csv(tmp_path).write_bytes(b"")
-    storage.samples.append(TOKEN, [CpuSample(2.0, 2.0)])
+    storage.samples.append(TOKEN, [_cpu(2.0, 2.0)])
     assert _csv(tmp_path).read_bytes() == b"cpu,time\n2.0,2.0\n"
 
 
@@ -123,23 +139,25 @@ def test_garbage_lines_are_skipped_with_one_warning_per_file(
 ) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
-    garbage = [b"\0" * 20, b"secret,words", b"1.0,2.0,3.0", b"nan,5.0", b"-1.0,5.0", b"1.0", b""]
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
+    garbage = [b"\0" * 20, b"secret,words", b"1.0,2.0,3.0", b"nan,5.0", b"1.0,-5.0", b"1.0", b""]
     _csv(tmp_path).write_bytes(b"cpu,time\n1.0,1.0\n" + b"\n".join(garbage) + b"\n3.0,3.0\n")
     with caplog.at_level(logging.WARNING):
         for _ in range(2):
-            assert storage.samples.between(TOKEN, EVERYTHING) == [CpuSample(1.0, 1.0), CpuSample(3.0, 3.0)]
+            assert _cpu_series(storage) == [Point(1.0, 1.0), Point(3.0, 3.0)]
     [warning] = caplog.records
     assert "7 unreadable lines" in warning.getMessage()
-    assert TOKEN not in warning.getMessage() and "secret" not in warning.getMessage()
+    assert TOKEN[:8] not in warning.getMessage() and "secret" not in warning.getMessage()
 
 
 def test_storage_opened_again_on_the_same_dir_finds_everything(tmp_path: Path) -> None:
     _open_session(_storage(tmp_path, fsync=True))
-    _storage(tmp_path, fsync=True).samples.append(TOKEN, [CpuSample(4.0, 5.0)])
+    _storage(tmp_path, fsync=True).samples.append(TOKEN, [Sample(5.0, {"cpu": 4.0, "mem": 3.0})])
     again = _storage(tmp_path)
     assert again.users.get(Username("alice")) == User(Username("alice"), "argon2id-hash")
     assert again.sessions.get(TOKEN) == Session(TOKEN, Username("alice"), 1_700_000_000.5)
-    assert again.samples.between(TOKEN, EVERYTHING) == [CpuSample(4.0, 5.0)]
+    assert _cpu_series(again) == [Point(4.0, 5.0)]
+    assert again.samples.metrics(TOKEN) == ["cpu", "mem"]
 
 
 @pytest.mark.parametrize("token", [TOKEN.upper(), "{" + TOKEN + "}", TOKEN.replace("-", ""), "../x", ""])
@@ -148,17 +166,19 @@ def test_a_token_that_is_not_a_canonical_uuid_never_becomes_a_path(tmp_path: Pat
     _open_session(storage)
     assert storage.sessions.get(token) is None
     with pytest.raises(ValueError, match="canonical"):
-        storage.samples.append(token, [CpuSample(1.0, 1.0)])
+        storage.samples.append(token, [_cpu(1.0, 1.0)])
     with pytest.raises(ValueError, match="canonical"):
-        storage.samples.between(token, EVERYTHING)
+        storage.samples.between(token, "cpu", EVERYTHING)
+    with pytest.raises(ValueError, match="canonical"):
+        storage.samples.rollups(token, "cpu", 60.0, EVERYTHING)
 
 
 def test_appending_to_an_unknown_session_creates_no_file(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     unknown = str(uuid.uuid4())
     with pytest.raises(UnknownSession):
-        storage.samples.append(unknown, [CpuSample(1.0, 1.0)])
-    assert not _csv(tmp_path, unknown).exists()
+        storage.samples.append(unknown, [_cpu(1.0, 1.0)])
+    assert os.listdir(tmp_path / "data" / "sessions") == []
 
 
 def _register(data_dir: Path, start: Barrier, index: int) -> None:
@@ -187,7 +207,7 @@ def _post_samples(data_dir: Path, start: Barrier, index: int) -> None:
     storage = FileStorage(data_dir, fsync=False)
     start.wait()
     for i in range(200):
-        storage.samples.append(TOKEN, [CpuSample(float(index), 1_700_000_000.0 + i / 3)])
+        storage.samples.append(TOKEN, [_cpu(float(index), 1_700_000_000.0 + i / 3)])
 
 
 def test_concurrent_appends_from_processes_write_whole_lines(tmp_path: Path) -> None:
@@ -199,22 +219,22 @@ def test_concurrent_appends_from_processes_write_whole_lines(tmp_path: Path) -> 
     for writer in writers:
         writer.join(timeout=30)
     assert [writer.exitcode for writer in writers] == [0] * 4
-    header, *lines = _csv(tmp_path).read_bytes().split(b"\n")
+    header, *lines = _csv(tmp_path, day="2023-11-14").read_bytes().split(b"\n")
     assert header == b"cpu,time" and lines[-1] == b""
     written = {(float(i), 1_700_000_000.0 + n / 3) for i in range(4) for n in range(200)}
     assert sorted(tuple(map(float, line.split(b","))) for line in lines[:-1]) == sorted(written)
-    assert len(_storage(tmp_path).samples.between(TOKEN, EVERYTHING)) == 800
+    assert len(_cpu_series(_storage(tmp_path))) == 800
 
 
 def _append_past_a_file_size_limit(data_dir: Path, room: int) -> None:
     # RLIMIT_FSIZE makes the kernel cut a write short even for root: the real shape of a disk filling up.
     storage = FileStorage(data_dir, fsync=False)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    size = os.path.getsize(data_dir / "sessions" / f"{TOKEN}.csv")
+    size = os.path.getsize(data_dir / "sessions" / TOKEN / "cpu" / "1970-01-01.csv")
     _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (size + room, hard))
     try:
-        storage.samples.append(TOKEN, [CpuSample(float(i), float(i)) for i in range(10)])
+        storage.samples.append(TOKEN, [_cpu(float(i), float(i)) for i in range(10)])
     except StorageUnavailable:
         raise SystemExit(3) from None
 
@@ -223,29 +243,32 @@ def _append_past_a_file_size_limit(data_dir: Path, room: int) -> None:
 def test_a_short_write_stores_none_of_the_batch(tmp_path: Path, room: int) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
-    storage.samples.append(TOKEN, [CpuSample(1.0, 1.0)])
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     child = PROCESSES.Process(target=_append_past_a_file_size_limit, args=(tmp_path / "data", room))
     child.start()
     child.join(timeout=30)
     assert child.exitcode == 3
     assert _csv(tmp_path).read_bytes() == b"cpu,time\n1.0,1.0\n"
-    storage.samples.append(TOKEN, [CpuSample(2.0, 2.0)])
-    assert storage.samples.between(TOKEN, EVERYTHING) == [CpuSample(1.0, 1.0), CpuSample(2.0, 2.0)]
+    storage.samples.append(TOKEN, [_cpu(2.0, 2.0)])
+    assert _cpu_series(storage) == [Point(1.0, 1.0), Point(2.0, 2.0)]
 
 
 def test_a_samples_file_that_cannot_be_opened_is_unavailable_until_repaired(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     _open_session(storage)
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     aside = _csv(tmp_path).rename(tmp_path / "aside.csv")
     _csv(tmp_path).mkdir()  # root ignores permissions, not a directory where a file should be
     with pytest.raises(StorageUnavailable):
-        storage.samples.append(TOKEN, [CpuSample(1.0, 1.0)])
+        storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     with pytest.raises(StorageUnavailable):
-        storage.samples.between(TOKEN, EVERYTHING)
+        storage.samples.between(TOKEN, "cpu", EVERYTHING)
+    with pytest.raises(StorageUnavailable):
+        storage.samples.maintain(1e9)
     _csv(tmp_path).rmdir()
     aside.rename(_csv(tmp_path))
-    storage.samples.append(TOKEN, [CpuSample(1.0, 1.0)])
-    assert storage.samples.between(TOKEN, EVERYTHING) == [CpuSample(1.0, 1.0)]
+    storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
+    assert _cpu_series(storage) == [Point(1.0, 1.0), Point(1.0, 1.0)]
 
 
 def test_a_broken_temp_folder_makes_registration_unavailable_until_repaired(tmp_path: Path) -> None:

@@ -47,12 +47,12 @@ def test_register_whose_session_write_fails_answers_503_and_its_retry_succeeds(
 
 def test_a_session_whose_record_was_never_written_does_not_keep_the_user(tmp_path: Path) -> None:
     """The last step of starting a session (its record) failed: the token is in the user's list, its
-    samples file exists, but there is no session. Taking the user back must not stop at that token."""
+    folder exists, but there is no session. Taking the user back must not stop at that token."""
     storage = FileStorage(tmp_path / "data", fsync=False)
     name = Username("alice")
     storage.users.add(User(name, "hash"))
     token = str(uuid.uuid4())
-    (tmp_path / "data" / "sessions" / f"{token}.csv").write_bytes(b"cpu,time\n")
+    (tmp_path / "data" / "sessions" / token).mkdir()
     with open(tmp_path / "data" / "users" / f"{user_key(name)}.sessions", "a") as listed:
         listed.write(f"{token}\n")
 

@@ -30,8 +30,9 @@ def _delete_session(request: pytest.FixtureRequest, storage_kind: str, tmp_path:
         with engine.begin() as connection:
             delete_session(connection, token)
         return
-    for path in (tmp_path / "data" / "sessions").glob(f"{token}.*"):
-        path.unlink()
+    sessions = tmp_path / "data" / "sessions"
+    (sessions / f"{token}.json").unlink()
+    shutil.rmtree(sessions / token)
 
 
 def test_a_post_to_a_session_deleted_behind_the_servers_back_is_401_and_a_new_login_works(

@@ -9,7 +9,9 @@ sample, gzip -9 over 7, and the day's rollups must fit beside them in 8.
 
 from __future__ import annotations
 
+import bisect
 import lzma
+import operator
 from dataclasses import dataclass
 
 from perfmon.adapters.filesystem import segments
@@ -57,20 +59,14 @@ def compact(header: bytes, series: SampleSeries) -> Compacted:
 def streams_within(index: bytes, size: int, time_range: TimeRange) -> tuple[int, int] | None:
     """The byte span of the streams that can hold samples of the range, by the index of a compacted
     segment of `size` bytes; (0, 0) when none can, None when the index is unusable (read it all)."""
-    entries = _entries(index, size)
-    if entries is None:
+    columns = _columns(index, size)
+    if columns is None:
         return None
-    if not entries:
-        return 0, size
-    chosen = [
-        (offset, following)
-        for (first, offset), (next_first, following) in zip(
-            entries, [*entries[1:], (None, size)], strict=True
-        )
-        if (time_range.end is None or first <= time_range.end)
-        and (time_range.start is None or next_first is None or next_first >= time_range.start)
-    ]
-    return (chosen[0][0], chosen[-1][1]) if chosen else (0, 0)
+    firsts, offsets = columns
+    # Stream i holds the samples from firsts[i] up to firsts[i + 1]; offsets[i + 1] is where it ends.
+    low = 0 if time_range.start is None else max(bisect.bisect_left(firsts, time_range.start) - 1, 0)
+    high = len(firsts) if time_range.end is None else bisect.bisect_right(firsts, time_range.end)
+    return (offsets[low], offsets[high]) if low < high else (0, 0)
 
 
 def decompress(content: bytes) -> bytes:
@@ -78,18 +74,17 @@ def decompress(content: bytes) -> bytes:
     return lzma.decompress(content, format=lzma.FORMAT_XZ) if content else b""
 
 
-def _entries(index: bytes, size: int) -> list[tuple[float, int]] | None:
-    lines = index.split(b"\n")
-    if lines[0] + b"\n" != _INDEX_HEADER or lines[-1] != b"":
+def _columns(index: bytes, size: int) -> tuple[list[float], list[int]] | None:
+    """The times of the streams' first samples and the streams' offsets, the file's size last; None
+    when the index is damaged or not this file's."""
+    if not (index.startswith(_INDEX_HEADER) and index.endswith(b"\n")):
         return None
-    entries: list[tuple[float, int]] = []
+    fields = index[len(_INDEX_HEADER) :].replace(b"\n", b",").split(b",")[:-1]
     try:
-        for line in lines[1:-1]:
-            first, offset = line.split(b",")
-            entries.append((float(first), int(offset)))
+        firsts, offsets = list(map(float, fields[0::2])), [*map(int, fields[1::2]), size]
     except ValueError:
         return None
-    offsets = [offset for _, offset in entries] + [size]
-    if entries and offsets[0] != 0 or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
-        return None  # not the index of this file: written for another, or damaged
-    return entries
+    in_order = all(map(operator.le, firsts, firsts[1:])) and all(map(operator.lt, offsets, offsets[1:]))
+    if len(offsets) != len(firsts) + 1 or not in_order or (firsts and offsets[0] != 0):
+        return None
+    return firsts, offsets

@@ -97,8 +97,6 @@ def _prune_file(
         size = os.stat(path).st_size
         if apply:
             os.unlink(path)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path.parent / rollup_files.unsorted_flag(path.name))
         return Tally(1, size)
     content = path.read_bytes()
     kept = rollup_files.without_buckets_before(content, width, cutoff)

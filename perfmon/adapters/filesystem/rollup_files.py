@@ -4,12 +4,12 @@ day, hour buckets per month, day buckets per year), files tidied and cut by rete
 A pass of maintenance adds the buckets of the samples rolled up since the last pass. The first of them
 usually continues the file's last row (the minute still filling up): that row is replaced by the two
 merged, so a file holds one row per bucket in the normal case, whatever the pace of the passes. Late
-samples add partial rows further up in time, which readers merge and tidy() folds in.
+samples add partial rows further up in time, which readers merge and tidy() folds in when the day is
+compacted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -18,7 +18,7 @@ from perfmon.adapters.filesystem import rollup_rows, segments
 from perfmon.adapters.filesystem.edits import Edit
 from perfmon.adapters.filesystem.files import replace_file
 from perfmon.adapters.filesystem.layout import DataDir
-from perfmon.adapters.filesystem.series_files import ROLLUP_FILES, UNSORTED, rollup_file
+from perfmon.adapters.filesystem.series_files import ROLLUP_FILES, rollup_file
 from perfmon.domain.rollups import RollupBucket, merge_partials
 
 
@@ -52,38 +52,28 @@ def _file_edits(
     if last is not None and last.start == first.start:
         merged = rollup_rows.row(last.merged(first)) + b"".join(map(rollup_rows.row, buckets[1:]))
         return [Edit(f"{metric}/{name}", start, merged, replaced=line + b"\n" + torn)]
-    edits = [Edit(f"{metric}/{name}", end, rows if end else rollup_rows.HEADER + rows, replaced=torn)]
-    flag = unsorted_flag(name)
-    if last is not None and first.start < last.start and not (series / flag).exists():
-        edits.insert(0, Edit(f"{metric}/{flag}", -1, b""))
-    return edits
-
-
-def unsorted_flag(name: str) -> str:
-    """The flag beside a rollup file (relative to the series folder) saying its rows are out of order."""
-    return name.removesuffix(".csv") + UNSORTED
+    return [Edit(f"{metric}/{name}", end, rows if end else rollup_rows.HEADER + rows, replaced=torn)]
 
 
 def tidy(data_dir: DataDir, series: Path, name: str, width: float) -> None:
     """Under the session's exclusive lock: rewrite the file with one row per bucket in time order, if it
-    has partial rows or rows out of order; then drop its unsorted flag."""
+    has partial rows, rows out of order or damaged rows."""
     try:
         content = (series / name).read_bytes()
     except FileNotFoundError:
         return
-    rows = rollup_rows.parse(content, width)
-    merged = merge_partials(rows.buckets)
-    if merged != rows.buckets or rows.unreadable:
-        # Replaced whole (content-equal but for its order): a crash leaves the old file or the new one.
-        replace_file(data_dir, series / name, rollup_rows.HEADER + b"".join(map(rollup_rows.row, merged)))
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(series / unsorted_flag(name))
+    buckets = rollup_rows.parse(content, width)
+    merged = merge_partials(buckets)
+    tidied = rollup_rows.HEADER + b"".join(map(rollup_rows.row, merged))
+    if merged != buckets or len(tidied) != len(content):
+        # Replaced whole (the same buckets, in order): a crash leaves the old file or the new one.
+        replace_file(data_dir, series / name, tidied)
 
 
 def without_buckets_before(content: bytes, width: float, cutoff: float) -> bytes | None:
     """The file's content without the buckets that start before the cutoff; None when it has none."""
-    rows = rollup_rows.parse(content, width)
-    kept = [bucket for bucket in rows.buckets if bucket.start >= cutoff]
-    if len(kept) == len(rows.buckets):
+    buckets = rollup_rows.parse(content, width)
+    kept = [bucket for bucket in buckets if bucket.start >= cutoff]
+    if len(kept) == len(buckets):
         return None
     return rollup_rows.HEADER + b"".join(map(rollup_rows.row, kept))

@@ -2,17 +2,19 @@
 repr() and the exact sum as rollups.exact_sum_text, so that every figure round-trips exactly.
 
 A bucket may have several partial rows (samples rolled up in different passes, late ones): readers
-merge them (rollups.merge_partials). Rows are appended in time order in the normal case; a file whose
-rows a late sample put out of order has an `.unsorted` flag beside it, as raw segments do.
+merge them (rollups.merge_partials). A file holds at most a few thousand rows (a day of minutes), so
+readers parse it whole, and keep what they parsed (ParsedRollups): rows are only ever appended to a
+file, or its last row replaced, so the rows before the last stay valid while the file begins the same.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
-from perfmon.adapters.filesystem import segments
-from perfmon.domain.model import TimeRange
 from perfmon.domain.rollups import RollupBucket, exact_sum_text, parse_exact_sum
 
 HEADER = b"start,count,sum,min,max,first,last\n"
@@ -21,58 +23,19 @@ HEADER = b"start,count,sum,min,max,first,last\n"
 def row(bucket: RollupBucket) -> bytes:
     """The bucket as a row."""
     total = exact_sum_text(bucket.total)
-    return (
-        f"{bucket.start!r},{bucket.count},{total},{bucket.low!r},{bucket.high!r},{bucket.first!r},{bucket.last!r}\n"
-    ).encode()
+    start, low, high, first, last = bucket.start, bucket.low, bucket.high, bucket.first, bucket.last
+    return f"{start!r},{bucket.count},{total},{low!r},{high!r},{first!r},{last!r}\n".encode()
 
 
-def start_of(line: bytes) -> float | None:
-    """The start of the bucket on a row, None for a header or a damaged row."""
-    try:
-        return float(line[: line.index(b",")])
-    except ValueError:
-        return None
-
-
-@dataclass
-class Rows:
-    """Buckets read from rows, and how many rows were neither a bucket nor the header."""
-
-    buckets: list[RollupBucket]
-    unreadable: int = 0
-
-
-def parse(content: bytes, width: float) -> Rows:
-    """The buckets on the complete rows of the content, in their order."""
-    rows = Rows([])
+def parse(content: bytes, width: float) -> list[RollupBucket]:
+    """The buckets on the complete rows of the content, in their order; the header and damaged rows
+    are skipped."""
+    buckets = []
     for line in content[: content.rfind(b"\n") + 1].split(b"\n")[:-1]:
         bucket = bucket_of(line, width)
         if bucket is not None:
-            rows.buckets.append(bucket)
-        elif line != HEADER[:-1]:
-            rows.unreadable += 1
-    return rows
-
-
-def read_range(content: bytes, width: float, time_range: TimeRange, in_time_order: bool) -> Rows:
-    """The rows of buckets that can meet the range (the start of a bucket lies within a width of its
-    samples' times); by binary search when the rows are in time order, else by their start alone."""
-    low = None if time_range.start is None else time_range.start - width - 1.0
-    high = None if time_range.end is None else time_range.end + 1.0
-    if in_time_order:
-        read, end = segments.bytes_reader(content), len(content)
-        first = 0 if low is None else segments.first_line_from(read, 0, end, low, False, start_of)
-        last = end if high is None else segments.first_line_from(read, first, end, high, True, start_of)
-        return parse(content[first:last], width)
-    lines = content.split(b"\n")[:-1]
-    near = [line for line in lines if _starts_within(start_of(line), low, high)]
-    return parse(b"".join(line + b"\n" for line in near), width)
-
-
-def _starts_within(start: float | None, low: float | None, high: float | None) -> bool:
-    if start is None:
-        return True  # counted as unreadable (or skipped as the header) by parse
-    return (low is None or start >= low) and (high is None or start <= high)
+            buckets.append(bucket)
+    return buckets
 
 
 def bucket_of(line: bytes, width: float) -> RollupBucket | None:
@@ -81,10 +44,54 @@ def bucket_of(line: bytes, width: float) -> RollupBucket | None:
     if len(fields) != 7:
         return None
     try:
-        start, low, high, first, last = map(float, (fields[0], *fields[3:]))
+        start, low, high, first, last = float(fields[0]), *map(float, fields[3:])
         count, total = int(fields[1]), parse_exact_sum(fields[2].decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return None
-    if count < 1 or not all(map(math.isfinite, (start, low, high, first, last))):
+    finite = math.isfinite(start) and math.isfinite(low) and math.isfinite(high)
+    if count < 1 or not (finite and math.isfinite(first) and math.isfinite(last)):
         return None
     return RollupBucket(width, start, count, total, low, high, first, last)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    # The file's content up to its last row, and the buckets on it.
+    settled: bytes
+    buckets: list[RollupBucket]
+
+
+class ParsedRollups:
+    """The buckets of rollup files as last parsed, by path: a file is parsed again only from its last
+    row on while it begins with the bytes parsed before (anything else: whole). At most `rows` buckets
+    are kept, the files read longest ago forgotten first."""
+
+    def __init__(self, rows: int = 100_000) -> None:
+        self._limit = rows
+        self._kept = 0
+        self._files: OrderedDict[Path, _Parsed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def buckets(self, path: Path, content: bytes, width: float) -> list[RollupBucket]:
+        """The buckets on the file's content (read under the session's lock), in their order."""
+        with self._lock:
+            known = self._files.get(path)
+        if known is not None and content.startswith(known.settled):
+            settled, head, rest = known.settled, known.buckets, content[len(known.settled) :]
+        else:
+            settled, head, rest = b"", [], content
+        rest = rest[: rest.rfind(b"\n") + 1]
+        # The last row may still be replaced by maintenance (its bucket filling up): it is not settled.
+        cut = rest.rfind(b"\n", 0, len(rest) - 1) + 1
+        parsed = _Parsed(settled + rest[:cut], head + parse(rest[:cut], width))
+        self._keep(path, parsed)
+        return parsed.buckets + parse(rest[cut:], width)
+
+    def _keep(self, path: Path, parsed: _Parsed) -> None:
+        with self._lock:
+            old = self._files.pop(path, None)
+            self._kept += len(parsed.buckets) - (0 if old is None else len(old.buckets))
+            self._files[path] = parsed
+            while self._kept > self._limit and self._files:
+                _, forgotten = self._files.popitem(last=False)
+                self._kept -= len(forgotten.buckets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import lzma
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         self._maintenance = FileMaintenance(data_dir, self._locks)
         # Files whose unreadable lines were reported, so that each is reported once.
         self._warned_about: set[Path] = set()
+        self._parsed = rollup_rows.ParsedRollups()
 
     def append(self, token: str, samples: Sequence[Sample]) -> None:
         if not samples:
@@ -66,12 +68,14 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         ):
             if snapshot is None:
                 return []
+            # A bucket starts within a width of its samples' times: others cannot meet the range.
+            low = -math.inf if time_range.start is None else time_range.start - width - 1.0
+            high = math.inf if time_range.end is None else time_range.end + 1.0
             stored = [
                 bucket
-                for rows in snapshot.rollups
-                for bucket in rollup_rows.read_range(
-                    rows.content, width, time_range, rows.in_time_order
-                ).buckets
+                for rollup_file in snapshot.rollups
+                for bucket in self._parsed.buckets(rollup_file.path, rollup_file.content, width)
+                if low <= bucket.start <= high
             ]
             tails = SampleSeries([], [])
             for name, segment in snapshot.plain.items():

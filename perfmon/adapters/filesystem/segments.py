@@ -23,8 +23,8 @@ Reader = Callable[[int, int], bytes]
 Key = Callable[[bytes], "float | None"]
 
 # A binary search stops when this many bytes are left, and scans them; a probe reads this many.
-_SCAN = 1024
-_PROBE = 256
+_SCAN = 512
+_PROBE = 128
 _HEADER = re.compile(rb"[a-z][a-z0-9_]{0,63},time")
 
 

@@ -86,13 +86,13 @@ def _day_files(day: str, kinds: set[str]) -> DayFiles:
     return DayFiles(day, name(RAW), UNSORTED in kinds, name(COMPACTED), name(COMPACTED_INDEX), name(LATE))
 
 
-def days_within(days: dict[str, DayFiles], time_range: TimeRange, margin: float = 0.0) -> list[DayFiles]:
-    """The days that hold moments of the range widened by `margin` seconds on each side."""
-    low = None if time_range.start is None else day_name(_clamped(time_range.start - margin))
-    high = None if time_range.end is None else day_name(_clamped(time_range.end + margin))
-    return [
-        files for day, files in days.items() if (low is None or day >= low) and (high is None or day <= high)
-    ]
+def days_within(names: list[str], time_range: TimeRange, margin: float = 0.0) -> list[DayFiles]:
+    """The raw files among the names of a series folder's entries, of the days that hold moments of the
+    range widened by `margin` seconds on each side, oldest first."""
+    # Names begin with their day: those of other days are left out before they are parsed.
+    low = "" if time_range.start is None else day_name(_clamped(time_range.start - margin))
+    high = "~" if time_range.end is None else day_name(_clamped(time_range.end + margin))
+    return list(days_in([name for name in names if low <= name[:10] <= high]).values())
 
 
 def _clamped(moment: float) -> float:

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfmon.adapters.filesystem import journal, watermarks
-from perfmon.adapters.filesystem.rollup_files import unsorted_flag
 from perfmon.adapters.filesystem.series_files import (
     ROLLED,
     ROLLUP_FILES,
     DayFiles,
-    days_in,
     days_within,
     rollup_files_within,
     series_folder,
@@ -41,10 +39,10 @@ class PlainSegment:
 
 @dataclass(frozen=True)
 class RollupContent:
-    """A rollup file's committed content, and whether its rows are in time order."""
+    """A rollup file's committed content."""
 
+    path: Path
     content: bytes
-    in_time_order: bool
 
 
 @dataclass
@@ -95,7 +93,7 @@ def _take(
             if name.startswith(prefix)
         }
         margin = 0.0 if width is None else width + 1.0
-        snapshot = Snapshot(series, days_within(days_in(names), time_range, margin))
+        snapshot = Snapshot(series, days_within(names, time_range, margin))
         try:
             for day in snapshot.days:
                 for name, in_time_order in ((day.uncompacted, not day.unsorted), (day.late, False)):
@@ -142,8 +140,6 @@ def _rollup_contents(
     except FileNotFoundError:
         return []
     return [
-        RollupContent(
-            _committed(series / name, undos.get(name)), unsorted_flag(name).rpartition("/")[2] not in names
-        )
+        RollupContent(series / name, _committed(series / name, undos.get(name)))
         for name in rollup_files_within(width, names, time_range)
     ]

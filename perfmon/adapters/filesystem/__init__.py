@@ -6,9 +6,26 @@ Layout under the data dir (every file name is derived, never taken from user inp
     users/<key>.sessions     the user's session tokens, one per line, oldest first; may name a session
                              whose record a crash kept from being written (readers skip those)
     sessions/<token>.json    a session: {"user": ..., "created_at": ...}; its existence commits the session
-    sessions/<token>.csv     the session's samples, ready for a spreadsheet: the header `cpu,time`,
-                             then one `cpu,time` line per sample, floats in repr() so they round-trip
-    tmp/                     temporary files, linked into place once complete
+    sessions/<token>/        the session's series, made when the session starts (appending needs it):
+        session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session
+        session.journal      how to undo a write to several files that never finished (journal.py)
+        <metric>/            one series, named by its metric ([a-z][a-z0-9_]{0,63})
+            <day>.csv        its samples taken on the UTC day <day> (YYYY-MM-DD), ready for a spreadsheet:
+                             the header `<metric>,time`, then `value,time` lines in arrival order, floats
+                             in repr() so they round-trip; appended whole (segments.py, appends.py)
+            <day>.unsorted   present when a late sample left <day>.csv out of time order
+            <day>.csv.xz     the day once closed and compacted: sorted by time, `xzcat` prints the CSV
+            <day>.idx        where each xz stream of <day>.csv.xz starts (compressed.py, compaction.py)
+            <day>.late.csv   samples for <day> that came after it was compacted
+            rolled.csv       how far each plain segment is rolled up (watermarks.py)
+            minutes/<day>.csv, hours/<YYYY-MM>.csv, days/<YYYY>.csv
+                             the rollups of the series: a row per bucket of a minute, an hour, a UTC day,
+                             `start,count,sum,min,max,first,last` (rollup_rows.py, rollup_files.py)
+    tmp/                     temporary files, linked or renamed into place once complete
+
+A data dir of an earlier release (`sessions/<token>.csv`, `<token>.pending`) is upgraded to this
+layout when the storage opens it (upgrade.py). Maintenance (maintenance.py: rolling.py, compaction.py,
+pruning.py) keeps the rollups, compacts closed days and drops what retention no longer keeps.
 
 <key> is a readable slug of the name's [A-Za-z0-9_-] characters (at most 32, maybe none) + "~" + the
 SHA-256 of the name in UTF-8: it cannot leave its folder, and two names never share it.

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from perfmon.adapters.filesystem import compaction, journal, pruning, rolling
-from perfmon.adapters.filesystem.files import storage_errors
+from perfmon.adapters.filesystem.files import require_folder_of, storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import day_name
 from perfmon.adapters.filesystem.session_lock import SessionLocks
@@ -143,6 +143,7 @@ def series_of(folder: Path) -> list[str]:
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
+        require_folder_of(folder)  # a vanished sessions folder is an outage, not an unknown session
         return []
     return sorted(entry.name for entry in entries if entry.is_dir() and _is_metric(entry.name))
 

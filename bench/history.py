@@ -21,7 +21,7 @@ from typing import Protocol
 from . import workload as w
 from .processes import BenchError, Server, WrkResult
 from .report import Check, Measurement
-from .stores import DatabaseStore, Store
+from .stores import DatabaseStore, FileStore, Store
 
 MB = 1e6
 
@@ -74,18 +74,24 @@ def prepare(
         store.vacuum()
     stored = count + w.RECENT_SECONDS + 1 + w.RAW_REFERENCE
     disk = store.disk_use([long, short, raw])
+    # The long session's closed days: every sample taken before the UTC day that holds its last.
+    today = math.floor(end / 86400) * 86400
+    closed = count - (end - today) - 1
     first = next(w.agent_history(end, count))[0][1]
     last = next(w.agent_history(end, 1))[-1][1]
     data = HistoryData(long, short, raw, count, end, first, last)
-    figures = {
+    figures: dict[str, float] = {
         "history_samples": count,
         "history_load_rate": count / load_seconds,
         "history_maintain_s": maintain_seconds,
+        "history_step": data.step,
         "history_disk_raw": disk.raw / stored,
         "history_disk_rollups": disk.rollups / stored,
         "history_disk_total": (disk.raw + disk.rollups) / stored,
-        "history_step": data.step,
     }
+    if isinstance(store, FileStore) and closed > 0:
+        closed_disk = store.disk_use([long], closed_before=end)
+        figures["history_disk_closed"] = (closed_disk.raw + closed_disk.rollups) / closed
     return data, [Measurement(case, store.kind, 0, value) for case, value in figures.items()]
 
 

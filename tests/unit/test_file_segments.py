@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfmon.adapters.filesystem import compressed, rollup_rows, segments
-from perfmon.domain.model import SampleSeries, TimeRange
-from perfmon.domain.rollups import rollup
+from perfmon.domain.model import Point, SampleSeries, TimeRange
+from perfmon.domain.rollups import DAY, day_start, rollup
 
 BASE = 1_700_000_000.0
 # Quarter seconds over about ten minutes: equal times, and bounds equal to a sample's time, are common.
@@ -91,9 +91,8 @@ def test_a_compacted_segment_read_by_its_index_gives_the_range_of_all_its_sample
     series = SampleSeries([float(i) for i in range(len(times))], sorted(BASE + t / 2 for t in times))
     packed = compressed.compact(b"cpu,time\n", series)
     time_range = _range(start, end)
-    span = compressed.streams_within(packed.index, len(packed.content), time_range)
-    assert span is not None
-    text = compressed.decompress(packed.content[span[0] : span[1]])
+    read = segments.bytes_reader(packed.content)
+    text = compressed.read_text(read, len(packed.content), packed.index, day_start(BASE), time_range)
     found = segments.read_range(segments.bytes_reader(text), len(text), time_range, in_time_order=True)
     assert found.series == series.within(time_range)
     # Standard tools read the whole file: a run of xz streams that decompress to the sorted CSV.
@@ -102,13 +101,32 @@ def test_a_compacted_segment_read_by_its_index_gives_the_range_of_all_its_sample
 
 
 def test_an_index_that_does_not_fit_its_compacted_segment_is_not_used() -> None:
-    packed = compressed.compact(b"cpu,time\n", SampleSeries([1.0] * 1_500, [BASE + i for i in range(1_500)]))
-    first_stream = compressed.streams_within(packed.index, len(packed.content), TimeRange(BASE, BASE))
-    assert first_stream is not None and first_stream[0] == 0 and first_stream[1] < len(packed.content) / 2
+    series = SampleSeries([1.0] * 1_500, [BASE + i for i in range(1_500)])
+    packed = compressed.compact(b"cpu,time\n", series)
+    first_second = TimeRange(BASE, BASE)
+
+    def spans_read(index: bytes, day: float = day_start(BASE)) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+
+        def read(offset: int, length: int) -> bytes:
+            spans.append((offset, length))
+            return packed.content[offset : offset + length]
+
+        text = compressed.read_text(read, len(packed.content), index, day, first_second)
+        assert segments.read_range(segments.bytes_reader(text), len(text), first_second, True).series == [
+            Point(1.0, BASE)
+        ]
+        return spans
+
+    [(offset, length)] = spans_read(packed.index)
+    assert offset == 0 and length < len(packed.content) / 2  # the first stream only
+    whole = [(0, len(packed.content))]
     for damaged in (b"", packed.index[:-3], packed.index.replace(b",0\n", b",7\n")):
-        assert compressed.streams_within(damaged, len(packed.content), TimeRange(BASE, BASE)) is None
-    # An index written for a longer file names streams past this one's end.
-    assert compressed.streams_within(packed.index, 100, TimeRange(BASE, BASE)) is None
+        assert spans_read(damaged) == whole
+    assert spans_read(packed.index, day=day_start(BASE) + DAY) == whole  # another day's
+    # An index that fits in form but not in content: the stream read does not begin where it says.
+    shifted = packed.index.replace(repr(BASE).encode(), repr(BASE - 1).encode())
+    assert spans_read(shifted)[-1] == whole[0]
 
 
 @settings(max_examples=100, deadline=None)

@@ -10,12 +10,14 @@ sample, gzip -9 over 7, and the day's rollups must fit beside them in 8.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import lzma
 import operator
 from dataclasses import dataclass
 
 from perfmon.adapters.filesystem import segments
 from perfmon.domain.model import SampleSeries, TimeRange
+from perfmon.domain.rollups import DAY
 
 # Small streams decompress in about 0.1 ms each; smaller still, and compression falls off.
 _STREAM_LINES = 600
@@ -56,17 +58,30 @@ def compact(header: bytes, series: SampleSeries) -> Compacted:
     return Compacted(b"".join(streams), b"".join(index))
 
 
-def streams_within(index: bytes, size: int, time_range: TimeRange) -> tuple[int, int] | None:
-    """The byte span of the streams that can hold samples of the range, by the index of a compacted
-    segment of `size` bytes; (0, 0) when none can, None when the index is unusable (read it all)."""
-    columns = _columns(index, size)
-    if columns is None:
-        return None
-    firsts, offsets = columns
-    # Stream i holds the samples from firsts[i] up to firsts[i + 1]; offsets[i + 1] is where it ends.
-    low = 0 if time_range.start is None else max(bisect.bisect_left(firsts, time_range.start) - 1, 0)
-    high = len(firsts) if time_range.end is None else bisect.bisect_right(firsts, time_range.end)
-    return (offsets[low], offsets[high]) if low < high else (0, 0)
+def read_text(read: segments.Reader, size: int, index: bytes, day: float, time_range: TimeRange) -> bytes:
+    """The CSV text of the streams of a compacted segment of `size` bytes, of the UTC day that starts at
+    `day`, that can hold samples of the range; all of them when the index is missing or not this
+    segment's. lzma.LZMAError when the segment is damaged."""
+    columns = _columns(index, size, day)
+    if columns is not None:
+        firsts, offsets = columns
+        # Stream i holds the samples from firsts[i] on, up to firsts[i + 1]; it ends at offsets[i + 1].
+        low = 0 if time_range.start is None else max(bisect.bisect_left(firsts, time_range.start) - 1, 0)
+        high = len(firsts) if time_range.end is None else bisect.bisect_right(firsts, time_range.end)
+        if low >= high:
+            return b""
+        with contextlib.suppress(lzma.LZMAError):
+            text = decompress(read(offsets[low], offsets[high] - offsets[low]))
+            # The streams begin with the sample the index says they do: it is this segment's index.
+            if _first_time(text) == firsts[low]:
+                return text
+    return decompress(read(0, size))
+
+
+def _first_time(text: bytes) -> float | None:
+    # The first line is the header in the first stream, a sample in the others.
+    times = (segments.time_of(line) for line in text.split(b"\n", 2)[:2])
+    return next((moment for moment in times if moment is not None), None)
 
 
 def decompress(content: bytes) -> bytes:
@@ -74,9 +89,9 @@ def decompress(content: bytes) -> bytes:
     return lzma.decompress(content, format=lzma.FORMAT_XZ) if content else b""
 
 
-def _columns(index: bytes, size: int) -> tuple[list[float], list[int]] | None:
+def _columns(index: bytes, size: int, day: float) -> tuple[list[float], list[int]] | None:
     """The times of the streams' first samples and the streams' offsets, the file's size last; None
-    when the index is damaged or not this file's."""
+    when the index is damaged or not this segment's."""
     if not (index.startswith(_INDEX_HEADER) and index.endswith(b"\n")):
         return None
     fields = index[len(_INDEX_HEADER) :].replace(b"\n", b",").split(b",")[:-1]
@@ -85,6 +100,7 @@ def _columns(index: bytes, size: int) -> tuple[list[float], list[int]] | None:
     except ValueError:
         return None
     in_order = all(map(operator.le, firsts, firsts[1:])) and all(map(operator.lt, offsets, offsets[1:]))
-    if len(offsets) != len(firsts) + 1 or not in_order or (firsts and offsets[0] != 0):
+    of_the_day = not firsts or (day <= firsts[0] and firsts[-1] < day + DAY)
+    if len(offsets) != len(firsts) + 1 or not (in_order and of_the_day) or (firsts and offsets[0] != 0):
         return None
     return firsts, offsets

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import lzma
 import math
@@ -14,7 +13,7 @@ from perfmon.adapters.filesystem import appends, compressed, edits, journal, rol
 from perfmon.adapters.filesystem.files import storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.maintenance import FileMaintenance, series_of
-from perfmon.adapters.filesystem.series_files import DayFiles
+from perfmon.adapters.filesystem.series_files import DayFiles, day_of
 from perfmon.adapters.filesystem.session_lock import SessionLocks
 from perfmon.domain.model import EVERYTHING, Sample, SampleSeries, SampleSummary, TimeRange, check_metric_name
 from perfmon.domain.ports import HistoryMaintenance, PruneReport, SampleRepository
@@ -133,7 +132,13 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         try:
             with open(path, "rb") as file:
                 index = (series / day.index).read_bytes() if day.index else b""
-                text = _decompressed(file.fileno(), index, time_range)
+                text = compressed.read_text(
+                    segments.file_reader(file.fileno()),
+                    os.fstat(file.fileno()).st_size,
+                    index,
+                    day_of(day.day),
+                    time_range,
+                )
         except FileNotFoundError:
             return SampleSeries([], [])  # pruned since the snapshot
         except lzma.LZMAError:
@@ -148,14 +153,3 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
             self._warned_about.add(path)
             # Named by its series and day only: the session's token, in the path, is a credential.
             logger.warning("skipped %d unreadable lines in %s/%s", unreadable, path.parent.name, path.name)
-
-
-def _decompressed(fd: int, index: bytes, time_range: TimeRange) -> bytes:
-    """The text of the streams of a compacted segment that can hold samples of the range, by its index;
-    all of it when the index is missing or does not fit (lzma.LZMAError if that is damaged too)."""
-    size = os.fstat(fd).st_size
-    span = compressed.streams_within(index, size, time_range)
-    if span is not None:
-        with contextlib.suppress(lzma.LZMAError):
-            return compressed.decompress(os.pread(fd, span[1] - span[0], span[0]))
-    return compressed.decompress(os.pread(fd, size, 0))

@@ -1,0 +1,310 @@
+"""What only the file storage's series promise: a segment per UTC day read only where a range meets it,
+late samples flagged and still read in time order, closed days compacted crash-safely, rollups never
+counting a sample twice whatever crashes or how many processes maintain one data dir."""
+
+from __future__ import annotations
+
+import lzma
+import multiprocessing
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfmon.adapters.filesystem import FileStorage
+from perfmon.domain.errors import StorageUnavailable
+from perfmon.domain.model import EVERYTHING, Point, Sample, SampleSeries, Session, TimeRange, Username
+from perfmon.domain.rollups import DAY, ROLLUP_WIDTHS, rollup
+
+TOKEN = "2f4e6a8c-1b3d-4f5a-9c7e-0a2b4c6d8e1f"
+# 2023-11-14 00:00 UTC, and the names of that day and the next.
+DAY_ONE = 1_699_920_000.0
+FIRST, SECOND = "2023-11-14", "2023-11-15"
+
+
+def _storage(root: Path) -> FileStorage:
+    storage = FileStorage(root, fsync=False)
+    if storage.sessions.get(TOKEN) is None:
+        storage.sessions.add(Session(TOKEN, Username("alice"), 1.0))
+    return storage
+
+
+def _series(root: Path) -> Path:
+    return root / "sessions" / TOKEN / "cpu"
+
+
+def _cpu(value: float, moment: float) -> Sample:
+    return Sample(moment, {"cpu": value})
+
+
+def _assert_rollups_exact(storage: FileStorage, metric: str = "cpu") -> SampleSeries:
+    raw = storage.samples.between(TOKEN, metric, EVERYTHING)
+    for width in ROLLUP_WIDTHS:
+        assert storage.samples.rollups(TOKEN, metric, width, EVERYTHING) == rollup(raw, width)
+    return raw
+
+
+def test_a_range_read_opens_only_the_days_it_meets(tmp_path: Path) -> None:
+    storage = _storage(tmp_path / "data")
+    storage.samples.append(TOKEN, [_cpu(1.0, DAY_ONE + 10), _cpu(2.0, DAY_ONE + DAY + 10)])
+    # The first day's segment cannot be read at all (a folder where the file should be).
+    (_series(tmp_path / "data") / f"{FIRST}.csv").unlink()
+    (_series(tmp_path / "data") / f"{FIRST}.csv").mkdir()
+    second_day = TimeRange(DAY_ONE + DAY, DAY_ONE + 2 * DAY)
+    assert storage.samples.between(TOKEN, "cpu", second_day) == [Point(2.0, DAY_ONE + DAY + 10)]
+    with pytest.raises(StorageUnavailable):
+        storage.samples.between(TOKEN, "cpu", EVERYTHING)
+
+
+# Quarter seconds over two days: equal times and bounds equal to a sample's time are common.
+_moments = st.integers(0, 8 * DAY // 60).map(lambda quarter_minutes: DAY_ONE + quarter_minutes * 15.0)
+_pairs = st.lists(st.tuples(st.integers(0, 100).map(float), _moments), min_size=1, max_size=150)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    batches=st.lists(_pairs, min_size=1, max_size=4),
+    compact_after=st.integers(0, 4),
+    bounds=st.tuples(st.none() | _moments, st.none() | _moments),
+)
+def test_late_and_out_of_order_samples_are_read_in_time_order_before_and_after_compaction(
+    batches: list[list[tuple[float, float]]], compact_after: int, bounds: tuple[float | None, float | None]
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        storage = _storage(root)
+        for index, batch in enumerate(batches):
+            if index == compact_after:
+                storage.samples.maintain(DAY_ONE + 4 * DAY)  # both days closed and compacted
+            storage.samples.append(TOKEN, [_cpu(*pair) for pair in batch])
+        start, end = bounds
+        if start is not None and end is not None and start > end:
+            start, end = end, start
+        time_range = TimeRange(start, end)
+        pairs = [pair for batch in batches for pair in batch]
+        everything = SampleSeries([v for v, _ in pairs], [t for _, t in pairs])
+        assert storage.samples.between(TOKEN, "cpu", time_range) == everything.within(time_range)
+        _assert_rollups_exact(storage)
+        storage.samples.maintain(DAY_ONE + 4 * DAY)
+        assert storage.samples.between(TOKEN, "cpu", time_range) == everything.within(time_range)
+        _assert_rollups_exact(storage)
+
+
+def test_a_segment_is_flagged_unsorted_by_the_first_sample_out_of_time_order(tmp_path: Path) -> None:
+    storage = _storage(tmp_path / "data")
+    storage.samples.append(TOKEN, [_cpu(1.0, DAY_ONE + 10), _cpu(2.0, DAY_ONE + 10), _cpu(3.0, DAY_ONE + 20)])
+    assert not (_series(tmp_path / "data") / f"{FIRST}.unsorted").exists()
+    storage.samples.append(TOKEN, [_cpu(4.0, DAY_ONE + 15)])
+    assert (_series(tmp_path / "data") / f"{FIRST}.unsorted").exists()
+    assert storage.samples.between(TOKEN, "cpu", TimeRange(DAY_ONE + 11, DAY_ONE + 20)) == [
+        Point(4.0, DAY_ONE + 15),
+        Point(3.0, DAY_ONE + 20),
+    ]
+
+
+def test_a_closed_day_is_compacted_sorted_and_late_samples_for_it_are_kept_beside_it(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    samples = [_cpu(float(i % 50), DAY_ONE + 2 * i + 0.25) for i in range(2_000)]
+    storage.samples.append(TOKEN, [*samples[1000:], *samples[:1000]])  # out of order
+    storage.samples.maintain(DAY_ONE + DAY + 60)  # closed, but samples for it may still come
+    assert (_series(root) / f"{FIRST}.csv").exists()
+    storage.samples.maintain(DAY_ONE + DAY + 3600)
+    names = sorted(path.name for path in _series(root).iterdir())
+    assert names == [f"{FIRST}.csv.xz", f"{FIRST}.idx", "days", "hours", "minutes", "rolled.csv"]
+    text = lzma.decompress((_series(root) / f"{FIRST}.csv.xz").read_bytes())
+    assert text == b"cpu,time\n" + b"".join(f"{s.values['cpu']!r},{s.taken_at!r}\n".encode() for s in samples)
+    if shutil.which("xzcat"):
+        printed = subprocess.run(
+            ["xzcat", _series(root) / f"{FIRST}.csv.xz"], capture_output=True, check=True
+        )
+        assert printed.stdout == text
+
+    storage.samples.append(TOKEN, [_cpu(99.0, DAY_ONE + 1.0), _cpu(98.0, DAY_ONE + 0.25)])
+    assert (_series(root) / f"{FIRST}.late.csv").read_bytes() == (
+        b"cpu,time\n99.0,1699920001.0\n98.0,1699920000.25\n"
+    )
+    first_seconds = storage.samples.between(TOKEN, "cpu", TimeRange(DAY_ONE, DAY_ONE + 2.0))
+    assert first_seconds == [
+        Point(0.0, DAY_ONE + 0.25),
+        Point(98.0, DAY_ONE + 0.25),
+        Point(99.0, DAY_ONE + 1.0),
+    ]
+    raw = _assert_rollups_exact(storage)
+    assert len(raw) == 2_002
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    _assert_rollups_exact(storage)
+
+
+def test_minute_rows_are_one_per_bucket_once_the_day_is_compacted(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    for second in range(0, 180, 7):
+        storage.samples.append(TOKEN, [_cpu(1.0, DAY_ONE + second)])
+        storage.samples.maintain(DAY_ONE + second)
+    storage.samples.append(TOKEN, [_cpu(2.0, DAY_ONE + 5)])  # late: a partial row of the first minute
+    storage.samples.maintain(DAY_ONE + DAY + 3600)
+    minutes = (_series(root) / "minutes" / f"{FIRST}.csv").read_text().splitlines()
+    assert [row.split(",")[:2] for row in minutes[1:]] == [
+        [repr(DAY_ONE), "10"],
+        [repr(DAY_ONE + 60), "9"],
+        [repr(DAY_ONE + 120), "8"],
+    ]
+    _assert_rollups_exact(storage)
+
+
+def test_a_compaction_cut_short_before_the_plain_segment_is_unlinked_counts_each_sample_once(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + i) for i in range(100)])
+    plain = (_series(root) / f"{FIRST}.csv").read_bytes()
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    # The crash came after the compacted segment was renamed into place: both are there.
+    (_series(root) / f"{FIRST}.csv").write_bytes(plain)
+    again = _storage(root)
+    assert len(again.samples.between(TOKEN, "cpu", EVERYTHING)) == 100
+    again.samples.append(TOKEN, [_cpu(7.0, DAY_ONE + 0.5)])
+    assert (_series(root) / f"{FIRST}.late.csv").exists()
+    raw = _assert_rollups_exact(again)
+    assert len(raw) == 101
+    again.samples.maintain(DAY_ONE + 2 * DAY)
+    assert not (_series(root) / f"{FIRST}.csv").exists()
+    _assert_rollups_exact(again)
+
+
+def test_a_compaction_cut_short_after_its_index_or_with_a_stray_index_loses_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + i) for i in range(3_000)])
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + DAY + i) for i in range(3_000)])
+    # A crash between the index's rename and the compacted segment's: an index beside the plain segment.
+    (_series(root) / f"{FIRST}.idx").write_bytes(b"first,offset\n1699920000.0,0\n1699920600.0,999999\n")
+    within = TimeRange(DAY_ONE + 1_000, DAY_ONE + 1_009)
+    assert storage.samples.between(TOKEN, "cpu", within) == [
+        Point(float(i), DAY_ONE + i) for i in range(1_000, 1_010)
+    ]
+    storage.samples.maintain(DAY_ONE + 3 * DAY)
+    assert storage.samples.between(TOKEN, "cpu", within) == [
+        Point(float(i), DAY_ONE + i) for i in range(1_000, 1_010)
+    ]
+    # An index damaged (or another day's): the compacted segment is read whole instead.
+    shutil.copy(_series(root) / f"{SECOND}.idx", _series(root) / f"{FIRST}.idx")
+    assert storage.samples.between(TOKEN, "cpu", within) == [
+        Point(float(i), DAY_ONE + i) for i in range(1_000, 1_010)
+    ]
+    assert len(storage.samples.between(TOKEN, "cpu", EVERYTHING)) == 6_000
+
+
+# The child appends a day of samples, then runs maintenance; the first write to a file whose path holds
+# argv[2] stops after its first half, says so on stdout and waits to be killed.
+_MAINTAIN_AND_DIE = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from perfmon.adapters.filesystem import FileStorage
+
+    real_pwrite = os.pwrite
+    def pwrite_cut_short(fd, data, offset):
+        if sys.argv[2] not in os.readlink(f"/proc/self/fd/{fd}"):
+            return real_pwrite(fd, data, offset)
+        real_pwrite(fd, data[: len(data) // 2], offset)
+        print("half written", flush=True)
+        time.sleep(60)
+    os.pwrite = pwrite_cut_short
+
+    FileStorage(Path(sys.argv[1]), fsync=False).samples.maintain(float(sys.argv[3]))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut", ["/minutes/", "/hours/", "/days/", "/rolled.csv"])
+def test_maintenance_killed_mid_write_never_counts_a_sample_twice(tmp_path: Path, cut: str) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i % 7), DAY_ONE + 3 * i) for i in range(5_000)])
+    storage.samples.maintain(DAY_ONE + 1)  # rolled up once: the next pass replaces rows in place
+    storage.samples.append(TOKEN, [_cpu(1.5, DAY_ONE + 20_000 + i) for i in range(30)])
+    child = subprocess.Popen(
+        [sys.executable, "-c", _MAINTAIN_AND_DIE, str(root), cut, str(DAY_ONE + 2)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "half written"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    after = _storage(root)
+    assert len(_assert_rollups_exact(after)) == 5_030
+    after.samples.maintain(DAY_ONE + 3 * DAY)
+    assert len(_assert_rollups_exact(after)) == 5_030
+    assert not (root / "sessions" / TOKEN / "session.journal").exists()
+
+
+def _append_and_maintain(root: Path, index: int) -> None:
+    storage = FileStorage(root, fsync=False)
+    for i in range(120):
+        storage.samples.append(TOKEN, [Sample(DAY_ONE + 37 * i + index, {"cpu": float(index), "mem": 1.0})])
+        if i % 10 == index % 10:
+            storage.samples.maintain(DAY_ONE + 37 * i + (2 * DAY if i == 100 else 0))
+
+
+@pytest.mark.slow
+def test_processes_appending_and_maintaining_one_data_dir_count_every_sample_once(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _storage(root)
+    spawn = multiprocessing.get_context("spawn")
+    workers = [spawn.Process(target=_append_and_maintain, args=(root, index)) for index in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    storage = _storage(root)
+    storage.samples.maintain(DAY_ONE + 9 * DAY)
+    for metric in ("cpu", "mem"):
+        assert len(_assert_rollups_exact(storage, metric)) == 360
+
+
+def test_pruning_drops_whole_files_and_rewrites_the_month_file_that_straddles_the_cutoff(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    # Samples every 6 hours from 2023-11-14 to 2023-12-03.
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + 6 * 3600 * i) for i in range(80)])
+    storage.samples.maintain(DAY_ONE + 30 * DAY)
+    hours = _series(root) / "hours"
+    november = (hours / "2023-11.csv").stat().st_size
+    cutoff = DAY_ONE + 10 * DAY + 7  # 2023-11-24
+
+    dry = storage.samples.prune(cutoff, cutoff, apply=False)
+    assert (dry.raw_units, dry.applied) == (10, False)
+    assert len(storage.samples.between(TOKEN, "cpu", EVERYTHING)) == 80
+
+    report = storage.samples.prune(cutoff, cutoff, apply=True)
+    # Ten day segments; ten minute files, and the files of November's hours and 2023's days (cut).
+    assert (report.raw_units, report.rollup_units) == (10, 12)
+    assert report.raw_bytes > 0 and report.rollup_bytes > 0
+    assert (report.raw_bytes, report.rollup_units, report.rollup_bytes) == (
+        dry.raw_bytes,
+        dry.rollup_units,
+        dry.rollup_bytes,
+    )
+    assert sorted(path.name for path in _series(root).glob("2023-11-1*")) == []
+    assert 0 < (hours / "2023-11.csv").stat().st_size < november
+    assert [b.start for b in storage.samples.rollups(TOKEN, "cpu", 3600.0, EVERYTHING)][
+        0
+    ] == DAY_ONE + 10 * DAY
+    assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 40

@@ -18,7 +18,9 @@ from perfmon.adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
+from perfmon.domain.model import Bucket, SampleSeries, TimeRange
 from perfmon.domain.ports import HistoryMaintenance, SampleRepository, SessionRepository, UserRepository
+from perfmon.domain.rollups import RollupBucket, stepped_buckets
 
 
 @dataclass
@@ -47,3 +49,21 @@ def filesystem_repositories(data_dir: Path) -> Repositories:
     """The file adapters over a data dir; fsync off, as durability against power cuts is not under test."""
     storage = FileStorage(data_dir, fsync=False)
     return Repositories(storage.users, storage.sessions, storage.samples, storage.samples)
+
+
+class StoredSeries:
+    """One series of a storage, as the domain's step read uses it (rollups.SeriesSource)."""
+
+    def __init__(self, repos: Repositories, token: str, metric: str) -> None:
+        self._repos, self._token, self._metric = repos, token, metric
+
+    def between(self, time_range: TimeRange) -> SampleSeries:
+        return self._repos.samples.between(self._token, self._metric, time_range)
+
+    def rollups(self, width: float, time_range: TimeRange) -> list[RollupBucket]:
+        return self._repos.samples.rollups(self._token, self._metric, width, time_range)
+
+
+def stored_buckets(repos: Repositories, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
+    """The `cpu` series of the session downsampled as GET /cpu?step= does: from the stored rollups."""
+    return stepped_buckets(StoredSeries(repos, token, "cpu"), time_range, step)

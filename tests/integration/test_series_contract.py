@@ -31,13 +31,12 @@ from perfmon.domain.model import (
 from perfmon.domain.rollups import (
     DAY,
     ROLLUP_WIDTHS,
-    RollupBucket,
     day_start,
     overlapping,
     rollup,
     stepped_buckets,
 )
-from tests.storage_kinds import Repositories
+from tests.storage_kinds import Repositories, StoredSeries
 
 TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
 OTHER_TOKEN = "7d1f0f5e-2c3b-4a9e-8f6d-1a2b3c4d5e6f"
@@ -59,19 +58,6 @@ def _cpu(value: float, moment: float) -> Sample:
 
 def _points(pairs: list[tuple[float, float]]) -> list[Point]:
     return [Point(value, moment) for value, moment in pairs]
-
-
-class _Series:
-    """One series of a storage, as the domain's step read uses it."""
-
-    def __init__(self, repos: Repositories, token: str, metric: str) -> None:
-        self._repos, self._token, self._metric = repos, token, metric
-
-    def between(self, time_range: TimeRange) -> SampleSeries:
-        return self._repos.samples.between(self._token, self._metric, time_range)
-
-    def rollups(self, width: float, time_range: TimeRange) -> list[RollupBucket]:
-        return self._repos.samples.rollups(self._token, self._metric, width, time_range)
 
 
 def _bits(buckets: list[Bucket]) -> list[tuple[object, ...]]:
@@ -305,7 +291,7 @@ def test_step_reads_from_the_stored_rollups_equal_the_raw_answer(
     for width in ROLLUP_WIDTHS:
         stored = repositories.samples.rollups(token, "cpu", width, time_range)
         assert stored == overlapping(rollup(everything, width), time_range)
-    assert _bits(stepped_buckets(_Series(repositories, token, "cpu"), time_range, step)) == _bits(
+    assert _bits(stepped_buckets(StoredSeries(repositories, token, "cpu"), time_range, step)) == _bits(
         downsample(raw, step)
     )
 
@@ -346,7 +332,7 @@ def test_pruning_raw_samples_drops_whole_days_before_the_cutoff_and_keeps_the_ro
     # Step reads still answer from the rollups, and the summary still counts every sample.
     assert repositories.samples.rollups(TOKEN, "cpu", 3600.0, EVERYTHING) == hours_before
     full = SampleSeries([v for v, _ in pairs], [t for _, t in pairs])
-    from_rollups = stepped_buckets(_Series(repositories, TOKEN, "cpu"), EVERYTHING, 7200.0)
+    from_rollups = stepped_buckets(StoredSeries(repositories, TOKEN, "cpu"), EVERYTHING, 7200.0)
     assert from_rollups == downsample(full, 7200.0)
     assert repositories.samples.summaries([TOKEN], "cpu")[TOKEN] == summary_before
     # Appends go on, even into the pruned day.

@@ -42,15 +42,22 @@ _CREATE_STAGING = (
 )
 # Constant statements: the rows travel as COPY data, never as SQL text.
 _COPY_STAGING = "COPY pg_temp.perfmon_staging (seq, series_id, taken_at, value) FROM STDIN"
-# The identity of samples.id is drawn row by row in the order of the SELECT: the arrival order.
-_MOVE = (
-    "INSERT INTO samples (series_id, taken_at, value) "
-    "SELECT series_id, taken_at, value FROM pg_temp.perfmon_staging ORDER BY seq"
-)
+# The statements that store the staged rows, prepared once per connection: planning the rollups' merge
+# took longer than running it for a single sample. The identity of samples.id is drawn row by row in
+# the order of the SELECT: the arrival order.
+_PREPARED = {
+    "perfmon_move_staged": (
+        "INSERT INTO samples (series_id, taken_at, value) "
+        "SELECT series_id, taken_at, value FROM pg_temp.perfmon_staging ORDER BY seq"
+    ),
+    "perfmon_roll_up_staged": merge_into_rollups("pg_temp.perfmon_staging"),
+}
+_FIND_PREPARED = "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)"
 # Both in one round trip.
-_STORE = ";".join((_MOVE, merge_into_rollups("pg_temp.perfmon_staging")))
-# Marks a pooled DBAPI connection whose staging table exists (SQLAlchemy keeps `info` per connection).
-_STAGING_MADE = "perfmon_staging_made"
+_STORE = "; ".join(f"EXECUTE {name}" for name in _PREPARED)
+# Marks a pooled DBAPI connection that has its staging table and prepared statements (SQLAlchemy keeps
+# `info` per DBAPI connection, across checkouts).
+_READY = "perfmon_staging_ready"
 # A group's transaction is tried again, at most this many times in all, after a failure that a new
 # attempt avoids: a deadlock, a partition attached while the rows were routed (partitions.py), cached
 # series ids that proved wrong.
@@ -135,8 +142,8 @@ class GroupCommitWriter:
             _transient_errors_tried_again(),
         ):
             info = connection.connection.info
-            if not info.get(_STAGING_MADE):
-                cursor.execute(_CREATE_STAGING)
+            if not info.get(_READY):
+                _prepare(cursor)
             if missing:
                 try:
                     created = self._series.find_or_create(cursor, missing)
@@ -150,7 +157,7 @@ class GroupCommitWriter:
             cursor.copy_expert(_COPY_STAGING, io.StringIO(_rows(group, ids)))
             cursor.execute(_STORE)
         # Committed: the staging table and the new series are there for good.
-        info[_STAGING_MADE] = True
+        info[_READY] = True
         if missing:
             self._series.remember({key: ids[key] for key in missing})
 
@@ -158,6 +165,17 @@ class GroupCommitWriter:
     def _finish(group: list[_Write], error: BaseException | None) -> None:
         for write in group:
             write.error, write.done = error, True
+
+
+def _prepare(cursor: Any) -> None:
+    """Make the connection's staging table and prepare the statements it lacks. The table lasts once
+    committed; prepared statements outlive even a rollback, hence the look first."""
+    cursor.execute(_CREATE_STAGING)
+    cursor.execute(_FIND_PREPARED, (list(_PREPARED),))
+    prepared = {name for (name,) in cursor.fetchall()}
+    for name, statement in _PREPARED.items():
+        if name not in prepared:
+            cursor.execute(f"PREPARE {name} AS {statement}")
 
 
 class _TryAgain(Exception):

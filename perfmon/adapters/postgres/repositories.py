@@ -9,7 +9,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg2 import errorcodes
-from sqlalchemy import ColumnElement, Engine, Row, ScalarSelect, Select, delete, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    ScalarSelect,
+    Select,
+    Text,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
@@ -177,7 +190,8 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
                 rollups.c.start,
                 # Not read as row.count: Row.count is the tuple method.
                 rollups.c["count"].label("samples"),
-                rollups.c.total,
+                # As text: Python reads a whole number of 300 digits from text faster than from a Decimal.
+                cast(rollups.c.total, Text).label("total"),
                 rollups.c.low,
                 rollups.c.high,
                 rollups.c.negative_zero,
@@ -274,7 +288,6 @@ def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnE
 
 def _rollup_bucket(width: float, row: Row[*tuple[Any, ...]]) -> RollupBucket:
     low, high = zeros_ordered(row.low, row.high, row.negative_zero, row.positive_zero)
-    # The numeric sum of whole numbers comes as a Decimal, exactly (possibly with a zero fraction).
     return RollupBucket(
         width=width,
         start=row.start,

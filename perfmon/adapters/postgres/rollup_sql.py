@@ -13,7 +13,9 @@ The sum is exact, in units of 2^-1074 as downsampling.exact_sum() counts it: flo
 underflows, overflows and rounds, and float8::numeric keeps only 15 digits. A double's IEEE-754 bits
 (float8send) give its value exactly: (2^52 + fraction) * 2^(exponent - 1) units, or fraction units when
 the exponent is 0, negated when the sign bit is set. Values are first summed per bucket, exponent and
-sign, where sum(bigint) is an exact numeric and 2^k is computed once per group.
+sign, where sum(bigint) is an exact numeric and 2^k is computed once per group (power() gives it a
+fraction of 16 zero digits: trunc() keeps the totals whole numbers, short to store and to read).
+Samples are grouped once for all widths: a bucket of every width is a union of those groups.
 
 min() and max() take -0.0 and 0.0 as equal and return either: the flags say which zeros a bucket holds,
 and downsampling.zeros_ordered() orders them when the bucket is read.
@@ -23,42 +25,57 @@ from __future__ import annotations
 
 from perfmon.domain.rollups import ROLLUP_WIDTHS
 
-_WIDTHS = ", ".join(f"({width!r}::float8)" for width in ROLLUP_WIDTHS)
 _FRACTION_MASK = 2**52 - 1
 _IMPLICIT_BIT = 2**52
 
 
+def _start(width: float) -> str:
+    """bucket_start(taken_at, width) in float8 arithmetic (a bare 60.0 would be a numeric)."""
+    w = f"{width!r}::float8"
+    return f"CASE WHEN taken_at < {w} THEN 0::float8 ELSE floor(taken_at / {w}) * {w} END"
+
+
+# One column per width, the bucket's start at that width: starts_60, starts_3600, starts_86400.
+_COLUMNS = {f"starts_{int(width)}": width for width in ROLLUP_WIDTHS}
+_STARTS = list(_COLUMNS)
+
+
 def merge_into_rollups(source: str) -> str:
     """The statement that adds the samples of the relation `source` (a trusted name, never data: columns
-    series_id, taken_at, value) to the stored rollups of every width."""
+    series_id, taken_at, value) to the stored rollups of every width.
+
+    The samples are summed once, per series, bucket of every width, exponent and sign; grouping sets
+    then add those partial sums up per bucket of each width."""
+    starts = ",\n            ".join(f"{_start(width)} AS {name}" for name, width in _COLUMNS.items())
+    width = " ".join(f"WHEN grouping({name}) = 0 THEN {int(w)}" for name, w in _COLUMNS.items())
+    sets = ", ".join(f"(series_id, {name})" for name in _STARTS)
     return f"""
 INSERT INTO rollups AS stored (
     series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero, total
 )
-SELECT series_id, width::integer, start, sum(samples), min(low), max(high), min(first_at), max(last_at),
-    bool_or(negative_zero), bool_or(positive_zero), sum(units)
+SELECT series_id, CASE {width} END, coalesce({", ".join(_STARTS)}), sum(samples), min(low), max(high),
+    min(first_at), max(last_at), bool_or(negative_zero), bool_or(positive_zero), sum(units)
 FROM (
-    SELECT series_id, width, start, count(*) AS samples, min(value) AS low, max(value) AS high,
+    SELECT series_id, {", ".join(_STARTS)}, count(*) AS samples, min(value) AS low, max(value) AS high,
         min(taken_at) AS first_at, max(taken_at) AS last_at,
         bool_or(value = 0 AND bits < 0) AS negative_zero, bool_or(value = 0 AND bits >= 0) AS positive_zero,
         (sum(bits & {_FRACTION_MASK})
             + CASE WHEN exponent > 0 THEN count(*)::numeric * {_IMPLICIT_BIT} ELSE 0 END)
-            * power(2::numeric, greatest(exponent, 1) - 1)
+            * trunc(power(2::numeric, greatest(exponent, 1) - 1))
             * CASE WHEN negative THEN -1 ELSE 1 END AS units
     FROM (
-        SELECT series_id, taken_at, value, bits, width, (bits >> 52) & 2047 AS exponent, bits < 0 AS negative,
-            CASE WHEN taken_at < width THEN 0::float8 ELSE floor(taken_at / width) * width END AS start
+        SELECT series_id, taken_at, value, bits, (bits >> 52) & 2047 AS exponent, bits < 0 AS negative,
+            {starts}
         FROM (
             SELECT series_id, taken_at, value,
                 ('x' || encode(float8send(value), 'hex'))::bit(64)::bigint AS bits
             FROM {source}
         ) AS values_with_bits
-        CROSS JOIN (VALUES {_WIDTHS}) AS widths (width)
     ) AS placed
-    GROUP BY series_id, width, start, exponent, negative
+    GROUP BY series_id, {", ".join(_STARTS)}, exponent, negative
 ) AS by_exponent
-GROUP BY series_id, width, start
-ORDER BY series_id, width, start
+GROUP BY GROUPING SETS ({sets})
+ORDER BY 1, 2, 3
 ON CONFLICT (series_id, width, start) DO UPDATE SET
     count = stored.count + excluded.count,
     low = least(stored.low, excluded.low),

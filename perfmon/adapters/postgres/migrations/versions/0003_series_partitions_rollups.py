@@ -33,7 +33,8 @@ _DAYS_AHEAD = 2
 # Spelled out rather than taken from the adapter (rollup_sql.py), as the DDL is: a revision must keep
 # meaning what it meant when it was written. The rollups of every sample of the samples table, at the
 # widths 60, 3600 and 86400 s: count, least and greatest value with flags for the zeros, first and last
-# time, and the exact sum in units of 2^-1074 from each double's IEEE-754 bits.
+# time, and the exact sum in units of 2^-1074 from each double's IEEE-754 bits (a whole number: trunc()
+# drops the 16 zero digits of fraction that power() gives).
 _ROLL_UP_EVERY_SAMPLE = """
 INSERT INTO rollups (
     series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero, total
@@ -46,7 +47,7 @@ FROM (
         bool_or(value = 0 AND bits < 0) AS negative_zero, bool_or(value = 0 AND bits >= 0) AS positive_zero,
         (sum(bits & 4503599627370495)
             + CASE WHEN exponent > 0 THEN count(*)::numeric * 4503599627370496 ELSE 0 END)
-            * power(2::numeric, greatest(exponent, 1) - 1)
+            * trunc(power(2::numeric, greatest(exponent, 1) - 1))
             * CASE WHEN negative THEN -1 ELSE 1 END AS units
     FROM (
         SELECT series_id, taken_at, value, bits, width, (bits >> 52) & 2047 AS exponent, bits < 0 AS negative,

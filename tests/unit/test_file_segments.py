@@ -154,3 +154,10 @@ def test_rollup_rows_kept_from_a_former_read_are_the_rows_of_the_file_now(
         assert cache.buckets(Path("minutes/2023-11-14.csv"), content, 60.0) == rollup_rows.parse(
             content, 60.0
         )
+
+
+@given(lines=st.lists(st.binary(max_size=6_000).map(lambda line: line.replace(b"\n", b"")), max_size=4))
+def test_the_last_line_is_found_however_long_the_lines(lines: list[bytes]) -> None:
+    content = b"".join(line + b"\n" for line in lines)
+    start, last = segments.last_line(segments.bytes_reader(content), len(content))
+    assert (start, last) == ((len(content) - len(lines[-1]) - 1, lines[-1]) if lines else (0, b""))

@@ -8,30 +8,51 @@ at all. A day that is already compacted takes its late samples in `<day>.late.cs
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfmon.adapters.filesystem import segments, watermarks
 from perfmon.adapters.filesystem.edits import Edit
 from perfmon.adapters.filesystem.series_files import COMPACTED, LATE, RAW, ROLLED, UNSORTED, day_name
 from perfmon.domain.model import Sample
-from perfmon.domain.rollups import day_start
+from perfmon.domain.rollups import DAY, day_start
 
-# (metric, day start) -> the values and times of its samples in the batch, in arrival order.
-Groups = dict[tuple[str, float], tuple[list[float], list[float]]]
+
+@dataclass(slots=True)
+class Lines:
+    """One series' samples of one UTC day in a batch, as segment lines and times, in arrival order."""
+
+    text: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+
+# day start -> metric -> its lines in the batch.
+Groups = dict[float, dict[str, Lines]]
 
 
 def group(samples: Sequence[Sample]) -> Groups:
-    """The batch's values by series and day."""
+    """The batch's lines by day and series."""
     groups: Groups = {}
+    day = end = -1.0
+    of_day: dict[str, Lines] = {}
     for sample in samples:
-        day = day_start(sample.taken_at)
+        moment = sample.taken_at
+        if not day <= moment < end:
+            # Samples come in time order in the normal case: a day is worked out only when it changes.
+            day = day_start(moment)
+            end = day + DAY
+            of_day = groups.setdefault(day, {})
+        time_field = f",{moment!r}\n"
         for metric, value in sample.values.items():
-            values, times = groups.setdefault((metric, day), ([], []))
-            values.append(float(value))
-            times.append(sample.taken_at)
+            lines = of_day.get(metric)
+            if lines is None:
+                lines = of_day[metric] = Lines()
+            lines.text.append(repr(float(value)) + time_field)
+            lines.times.append(moment)
     return groups
 
 
@@ -39,45 +60,49 @@ def append_edits(folder: Path, groups: Groups) -> list[Edit]:
     """The edits that append the groups to the session's segments (under its exclusive lock)."""
     edits: list[Edit] = []
     created: dict[str, list[str]] = {}
-    for metric in sorted({metric for metric, _ in groups}):
-        if not (folder / metric).is_dir():
-            edits.append(Edit.folder(metric))
-    for (metric, day), (values, times) in sorted(groups.items()):
-        edits.extend(_segment_edits(folder, metric, day_name(day), values, times, created))
-    for metric, names in created.items():
-        edits.extend(_forget_watermarks(folder, metric, names))
+    for day, series in sorted(groups.items()):
+        for metric, lines in sorted(series.items()):
+            edits.extend(_segment_edits(f"{folder}/{metric}", metric, day_name(day), lines, created))
+    for metric in created:
+        if not os.path.isdir(f"{folder}/{metric}"):
+            edits.insert(0, Edit.folder(metric))  # the first sample of the series
+        edits.extend(_forget_watermarks(folder, metric, created[metric]))
     return edits
 
 
 def _segment_edits(
-    folder: Path,
-    metric: str,
-    day: str,
-    values: list[float],
-    times: list[float],
-    created: dict[str, list[str]],
+    series: str, metric: str, day: str, lines: Lines, created: dict[str, list[str]]
 ) -> list[Edit]:
-    series = folder / metric
-    # Once the day is compacted, what arrives for it is late, and kept beside it.
-    name = day + (LATE if (series / (day + COMPACTED)).exists() else RAW)
-    lines = segments.lines_of(values, times)
-    try:
-        fd = os.open(series / name, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+    text = "".join(lines.text).encode()
+    # Once the day is compacted, what arrives for it is late, and kept beside it. (A plain segment
+    # beside the compacted one is what an interrupted compaction left: not to be appended to.)
+    name = day + (LATE if os.path.exists(f"{series}/{day}{COMPACTED}") else RAW)
+    fd = _open_if_present(f"{series}/{name}")
+    if fd is None:
         created.setdefault(metric, []).append(name)
-        edits = [Edit(f"{metric}/{name}", -1, segments.header(metric) + lines)]
-        last: float | None = -float("inf")
+        edits = [Edit(f"{metric}/{name}", -1, segments.header(metric) + text)]
+        last: float | None = -math.inf
     else:
         try:
             size, last = segments.heal_torn_tail(fd)
         finally:
             os.close(fd)
-        edits = [Edit(f"{metric}/{name}", size, (b"" if size else segments.header(metric)) + lines)]
+        edits = [Edit(f"{metric}/{name}", size, (b"" if size else segments.header(metric)) + text)]
     # A late file is always read as unsorted; a day's segment is flagged the first time it stops being.
-    flagged = (series / (day + UNSORTED)).exists
-    if name == day + RAW and not _in_order(last, times) and not flagged():
+    if (
+        name == day + RAW
+        and not _in_order(last, lines.times)
+        and not os.path.exists(f"{series}/{day}{UNSORTED}")
+    ):
         edits.insert(0, Edit(f"{metric}/{day}{UNSORTED}", -1, b""))
     return edits
+
+
+def _open_if_present(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
 
 
 def _in_order(last: float | None, times: list[float]) -> bool:

@@ -64,7 +64,7 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
 
 
 def _make(folder: Path, edit: Edit, fsync: bool) -> None:
-    path = folder / edit.name
+    path = f"{folder}/{edit.name}"
     if edit.name.endswith("/"):
         os.mkdir(path, 0o700)
         return

@@ -103,7 +103,8 @@ def undo_one(folder: Path, undo: Undo, fsync: bool) -> None:
 
 def _read(folder: Path) -> list[Undo] | None:
     try:
-        record = (folder / JOURNAL).read_bytes()
+        with open(f"{folder}/{JOURNAL}", "rb") as file:
+            record = file.read()
     except FileNotFoundError:
         return None
     undos = (_parse(line) for line in record.split(b"\n")[:-1])

@@ -155,14 +155,14 @@ def last_line(read: Reader, end: int) -> tuple[int, bytes]:
     with a newline; (0, b"") when there is none."""
     if end == 0:
         return 0, b""
-    start = end - 1
+    start, chunk = end - 1, _PROBE
     while start > 0:
-        low = max(0, start - 4096)
+        low = max(0, start - chunk)
         found = read(low, start - low).rfind(b"\n")
         if found >= 0:
             start = low + found + 1
             break
-        start = low
+        start, chunk = low, 4096
     return start, read(start, end - 1 - start)
 
 

@@ -72,7 +72,7 @@ class SessionLocks:
 def _open_lock(folder: Path) -> int | None:
     """The session's lock file, opened (and made, the first time); None when the session has no folder."""
     try:
-        return os.open(folder / SESSION_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(f"{folder}/{SESSION_LOCK}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
         # A vanished sessions folder (an unmounted volume) is an outage, not an unknown session.
         require_folder_of(folder)

@@ -139,4 +139,4 @@ def test_the_next_append_removes_a_batch_cut_short_and_lands_whole(tmp_path: Pat
     csv = b"cpu,time\n1.0,1000000000.0\n2.0,1000000001.0\n3.0,1000000002.0\n"
     assert (folder / "cpu" / "2001-09-09.csv").read_bytes() == csv
     assert sorted(path.name for path in folder.glob("*/[0-9]*")) == ["2001-09-09.csv", "2001-09-09.csv"]
-    assert not (folder / "session.journal").exists()
+    assert (folder / "session.journal").read_bytes() == b""  # no write left unfinished

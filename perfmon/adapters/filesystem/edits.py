@@ -43,8 +43,7 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
     # the next append heals (segments.heal_torn_tail).
     first = edits[0]
     alone = len(edits) == 1 and first.keep >= 0 and not first.replaced and first.new.count(b"\n") == 1
-    if not alone:
-        journal.begin(folder, [edit.undo() for edit in edits], fsync)
+    record = None if alone else journal.begin(folder, [edit.undo() for edit in edits], fsync)
     try:
         for edit in edits:
             _make(folder, edit, fsync)
@@ -54,13 +53,14 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
                 sync_directory(parent)
     except OSError:
         with contextlib.suppress(OSError):
-            if alone:
+            if record is None:
                 journal.undo_one(folder, first.undo(), fsync)
             else:
+                os.close(record)
                 journal.roll_back(folder, fsync)
         raise
-    if not alone:
-        journal.end(folder, fsync)
+    if record is not None:
+        journal.end(record, fsync)
 
 
 def _make(folder: Path, edit: Edit, fsync: bool) -> None:

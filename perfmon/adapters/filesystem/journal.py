@@ -4,9 +4,10 @@ A write of many lines is not atomic, and a batch may touch many files (a segment
 pass of maintenance its rollup files): a `kill -9` or a power cut in the middle can leave some of them
 changed, each with whole lines, with nothing to tell them from acknowledged data. Before such a write,
 the writer records in `<session>/session.journal` how to undo it, file by file; after it, the journal
-is removed. A journal still there names a write that never finished: readers see each file as the
-journal says it was before, and the next writer (under the session's exclusive lock, so never while the
-write's own writer is at work) puts the files back.
+is emptied (kept, not removed: making and removing a file costs more than the write it guards). A
+journal that is not empty names a write that never finished: readers see each file as the journal says
+it was before, and the next writer (under the session's exclusive lock, so never while the write's own
+writer is at work) puts the files back.
 
 One line per file, in the order of the write: `<name>,<keep>,<hex>`. The name is relative to the
 session folder (a folder's ends with `/`); the write kept the file's first `keep` bytes and replaced
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfmon.adapters.filesystem.files import sync_directory, write_whole, write_whole_at
+from perfmon.adapters.filesystem.files import sync_directory, write_whole_at
 from perfmon.adapters.filesystem.series_files import JOURNAL
 
 
@@ -43,26 +44,38 @@ class Undo:
         return f"{self.name},{self.keep},{self.replaced.hex()}\n".encode()
 
 
-def begin(folder: Path, undos: Sequence[Undo], fsync: bool) -> None:
-    """Record how to undo a write that is about to start; durably first, with fsync."""
-    path = folder / JOURNAL
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+def begin(folder: Path, undos: Sequence[Undo], fsync: bool) -> int:
+    """Record how to undo a write that is about to start, durably first with fsync; return the open
+    journal, for end()."""
+    path = f"{folder}/{JOURNAL}"
     try:
-        write_whole(fd, b"".join(undo.line() for undo in undos))
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        made = False
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        made = True
+    try:
+        # The journal is empty (roll_back() empties what a crash left): the record starts at 0.
+        write_whole_at(fd, b"".join(undo.line() for undo in undos), 0)
         if fsync:
             # The journal must be on disk before any byte of the write can be.
             os.fsync(fd)
-    finally:
+            if made:
+                sync_directory(folder)
+    except BaseException:
         os.close(fd)
-    if fsync:
-        sync_directory(folder)
+        raise
+    return fd
 
 
-def end(folder: Path, fsync: bool) -> None:
+def end(journal: int, fsync: bool) -> None:
     """The write is whole: forget how to undo it (durably, with fsync, before the caller answers)."""
-    os.unlink(folder / JOURNAL)
-    if fsync:
-        sync_directory(folder)
+    try:
+        os.ftruncate(journal, 0)
+        if fsync:
+            os.fsync(journal)
+    finally:
+        os.close(journal)
 
 
 def unfinished(folder: Path) -> dict[str, Undo]:
@@ -78,7 +91,7 @@ def roll_back(folder: Path, fsync: bool) -> None:
     # Last first: a folder the write created is empty again once its files are gone.
     for undo in reversed(undos):
         undo_one(folder, undo, fsync)
-    end(folder, fsync)
+    end(os.open(f"{folder}/{JOURNAL}", os.O_WRONLY | os.O_CLOEXEC), fsync)
 
 
 def undo_one(folder: Path, undo: Undo, fsync: bool) -> None:
@@ -106,6 +119,8 @@ def _read(folder: Path) -> list[Undo] | None:
         with open(f"{folder}/{JOURNAL}", "rb") as file:
             record = file.read()
     except FileNotFoundError:
+        return None
+    if not record:
         return None
     undos = (_parse(line) for line in record.split(b"\n")[:-1])
     return [undo for undo in undos if undo is not None]

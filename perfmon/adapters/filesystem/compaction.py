@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfmon.adapters.filesystem import compressed, rollup_files, segments, watermarks
+from perfmon.adapters.filesystem import compressed, rolling, rollup_files, segments, watermarks
 from perfmon.adapters.filesystem.files import create_file, replace_file, sync_directory
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import (
@@ -67,11 +67,10 @@ def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay],
         if budget <= 0 or day_of(day.day) + DAY + CLOSE_AFTER > now:
             left = True
             continue
-        content = (series / day.uncompacted).read_bytes()
-        complete = content[: content.rfind(b"\n") + 1]
-        if marks.get(day.uncompacted, 0) != len(complete):
-            left = True  # not wholly rolled up yet: the next pass rolls it up first
+        if not rolling.is_rolled_up(series, day.uncompacted, marks):
+            left = True  # samples appended since the roll-up: the next pass rolls them up first
             continue
+        content = (series / day.uncompacted).read_bytes()
         ready.append(ClosedDay(day.day, content))
         budget -= len(content)
     return ready, left

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfmon.adapters.filesystem import rollup_files, segments, watermarks
+from perfmon.adapters.filesystem import rolling, rollup_files, watermarks
 from perfmon.adapters.filesystem.files import replace_file
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import ROLLED, ROLLUP_FILES, DayFiles, days_in, period_of
@@ -58,17 +58,8 @@ def prune_raw(data_dir: DataDir, series: Path, before_day: str, apply: bool) -> 
 
 
 def _rolled_up(series: Path, day: DayFiles, marks: dict[str, int]) -> bool:
-    for name in (day.uncompacted, day.late):
-        if name is None:
-            continue
-        fd = os.open(series / name, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            end = segments.end_of_last_line(segments.file_reader(fd), os.fstat(fd).st_size)
-        finally:
-            os.close(fd)
-        if marks.get(name, 0) < end:
-            return False
-    return True
+    plain = (name for name in (day.uncompacted, day.late) if name is not None)
+    return all(rolling.is_rolled_up(series, name, marks) for name in plain)
 
 
 def prune_rollups(data_dir: DataDir, series: Path, cutoff: float, apply: bool) -> Tally:

@@ -19,9 +19,9 @@ from perfmon.adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
-from perfmon.domain.model import EVERYTHING, Point, Sample, Session, User, Username
+from perfmon.domain.model import EVERYTHING, Point, Sample, SampleSeries, Session, User, Username
 from perfmon.domain.ports import PruneReport
-from perfmon.domain.rollups import DAY, day_start
+from perfmon.domain.rollups import DAY, day_start, rollup
 from tests.postgres_server import empty_tables
 
 pytestmark = pytest.mark.postgres
@@ -227,3 +227,18 @@ def _wait_until_a_backend_waits_for_a_lock(engine: Engine) -> None:
                 return
         assert time.monotonic() < deadline, "the write never waited for the default partition"
         time.sleep(0.01)
+
+
+def test_rollup_totals_stay_exact_when_merged_across_writes(samples: PostgresSampleRepository) -> None:
+    # Each write merges into the stored buckets: zeros first (a zero total), values that cancel out,
+    # then a subnormal and huge values, which change the scale the stored total is kept at.
+    writes = [[0.0, -0.0], [1.0, -1.0], [0.1], [5e-324], [1e308, 1e308], [-2.5, 12.75]]
+    moments = iter(TODAY + 0.5 * i for i in range(100))
+    raw = SampleSeries([], [])
+    for values in writes:
+        batch = [Sample(next(moments), {"cpu": value}) for value in values]
+        samples.append(TOKEN, batch)
+        raw.values.extend(values)
+        raw.taken_at.extend(sample.taken_at for sample in batch)
+        for width in (60.0, 3600.0, DAY):
+            assert samples.rollups(TOKEN, "cpu", width, EVERYTHING) == rollup(raw, width)

@@ -6,7 +6,6 @@ import math
 import threading
 import typing
 from collections.abc import Sequence
-from typing import Any
 
 from psycopg2 import errorcodes
 from sqlalchemy import (
@@ -188,10 +187,10 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
         query = (
             select(
                 rollups.c.start,
-                # Not read as row.count: Row.count is the tuple method.
-                rollups.c["count"].label("samples"),
-                # As text: Python reads a whole number of 300 digits from text faster than from a Decimal.
-                cast(rollups.c.total, Text).label("total"),
+                rollups.c["count"],
+                # As text: Python reads a whole number from text faster than from a Decimal.
+                cast(rollups.c.total_mantissa, Text),
+                rollups.c.total_shift,
                 rollups.c.low,
                 rollups.c.high,
                 rollups.c.negative_zero,
@@ -203,7 +202,14 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
             .order_by(rollups.c.start)
         )
         with transaction(self._engine) as connection:
-            return [_rollup_bucket(width, row) for row in connection.execute(query)]
+            rows = connection.execute(query).all()
+        # A few microseconds a bucket: a step read of a month of minutes reads 43,200 of them.
+        buckets = []
+        for start, count, mantissa, shift, low, high, negative_zero, positive_zero, first, last in rows:
+            low, high = zeros_ordered(low, high, negative_zero, positive_zero)
+            total = int(mantissa) << shift
+            buckets.append(RollupBucket(width, start, count, total, low, high, first, last))
+        return buckets
 
     def summaries(self, tokens: Sequence[str], metric: str) -> dict[str, SampleSummary]:
         if not tokens:
@@ -284,17 +290,3 @@ def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnE
     if time_range.end is not None:
         conditions.append(moment <= time_range.end)
     return conditions
-
-
-def _rollup_bucket(width: float, row: Row[*tuple[Any, ...]]) -> RollupBucket:
-    low, high = zeros_ordered(row.low, row.high, row.negative_zero, row.positive_zero)
-    return RollupBucket(
-        width=width,
-        start=row.start,
-        count=int(row.samples),
-        total=int(row.total),
-        low=low,
-        high=high,
-        first=row.first_at,
-        last=row.last_at,
-    )

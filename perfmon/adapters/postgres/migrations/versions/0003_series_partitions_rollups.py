@@ -33,35 +33,56 @@ _DAYS_AHEAD = 2
 # Spelled out rather than taken from the adapter (rollup_sql.py), as the DDL is: a revision must keep
 # meaning what it meant when it was written. The rollups of every sample of the samples table, at the
 # widths 60, 3600 and 86400 s: count, least and greatest value with flags for the zeros, first and last
-# time, and the exact sum in units of 2^-1074 from each double's IEEE-754 bits (a whole number: trunc()
-# drops the 16 zero digits of fraction that power() gives).
+# time, and the exact sum in units of 2^-1074 from each double's IEEE-754 bits, kept as
+# total_mantissa * 2^total_shift with the least shift of the bucket's non-zero values (2046 for a zero
+# sum); trunc() drops the 16 zero digits of fraction that power() gives.
 _ROLL_UP_EVERY_SAMPLE = """
 INSERT INTO rollups (
-    series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero, total
+    series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero,
+    total_mantissa, total_shift
 )
-SELECT series_id, width::integer, start, sum(samples), min(low), max(high), min(first_at), max(last_at),
-    bool_or(negative_zero), bool_or(positive_zero), sum(units)
+SELECT series_id, width, start, samples, low, high, first_at, last_at, negative_zero, positive_zero,
+    CASE WHEN units = 0 THEN 0 ELSE div(units, trunc(power(2::numeric, shift))) END,
+    CASE WHEN units = 0 THEN 2046 ELSE shift END
 FROM (
-    SELECT series_id, width, start, count(*) AS samples, min(value) AS low, max(value) AS high,
-        min(taken_at) AS first_at, max(taken_at) AS last_at,
-        bool_or(value = 0 AND bits < 0) AS negative_zero, bool_or(value = 0 AND bits >= 0) AS positive_zero,
-        (sum(bits & 4503599627370495)
-            + CASE WHEN exponent > 0 THEN count(*)::numeric * 4503599627370496 ELSE 0 END)
-            * trunc(power(2::numeric, greatest(exponent, 1) - 1))
-            * CASE WHEN negative THEN -1 ELSE 1 END AS units
+    SELECT series_id,
+        CASE WHEN grouping(starts_60) = 0 THEN 60 WHEN grouping(starts_3600) = 0 THEN 3600
+            WHEN grouping(starts_86400) = 0 THEN 86400 END AS width,
+        coalesce(starts_60, starts_3600, starts_86400) AS start,
+        sum(samples) AS samples, min(low) AS low, max(high) AS high, min(first_at) AS first_at,
+        max(last_at) AS last_at, bool_or(negative_zero) AS negative_zero,
+        bool_or(positive_zero) AS positive_zero,
+        sum(CASE WHEN mantissa = 0 THEN 0 ELSE mantissa * trunc(power(2::numeric, shift)) END) AS units,
+        min(shift) AS shift
     FROM (
-        SELECT series_id, taken_at, value, bits, width, (bits >> 52) & 2047 AS exponent, bits < 0 AS negative,
-            CASE WHEN taken_at < width THEN 0::float8 ELSE floor(taken_at / width) * width END AS start
+        SELECT series_id, starts_60, starts_3600, starts_86400, count(*) AS samples,
+            min(value) AS low, max(value) AS high, min(taken_at) AS first_at, max(taken_at) AS last_at,
+            bool_or(value = 0 AND bits < 0) AS negative_zero,
+            bool_or(value = 0 AND bits >= 0) AS positive_zero,
+            (sum(bits & 4503599627370495)
+                + CASE WHEN exponent > 0 THEN count(*)::numeric * 4503599627370496 ELSE 0 END)
+                * CASE WHEN negative THEN -1 ELSE 1 END AS mantissa,
+            CASE WHEN exponent = 0 AND sum(bits & 4503599627370495) = 0 THEN 2046
+                ELSE greatest(exponent, 1) - 1 END AS shift
         FROM (
-            SELECT series_id, taken_at, value,
-                ('x' || encode(float8send(value), 'hex'))::bit(64)::bigint AS bits
-            FROM samples
-        ) AS values_with_bits
-        CROSS JOIN (VALUES (60.0::float8), (3600.0::float8), (86400.0::float8)) AS widths (width)
-    ) AS placed
-    GROUP BY series_id, width, start, exponent, negative
-) AS by_exponent
-GROUP BY series_id, width, start
+            SELECT series_id, taken_at, value, bits, ((bits >> 52) & 2047)::integer AS exponent,
+                bits < 0 AS negative,
+                CASE WHEN taken_at < 60.0::float8 THEN 0::float8
+                    ELSE floor(taken_at / 60.0::float8) * 60.0::float8 END AS starts_60,
+                CASE WHEN taken_at < 3600.0::float8 THEN 0::float8
+                    ELSE floor(taken_at / 3600.0::float8) * 3600.0::float8 END AS starts_3600,
+                CASE WHEN taken_at < 86400.0::float8 THEN 0::float8
+                    ELSE floor(taken_at / 86400.0::float8) * 86400.0::float8 END AS starts_86400
+            FROM (
+                SELECT series_id, taken_at, value,
+                    ('x' || encode(float8send(value), 'hex'))::bit(64)::bigint AS bits
+                FROM samples
+            ) AS values_with_bits
+        ) AS placed
+        GROUP BY series_id, starts_60, starts_3600, starts_86400, exponent, negative
+    ) AS by_exponent
+    GROUP BY GROUPING SETS ((series_id, starts_60), (series_id, starts_3600), (series_id, starts_86400))
+) AS buckets
 ORDER BY series_id, width, start
 """
 
@@ -96,6 +117,7 @@ def upgrade() -> None:
         "rollups",
         sa.Column("series_id", sa.BigInteger(), nullable=False),
         sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("total_shift", sa.Integer(), nullable=False),
         sa.Column("start", sa.Double(), nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
         sa.Column("low", sa.Double(), nullable=False),
@@ -104,7 +126,7 @@ def upgrade() -> None:
         sa.Column("last_at", sa.Double(), nullable=False),
         sa.Column("negative_zero", sa.Boolean(), nullable=False),
         sa.Column("positive_zero", sa.Boolean(), nullable=False),
-        sa.Column("total", sa.Numeric(), nullable=False),
+        sa.Column("total_mantissa", sa.Numeric(), nullable=False),
         sa.PrimaryKeyConstraint("series_id", "width", "start", name="pk_rollups"),
         sa.ForeignKeyConstraint(["series_id"], ["series.id"], name="fk_rollups_series_id_series"),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfmon.adapters.filesystem import compressed, rollup_rows, segments
+from perfmon.adapters.filesystem import compressed, rollup_rows, segment_search, segments
 from perfmon.domain.model import Point, SampleSeries, TimeRange
 from perfmon.domain.rollups import DAY, day_start, rollup
 
@@ -55,7 +55,9 @@ def test_a_range_of_a_sorted_segment_found_by_binary_search_is_the_range_of_all_
     pairs.sort(key=lambda pair: pair[1])
     content = _content(pairs, damage) + torn
     time_range = _range(start, end)
-    found = segments.read_range(segments.bytes_reader(content), len(content), time_range, in_time_order=True)
+    found = segment_search.read_range(
+        segments.bytes_reader(content), len(content), time_range, in_time_order=True
+    )
     expected = SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
     assert found.series == expected
 
@@ -67,7 +69,9 @@ def test_a_range_of_an_unsorted_segment_is_sorted_stably(
 ) -> None:
     content = _content(pairs, {})
     time_range = _range(start, end)
-    found = segments.read_range(segments.bytes_reader(content), len(content), time_range, in_time_order=False)
+    found = segment_search.read_range(
+        segments.bytes_reader(content), len(content), time_range, in_time_order=False
+    )
     assert found.series == SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
 
 
@@ -93,7 +97,7 @@ def test_a_compacted_segment_read_by_its_index_gives_the_range_of_all_its_sample
     time_range = _range(start, end)
     read = segments.bytes_reader(packed.content)
     text = compressed.read_text(read, len(packed.content), packed.index, day_start(BASE), time_range)
-    found = segments.read_range(segments.bytes_reader(text), len(text), time_range, in_time_order=True)
+    found = segment_search.read_range(segments.bytes_reader(text), len(text), time_range, in_time_order=True)
     assert found.series == series.within(time_range)
     # Standard tools read the whole file: a run of xz streams that decompress to the sorted CSV.
     whole = lzma.decompress(packed.content)
@@ -113,9 +117,9 @@ def test_an_index_that_does_not_fit_its_compacted_segment_is_not_used() -> None:
             return packed.content[offset : offset + length]
 
         text = compressed.read_text(read, len(packed.content), index, day, first_second)
-        assert segments.read_range(segments.bytes_reader(text), len(text), first_second, True).series == [
-            Point(1.0, BASE)
-        ]
+        assert segment_search.read_range(
+            segments.bytes_reader(text), len(text), first_second, True
+        ).series == [Point(1.0, BASE)]
         return spans
 
     [(offset, length)] = spans_read(packed.index)

@@ -9,7 +9,16 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from perfmon.adapters.filesystem import appends, compressed, edits, journal, rollup_rows, segments, snapshots
+from perfmon.adapters.filesystem import (
+    appends,
+    compressed,
+    edits,
+    journal,
+    rollup_rows,
+    segment_search,
+    segments,
+    snapshots,
+)
 from perfmon.adapters.filesystem.files import storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.maintenance import FileMaintenance, series_of
@@ -115,7 +124,7 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
             segment = None if name is None else snapshot.plain.get(name)
             if segment is not None:
                 read = segments.file_reader(segment.fd)
-                parsed = segments.read_range(read, segment.size, time_range, segment.in_time_order)
+                parsed = segment_search.read_range(read, segment.size, time_range, segment.in_time_order)
                 self._warn(snapshot.series / str(name), parsed.unreadable)
                 parts.append(parsed.series)
         if len(parts) == 1:
@@ -144,7 +153,7 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         except lzma.LZMAError:
             logger.warning("skipped a damaged compacted segment in %s/%s", series.name, path.name)
             return SampleSeries([], [])
-        parsed = segments.read_range(segments.bytes_reader(text), len(text), time_range, True)
+        parsed = segment_search.read_range(segments.bytes_reader(text), len(text), time_range, True)
         self._warn(path, parsed.unreadable)
         return parsed.series
 

@@ -1,10 +1,6 @@
 """Raw segments: one series' samples of one UTC day as CSV, a header `<metric>,time` then `value,time`
-lines with floats in repr() so that they round-trip; and the ways to read them.
-
-Appends arrive in time order in the normal case, so a segment is usually sorted by time: a range of
-it is found by binary search over byte offsets, reading a few hundred bytes per probe, and only the
-lines in the range are parsed (the last 10 minutes of a day: about 600 lines of 86,400). A segment
-that a late sample made unsorted is parsed whole and sorted, stably (equal times keep arrival order).
+lines with floats in repr() so that they round-trip; their lines written, parsed, and healed of a tail
+torn by a crash. Finding a time range in them: segment_search.py.
 """
 
 from __future__ import annotations
@@ -15,15 +11,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfmon.domain.model import MAX_TIMESTAMP, SampleSeries, TimeRange
+from perfmon.domain.model import MAX_TIMESTAMP, SampleSeries
 
 # Reads `length` bytes at `offset` (fewer at the end): a file's pread, or a slice of bytes in memory.
 Reader = Callable[[int, int], bytes]
-# The moment a line is sorted by, or None for a line without one.
-Key = Callable[[bytes], "float | None"]
 
-# A binary search stops when this many bytes are left, and scans them; a probe reads this many.
-_SCAN = 512
+# Bytes read at once when looking for the start of a line.
 _PROBE = 128
 _HEADER = re.compile(rb"[a-z][a-z0-9_]{0,63},time")
 
@@ -64,63 +57,6 @@ def parse(content: bytes) -> Parsed:
         content = content[first_line_end + 1 :]
     series = _parse_clean(content)
     return Parsed(series) if series is not None else _parse_line_by_line(content)
-
-
-def read_range(read: Reader, size: int, time_range: TimeRange, in_time_order: bool) -> Parsed:
-    """The samples within the range of the segment's first `size` bytes, sorted by time (stably)."""
-    end = end_of_last_line(read, size)
-    if not in_time_order:
-        parsed = parse(read(0, end))
-        parsed.series = parsed.series.within(time_range)
-        return parsed
-    low = 0 if time_range.start is None else first_line_from(read, 0, end, time_range.start, strict=False)
-    high = end if time_range.end is None else first_line_from(read, low, end, time_range.end, strict=True)
-    return parse(read(low, high - low))
-
-
-def first_line_from(
-    read: Reader, low: int, high: int, moment: float, strict: bool, key: Key | None = None
-) -> int:
-    """In lines sorted by key (a sample's time, unless another key is given), the offset of the first
-    line in [low, high) (both line starts) whose key is at or after the moment (after it, when strict);
-    high if none is. Lines without a key (a header, a damaged line) are stepped over."""
-    key = key or time_of
-
-    def is_from(moment_of_line: float) -> bool:
-        return moment_of_line > moment or (not strict and moment_of_line == moment)
-
-    while high - low > _SCAN:
-        probe = _line_after(read, (low + high) // 2, high, key)
-        if probe is None:
-            break  # no readable line near the middle: scan what is left
-        start, end, moment_of_line = probe
-        if is_from(moment_of_line):
-            high = start
-        else:
-            low = end
-    offset = low
-    for line in read(low, high - low).split(b"\n")[:-1]:
-        line_key = key(line)
-        if line_key is not None and is_from(line_key):
-            return offset
-        offset += len(line) + 1
-    return high
-
-
-def _line_after(read: Reader, middle: int, high: int, key: Key) -> tuple[int, int, float] | None:
-    """The first readable line that starts at or after `middle` and ends by `high`: start, end, time."""
-    # From one byte before, so that a line starting right at `middle` is found too.
-    chunk = read(middle - 1, min(_PROBE, high - middle + 1))
-    start = chunk.find(b"\n") + 1
-    while start:
-        end = chunk.find(b"\n", start) + 1
-        if not end:
-            return None
-        moment = key(chunk[start : end - 1])
-        if moment is not None:
-            return middle - 1 + start, middle - 1 + end, moment
-        start = end
-    return None
 
 
 def time_of(line: bytes) -> float | None:

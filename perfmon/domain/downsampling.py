@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from perfmon.domain.model import NO_SAMPLES, Bucket, SampleSeries, SampleSummary, bucket_start
 
@@ -66,16 +66,18 @@ def bucket_mean(total: int, count: int, low: float, high: float) -> float:
     if low == high and math.copysign(1.0, low) == math.copysign(1.0, high):
         return low
     mean = total / (count << UNIT_EXPONENT)
-    return min(max(mean, low), high)
+    if mean < low:
+        return low
+    return high if mean > high else mean
 
 
-@dataclass(frozen=True)
-class BucketTotals:
+class BucketTotals(NamedTuple):
     """What a bucket's figures follow from, exact and mergeable: the totals of two sets of samples in
     one bucket add up to the totals of their union (stored rollups can keep these)."""
 
     start: float
-    count: int
+    # Shadows tuple.count(), which nothing here calls: the field's name is the domain's word.
+    count: int  # type: ignore[assignment]
     # The exact sum of the samples, in units of 2^-1074 (see exact_sum).
     total: int
     # The least and greatest sample, -0.0 below 0.0 (see zeros_ordered).
@@ -102,7 +104,7 @@ class BucketTotals:
     def bucket(self) -> Bucket:
         """The bucket's figures: mean, minimum, maximum and count."""
         mean = bucket_mean(self.total, self.count, self.low, self.high)
-        return Bucket(start=self.start, mean=mean, low=self.low, high=self.high, count=self.count)
+        return Bucket(self.start, mean, self.low, self.high, self.count)
 
 
 def _zeros_ordered_key(value: float) -> tuple[float, float]:

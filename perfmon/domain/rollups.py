@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from perfmon.domain.downsampling import UNIT_EXPONENT, BucketTotals, bucket_totals, downsample
 from perfmon.domain.model import Bucket, SampleSeries, TimeRange, bucket_start
@@ -30,17 +29,18 @@ ROLLUP_WIDTHS: tuple[float, ...] = (60.0, 3600.0, 86400.0)
 DAY = 86400.0
 
 
-@dataclass(frozen=True)
-class RollupBucket:
+class RollupBucket(NamedTuple):
     """The totals of one series' samples in one `width`-second bucket that starts at `start`.
 
     `total` is the exact sum in units of 2^-1074 (downsampling.exact_sum); `low`/`high` the least and
     greatest value with -0.0 below 0.0; `first`/`last` the earliest and latest sample time in it.
+    A named tuple rather than a dataclass: storages make one per stored row, a year of hours is 8,760.
     """
 
     width: float
     start: float
-    count: int
+    # Shadows tuple.count(), which nothing here calls: the field's name is the domain's word.
+    count: int  # type: ignore[assignment]
     total: int
     low: float
     high: float
@@ -174,21 +174,19 @@ def _collect(
         raw.values.extend(found.values)
         raw.taken_at.extend(found.taken_at)
         return
+    low = -math.inf if time_range.start is None else time_range.start
+    high = math.inf if time_range.end is None else time_range.end
     for bucket in source.rollups(widths[0], time_range):
-        inside = (time_range.start is None or bucket.first >= time_range.start) and (
-            time_range.end is None or bucket.last <= time_range.end
-        )
         # bucket_start() is monotonic in time: when the first and last sample fall in one step bucket,
-        # every sample in between does.
+        # every sample in between does (a guard against float rounding at a step's edge).
         step_start = bucket_start(bucket.first, step)
-        if inside and bucket_start(bucket.last, step) == step_start:
-            _merge(totals, bucket.totals_at(step_start))
+        if low <= bucket.first and bucket.last <= high and bucket_start(bucket.last, step) == step_start:
+            known = totals.get(step_start)
+            part = BucketTotals(step_start, bucket.count, bucket.total, bucket.low, bucket.high)
+            totals[step_start] = part if known is None else known.merged(part)
             continue
         # Only this bucket's samples lie between its first and last (buckets are disjoint in time).
-        narrower = TimeRange(
-            bucket.first if time_range.start is None else max(time_range.start, bucket.first),
-            bucket.last if time_range.end is None else min(time_range.end, bucket.last),
-        )
+        narrower = TimeRange(max(low, bucket.first), min(high, bucket.last))
         _collect(source, narrower, step, widths[1:], totals, raw)
 
 

@@ -1,4 +1,4 @@
-"""Group commit: the samples of many concurrent requests go to PostgreSQL in one COPY and one commit.
+"""Group commit: the samples of many concurrent requests go to PostgreSQL in one statement and one commit.
 
 A monitoring server is mostly small concurrent writes. One transaction per request costs several
 round trips and a WAL flush each; here whichever request thread finds the writer free writes
@@ -6,14 +6,18 @@ everything queued so far, so N waiting requests share one transaction. Every req
 only after the transaction holding its samples has committed: a 200 is never answered early.
 
 A group's transaction: the ids of its series (cached; found or created in the transaction otherwise),
-one COPY of every value of every sample into a temporary staging table, then one round trip that moves
-them into the samples table in arrival order and merges them into the stored rollups (rollup_sql.py).
-Rollups are therefore always complete: what a commit stores, every rollup read sees.
+then one prepared statement that inserts every value of every sample into the samples table in arrival
+order and merges them into the stored rollups (rollup_sql.py), the values passed as three arrays. Rollups
+are therefore always complete: what a commit stores, every rollup read sees.
+
+Why not COPY, as before stored rollups: a COPY is a round trip of its own, and the merge would need
+another, with the values staged in a temporary table in between; for the single-sample posts that
+make most of the traffic, that cost a third more time per write than this one statement, which costs
+what the COPY alone did. For batches of 10,000 samples the two are alike.
 """
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,31 +37,27 @@ from perfmon.adapters.postgres.transactions import driver_outages_as_storage_una
 from perfmon.domain.errors import StorageUnavailable, UnknownSession
 from perfmon.domain.model import Sample
 
-# A table of each connection's own, emptied at every commit: the group's rows, numbered in arrival order.
-# Made once per connection; temporary tables write no WAL.
-_CREATE_STAGING = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS perfmon_staging ("
-    "seq integer NOT NULL, series_id bigint NOT NULL, taken_at double precision NOT NULL, "
-    "value double precision NOT NULL) ON COMMIT DELETE ROWS"
+# The group's values as arrays in arrival order: series ids, times, values. WITH ORDINALITY numbers them,
+# and the identity of samples.id is drawn row by row in that order: equal times keep their arrival order.
+_STAGED = (
+    "SELECT * FROM unnest($1::bigint[], $2::double precision[], $3::double precision[]) WITH ORDINALITY "
+    "AS staged (series_id, taken_at, value, seq)"
 )
-# Constant statements: the rows travel as COPY data, never as SQL text.
-_COPY_STAGING = "COPY pg_temp.perfmon_staging (seq, series_id, taken_at, value) FROM STDIN"
-# The statements that store the staged rows, prepared once per connection: planning the rollups' merge
-# took longer than running it for a single sample. The identity of samples.id is drawn row by row in
-# the order of the SELECT: the arrival order.
-_PREPARED = {
-    "perfmon_move_staged": (
-        "INSERT INTO samples (series_id, taken_at, value) "
-        "SELECT series_id, taken_at, value FROM pg_temp.perfmon_staging ORDER BY seq"
-    ),
-    "perfmon_roll_up_staged": merge_into_rollups("pg_temp.perfmon_staging"),
-}
-_FIND_PREPARED = "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)"
-# Both in one round trip.
-_STORE = "; ".join(f"EXECUTE {name}" for name in _PREPARED)
-# Marks a pooled DBAPI connection that has its staging table and prepared statements (SQLAlchemy keeps
-# `info` per DBAPI connection, across checkouts).
-_READY = "perfmon_staging_ready"
+# Constant SQL, no data in it.
+_STORE_STATEMENT = (
+    f"WITH staged AS MATERIALIZED ({_STAGED}), moved AS ("  # noqa: S608
+    "INSERT INTO samples (series_id, taken_at, value) SELECT series_id, taken_at, value FROM staged "
+    f"ORDER BY seq) {merge_into_rollups('staged')}"
+)
+# Prepared once per connection: planning the rollups' merge takes longer than running it for one sample.
+_PREPARED = "perfmon_store"
+_PREPARE = f"PREPARE {_PREPARED} (text, text, text) AS {_STORE_STATEMENT}"
+_IS_PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name = %s"
+# The values travel as parameters, three array literals: never as SQL text.
+_STORE = f"EXECUTE {_PREPARED} (%s, %s, %s)"
+# Marks a pooled DBAPI connection that has the statement prepared (SQLAlchemy keeps `info` per DBAPI
+# connection, across checkouts).
+_READY = "perfmon_store_prepared"
 # A group's transaction is tried again, at most this many times in all, after a failure that a new
 # attempt avoids: a deadlock, a partition attached while the rows were routed (partitions.py), cached
 # series ids that proved wrong.
@@ -144,6 +144,8 @@ class GroupCommitWriter:
             info = connection.connection.info
             if not info.get(_READY):
                 _prepare(cursor)
+                # A prepared statement is no part of the transaction: it outlives a rollback.
+                info[_READY] = True
             if missing:
                 try:
                     created = self._series.find_or_create(cursor, missing)
@@ -154,10 +156,8 @@ class GroupCommitWriter:
                     # line names the session's token: a credential.
                     raise UnknownSession() from None
                 ids.update(created)
-            cursor.copy_expert(_COPY_STAGING, io.StringIO(_rows(group, ids)))
-            cursor.execute(_STORE)
-        # Committed: the staging table and the new series are there for good.
-        info[_READY] = True
+            cursor.execute(_STORE, _arrays(group, ids))
+        # Committed: the new series are there for good.
         if missing:
             self._series.remember({key: ids[key] for key in missing})
 
@@ -168,14 +168,11 @@ class GroupCommitWriter:
 
 
 def _prepare(cursor: Any) -> None:
-    """Make the connection's staging table and prepare the statements it lacks. The table lasts once
-    committed; prepared statements outlive even a rollback, hence the look first."""
-    cursor.execute(_CREATE_STAGING)
-    cursor.execute(_FIND_PREPARED, (list(_PREPARED),))
-    prepared = {name for (name,) in cursor.fetchall()}
-    for name, statement in _PREPARED.items():
-        if name not in prepared:
-            cursor.execute(f"PREPARE {name} AS {statement}")
+    """Prepare the store statement on the cursor's connection unless it is already (a rollback since the
+    last PREPARE left it there, but not the mark in `info`)."""
+    cursor.execute(_IS_PREPARED, (_PREPARED,))
+    if not cursor.fetchone()[0]:
+        cursor.execute(_PREPARE)
 
 
 class _TryAgain(Exception):
@@ -203,19 +200,26 @@ def _transient_errors_tried_again() -> Iterator[None]:
         raise
 
 
-def _rows(group: list[_Write], ids: dict[SeriesKey, int]) -> str:
-    """The group's values as COPY text, one line per value, numbered in arrival order: requests in the
-    order of the group, samples in the order of the request, metrics in the order of the sample."""
-    # repr() is the shortest text that reads back as the same double, so values round-trip exactly.
-    lines = []
-    seq = 0
+def _arrays(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, str, str]:
+    """The group's values as three array literals (series ids, times, values), one element per value in
+    arrival order: requests in the order of the group, samples in the order of the request, metrics in
+    the order of the sample."""
+    series: list[str] = []
+    moments: list[str] = []
+    values: list[str] = []
     for write in group:
         for sample in write.samples:
+            # repr() is the shortest text that reads back as the same double, -0.0 and 5e-324 included.
             moment = repr(sample.taken_at)
             for metric, value in sample.values.items():
-                lines.append(f"{seq}\t{ids[write.token, metric]}\t{moment}\t{value!r}\n")
-                seq += 1
-    return "".join(lines)
+                series.append(str(ids[write.token, metric]))
+                moments.append(moment)
+                values.append(repr(value))
+    return _array(series), _array(moments), _array(values)
+
+
+def _array(elements: list[str]) -> str:
+    return "{" + ",".join(elements) + "}"
 
 
 def _driver_cursor(connection: Connection) -> Any:

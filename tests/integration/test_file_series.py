@@ -18,7 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfmon.adapters.filesystem import FileStorage
+from perfmon.adapters.filesystem import FileStorage, compaction
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.session_lock import SessionLocks
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.model import EVERYTHING, Point, Sample, SampleSeries, Session, TimeRange, Username
 from perfmon.domain.rollups import DAY, ROLLUP_WIDTHS, rollup
@@ -202,6 +204,29 @@ def test_a_compaction_cut_short_after_its_index_or_with_a_stray_index_loses_noth
         Point(float(i), DAY_ONE + i) for i in range(1_000, 1_010)
     ]
     assert len(storage.samples.between(TOKEN, "cpu", EVERYTHING)) == 6_000
+
+
+def test_a_late_sample_appended_while_a_day_with_a_torn_tail_is_compressed_is_kept(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(1.0, DAY_ONE + 10), _cpu(2.0, DAY_ONE + 20)])
+    # A crash tore a one-line append: 17 bytes of a line, no newline.
+    with open(_series(root) / f"{FIRST}.csv", "ab") as segment:
+        segment.write(b"3.0,1699920030.00")
+    storage.samples.maintain(DAY_ONE + 30)
+    # Compaction reads the closed day under the lock and compresses it without it; meanwhile a late
+    # sample heals the torn tail and appends a line just as long (17 bytes): the segment's size is the same.
+    data_dir = DataDir(root, fsync=False)
+    locks = SessionLocks(data_dir)
+    with locks.exclusive(TOKEN) as folder:
+        (closed,), _ = compaction.closed_days(folder / "cpu", DAY_ONE + 2 * DAY, 1 << 20)
+    prepared = compaction.prepare(data_dir, "cpu", closed)
+    storage.samples.append(TOKEN, [_cpu(4.0, DAY_ONE + 40)])
+    with locks.exclusive(TOKEN) as folder:
+        compaction.install(data_dir, folder / "cpu", prepared)
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    assert storage.samples.between(TOKEN, "cpu", EVERYTHING).values == [1.0, 2.0, 4.0]
+    _assert_rollups_exact(storage)
 
 
 # The child appends a day of samples, then runs maintenance; the first write to a file whose path holds

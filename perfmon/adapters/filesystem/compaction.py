@@ -70,10 +70,23 @@ def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay],
         if not rolling.is_rolled_up(series, day.uncompacted, marks):
             left = True  # samples appended since the roll-up: the next pass rolls them up first
             continue
-        content = (series / day.uncompacted).read_bytes()
+        content = _healed_content(series / day.uncompacted)
         ready.append(ClosedDay(day.day, content))
         budget -= len(content)
     return ready, left
+
+
+def _healed_content(path: Path) -> bytes:
+    """Under the session's exclusive lock: the segment's content, cut back first to its last complete
+    line (a line torn by a crash, which the next append would cut off too). From then on the segment
+    only grows, so install() can tell by its size alone that samples came in meanwhile: a torn tail
+    healed by an append of as many bytes would keep the size and lose the sample."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        segments.heal_torn_tail(fd)
+    finally:
+        os.close(fd)
+    return path.read_bytes()
 
 
 @dataclass(frozen=True)

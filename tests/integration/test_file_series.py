@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import lzma
 import multiprocessing
+import os
 import shutil
 import signal
 import subprocess
@@ -275,6 +276,58 @@ def test_maintenance_killed_mid_write_never_counts_a_sample_twice(tmp_path: Path
     after.samples.maintain(DAY_ONE + 3 * DAY)
     assert len(_assert_rollups_exact(after)) == 5_030
     assert (root / "sessions" / TOKEN / "session.journal").read_bytes() == b""  # none unfinished
+
+
+# The child compacts a closed day; the first rename out of tmp/ (the compressed day, about to be put in
+# place) says so on stdout and waits to be killed.
+_COMPACT_AND_DIE = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from perfmon.adapters.filesystem import FileStorage
+
+    real_replace = os.replace
+    def replace_never_done(source, target):
+        if "/tmp/" in str(source):
+            print("compressed", flush=True)
+            time.sleep(60)
+        return real_replace(source, target)
+    os.replace = replace_never_done
+
+    FileStorage(Path(sys.argv[1]), fsync=False).samples.maintain(float(sys.argv[2]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_temporary_files_of_a_compaction_killed_before_its_install_are_swept_once_old(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i % 7), DAY_ONE + 3 * i) for i in range(5_000)])
+    child = subprocess.Popen(
+        [sys.executable, "-c", _COMPACT_AND_DIE, str(root), str(DAY_ONE + 2 * DAY)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "compressed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    left = sorted((root / "tmp").iterdir())
+    assert len(left) == 2  # the compressed day and its index
+    # A server started at once leaves them (another process could be about to rename its own) ...
+    restarted = _storage(root)
+    restarted.samples.maintain(DAY_ONE + 2 * DAY)
+    assert (_series(root) / f"{FIRST}.csv.xz").exists()
+    assert sorted((root / "tmp").iterdir()) == left
+    # ... and a scan of the data dir once they are an hour old removes them.
+    for path in left:
+        os.utime(path, (DAY_ONE, DAY_ONE))
+    _storage(root).samples.maintain(DAY_ONE + 2 * DAY)
+    assert list((root / "tmp").iterdir()) == []
+    assert len(_assert_rollups_exact(restarted)) == 5_000
 
 
 def _append_and_maintain(root: Path, index: int) -> None:

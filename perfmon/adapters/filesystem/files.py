@@ -13,6 +13,8 @@ from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.domain.errors import StorageUnavailable
 
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+# Seconds a temporary file may live: far longer than any write (a compaction compresses a day in seconds).
+TEMPORARY_LIFETIME = 3600.0
 
 
 @contextlib.contextmanager
@@ -119,6 +121,20 @@ def require_folder_of(path: Path) -> None:
     A vanished folder (an unmounted volume, a deleted data dir) is an outage, not a missing record.
     """
     os.stat(path.parent)
+
+
+def sweep_temporary(data_dir: DataDir, now: float) -> int:
+    """Remove the temporary files that a process killed mid-write left in tmp/ (a compaction's are a
+    day's compressed samples), once older than TEMPORARY_LIFETIME seconds; return how many.
+
+    By age, not all of them: another process on the data dir may be about to link or rename its own."""
+    swept = 0
+    for entry in os.scandir(data_dir.tmp):
+        if entry.name.endswith((".tmp", ".probe")) and entry.stat().st_mtime < now - TEMPORARY_LIFETIME:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                swept += 1
+    return swept
 
 
 def sync_directory(folder: Path) -> None:

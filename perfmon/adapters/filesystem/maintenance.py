@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from perfmon.adapters.filesystem import compaction, journal, pruning, rolling
-from perfmon.adapters.filesystem.files import require_folder_of, storage_errors
+from perfmon.adapters.filesystem.files import require_folder_of, storage_errors, sweep_temporary
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import day_name
 from perfmon.adapters.filesystem.session_lock import SessionLocks
@@ -80,6 +80,9 @@ class FileMaintenance:
         if self._scanned_at is None or time.monotonic() - self._scanned_at >= _SCAN_EVERY:
             due.update(self._sessions())
             self._scanned_at = time.monotonic()
+            # What a process killed mid-write left in tmp/ (a restarted server's own, from seconds ago,
+            # is old enough by a later scan).
+            sweep_temporary(self._dir, time.time())
         return sorted(due)
 
     def _maintain_session(self, token: str, now: float, budget: list[int]) -> bool:

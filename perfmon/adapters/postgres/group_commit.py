@@ -76,7 +76,7 @@ class _Write:
 
 
 class GroupCommitWriter:
-    """Appends samples through one COPY per group of concurrent requests, all or nothing per request."""
+    """Appends samples through one statement per group of concurrent requests, all or nothing per request."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -223,7 +223,8 @@ def _array(elements: list[str]) -> str:
 
 
 def _driver_cursor(connection: Connection) -> Any:
-    """A cursor of the DBAPI connection under SQLAlchemy's, for COPY (psycopg2's copy_expert)."""
+    """A cursor of the DBAPI connection under SQLAlchemy's: the write runs on psycopg2's own cursor, whose
+    errors carry the SQLSTATE and constraint that decide what a failure means."""
     driver = connection.connection.driver_connection
     if driver is None:  # only a connection that was closed under us has none
         raise sa_exc.InvalidRequestError("the pooled connection has no DBAPI connection")

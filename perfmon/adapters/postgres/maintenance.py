@@ -127,6 +127,8 @@ def _plan(connection: Connection, raw_before: float | None, rollups_before: floa
     old: dict[str, _Measure] = {}
     default = rollups = (0, 0)
     with connection.begin():
+        # Counting what goes may read much of the default partition: no statement timeout.
+        partitions.set_maintenance_limits(connection)
         if raw_cutoff is not None:
             for day, name in sorted(partitions.daily_partitions(connection).items()):
                 if day + DAY <= raw_cutoff:
@@ -177,14 +179,16 @@ def _apply(connection: Connection, plan: _Plan) -> PruneReport:
             logger.info("partition %s not dropped: the database is busy; the next pass tries again", name)
             continue
         dropped.append(name)
-    if plan.raw_cutoff is not None:
+    # Nothing old found, nothing to delete: what a backfill of days long gone adds meanwhile, the next
+    # pass finds.
+    if plan.raw_cutoff is not None and plan.default[0]:
         with connection.begin():
             partitions.set_maintenance_limits(connection)
             connection.execute(
                 text(f"DELETE FROM {partitions.DEFAULT_PARTITION} WHERE taken_at < :cutoff"),  # noqa: S608
                 {"cutoff": plan.raw_cutoff},
             )
-    if plan.rollup_cutoff is not None:
+    if plan.rollup_cutoff is not None and plan.rollups[0]:
         with connection.begin():
             partitions.set_maintenance_limits(connection)
             connection.execute(

@@ -150,7 +150,7 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
         self._maintenance = PostgresHistoryMaintenance(engine)
 
     def append(self, token: str, samples: Sequence[Sample]) -> None:
-        # Concurrent requests share one COPY and one commit; each returns once its samples are committed,
+        # Concurrent requests share one statement and one commit; each returns once its samples are committed,
         # all of them or none, with identities in the order of the list.
         if samples:
             self._writer.append(token, samples)

@@ -81,7 +81,7 @@ samples = Table(
     # The key is the one index: a range read of one series is one range scan of it in each partition the
     # range meets, rows in time then arrival order. A partitioned table's key must hold the partition key.
     PrimaryKeyConstraint("series_id", "taken_at", "id", name="pk_samples"),
-    # No foreign key to series: a per-row check would double the cost of a COPY, and every write of a
+    # No foreign key to series: a per-row check would double the cost of a bulk insert, and every write of a
     # series also writes its rollup rows, whose foreign key refuses a series that is not there.
     postgresql_partition_by="RANGE (taken_at)",
 )

@@ -66,6 +66,41 @@ def test_a_range_read_opens_only_the_days_it_meets(tmp_path: Path) -> None:
         storage.samples.between(TOKEN, "cpu", EVERYTHING)
 
 
+# Folders listed by this process while a test watches (an audit hook cannot be removed: it is added
+# once, and records only while a list is pushed here).
+_LISTINGS: list[list[str]] = []
+
+
+def _record_listings(event: str, arguments: tuple[object, ...]) -> None:
+    if _LISTINGS and event in ("os.listdir", "os.scandir"):
+        _LISTINGS[-1].append(str(arguments[0]))
+
+
+def test_reading_the_last_minutes_lists_no_folder_of_the_history(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    for day in range(30):
+        storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + day * DAY + 600 * i) for i in range(144)])
+    storage.samples.maintain(DAY_ONE + 31 * DAY)
+    now = DAY_ONE + 30 * DAY - 1
+    last = TimeRange(now - 600, now)
+    if not _LISTINGS:
+        sys.addaudithook(_record_listings)
+    _LISTINGS.append([])
+    try:
+        raw = storage.samples.between(TOKEN, "cpu", last)
+        minutes = storage.samples.rollups(TOKEN, "cpu", 60.0, last)
+        hours = storage.samples.rollups(TOKEN, "cpu", 3600.0, last)
+    finally:
+        listed = _LISTINGS.pop()
+    assert listed == []
+    assert raw == [Point(143.0, DAY_ONE + 29 * DAY + 600 * 143)]
+    assert [(bucket.count, bucket.first) for bucket in minutes] == [(1, raw.taken_at[0])]
+    assert [(bucket.count, bucket.last) for bucket in hours] == [(6, raw.taken_at[0])]
+    # A long range lists the folders, and finds the same as before.
+    assert len(storage.samples.between(TOKEN, "cpu", TimeRange(DAY_ONE, now))) == 30 * 144
+
+
 # Quarter seconds over two days: equal times and bounds equal to a sample's time are common.
 _moments = st.integers(0, 8 * DAY // 60).map(lambda quarter_minutes: DAY_ONE + quarter_minutes * 15.0)
 _pairs = st.lists(st.tuples(st.integers(0, 100).map(float), _moments), min_size=1, max_size=150)

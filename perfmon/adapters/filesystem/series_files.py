@@ -29,6 +29,12 @@ LATE = ".late.csv"
 # A rollup width -> the folder of its files and the strftime pattern of a file's period.
 ROLLUP_FILES = {60.0: ("minutes", "%Y-%m-%d"), 3600.0: ("hours", "%Y-%m"), 86400.0: ("days", "%Y")}
 
+# The kinds of a day's raw files, in the order of a DayFiles.
+DAY_KINDS = (RAW, UNSORTED, COMPACTED, COMPACTED_INDEX, LATE)
+# A read of a range spanning at most this many UTC days looks its files up by name; a longer one lists
+# the folder (which holds every day of the series' history).
+_LOOKED_UP_DAYS = 8
+
 _DAY_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})(\.csv|\.csv\.xz|\.idx|\.late\.csv|\.unsorted)")
 
 
@@ -95,6 +101,18 @@ def days_within(names: list[str], time_range: TimeRange, margin: float = 0.0) ->
     return list(days_in([name for name in names if low <= name[:10] <= high]).values())
 
 
+def days_near(time_range: TimeRange, margin: float = 0.0) -> list[float] | None:
+    """The starts of the UTC days that hold moments of the range widened by `margin` seconds on each
+    side, as days_within() selects them; None for a range unbounded or longer than a few days."""
+    if time_range.start is None or time_range.end is None:
+        return None
+    first = day_start(_clamped(time_range.start - margin))
+    last = day_start(_clamped(time_range.end + margin))
+    if last - first >= _LOOKED_UP_DAYS * DAY:
+        return None
+    return [first + DAY * i for i in range(int((last - first) / DAY) + 1)]
+
+
 def _clamped(moment: float) -> float:
     # Bounds of a range may be any finite number; sample times lie in [0, MAX_TIMESTAMP).
     return min(max(moment, 0.0), MAX_TIMESTAMP + 2 * DAY)
@@ -115,6 +133,13 @@ def rollup_files_within(width: float, names: list[str], time_range: TimeRange) -
     high = None if time_range.end is None else rollup_file(width, _clamped(time_range.end + margin))
     paths = sorted(f"{folder}/{name}" for name in names if name.endswith(RAW))
     return [path for path in paths if (low is None or path >= low) and (high is None or path <= high)]
+
+
+def rollup_files_near(width: float, time_range: TimeRange) -> list[str] | None:
+    """The files that rollup_files_within() would select for the range, named without listing their
+    folder; None for a range unbounded or longer than a few days."""
+    days = days_near(time_range, width + 1.0)
+    return None if days is None else sorted({rollup_file(width, day) for day in days})
 
 
 def period_of(width: float, name: str) -> tuple[float, float]:

@@ -17,10 +17,14 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem import journal, watermarks
 from perfmon.adapters.filesystem.series_files import (
+    DAY_KINDS,
     ROLLED,
     ROLLUP_FILES,
     DayFiles,
+    day_name,
+    days_near,
     days_within,
+    rollup_files_near,
     rollup_files_within,
     series_folder,
 )
@@ -82,9 +86,9 @@ def _take(
         if folder is None:
             return None
         series = folder / series_folder(metric)
-        try:
-            names = os.listdir(series)
-        except FileNotFoundError:
+        margin = 0.0 if width is None else width + 1.0
+        names = _day_entries(series, time_range, margin)
+        if names is None:
             return None
         prefix = f"{metric}/"
         undos = {
@@ -92,7 +96,6 @@ def _take(
             for name, undo in journal.unfinished(folder).items()
             if name.startswith(prefix)
         }
-        margin = 0.0 if width is None else width + 1.0
         snapshot = Snapshot(series, days_within(names, time_range, margin))
         try:
             for day in snapshot.days:
@@ -109,6 +112,21 @@ def _take(
             snapshot.close()
             raise
         return snapshot
+
+
+def _day_entries(series: Path, time_range: TimeRange, margin: float) -> list[str] | None:
+    """The names in the series folder, at least those of the days the range widened by `margin` meets;
+    None when the series has no folder. A range of a few days looks its days' files up by name: the
+    folder holds every day of the series' history, and a read costs what it returns, not what is kept."""
+    days = days_near(time_range, margin)
+    try:
+        if days is None:
+            return os.listdir(series)
+        os.stat(series)
+    except FileNotFoundError:
+        return None
+    names = (day_name(day) + kind for day in days for kind in DAY_KINDS)
+    return [name for name in names if os.path.lexists(f"{series}/{name}")]
 
 
 def _open_plain(path: Path, undo: journal.Undo | None, in_time_order: bool) -> PlainSegment | None:
@@ -134,12 +152,15 @@ def _committed(path: Path, undo: journal.Undo | None) -> bytes:
 def _rollup_contents(
     series: Path, width: float, time_range: TimeRange, undos: dict[str, journal.Undo]
 ) -> list[RollupContent]:
-    folder, _ = ROLLUP_FILES[width]
-    try:
-        names = os.listdir(series / folder)
-    except FileNotFoundError:
-        return []
+    chosen = rollup_files_near(width, time_range)
+    if chosen is None:
+        folder, _ = ROLLUP_FILES[width]
+        try:
+            chosen = rollup_files_within(width, os.listdir(series / folder), time_range)
+        except FileNotFoundError:
+            return []
     return [
         RollupContent(series / name, _committed(series / name, undos.get(name)))
-        for name in rollup_files_within(width, names, time_range)
+        for name in chosen
+        if os.path.lexists(series / name)
     ]

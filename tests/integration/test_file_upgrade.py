@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import multiprocessing
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,37 @@ def test_two_processes_starting_at_once_upgrade_each_session_once(tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_big_old_samples_file_is_upgraded_a_chunk_at_a_time(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_old_data_dir(root)
+    # 700,000 samples over 8 days (16 MB of text, over 100 MB as Python floats), in arrival order but
+    # for one out of time order far into the file, and an unfinished batch and torn line at its end.
+    big = root / "sessions" / f"{TOKEN}.csv"
+    with open(big, "wb") as file:
+        file.write(b"cpu,time\n")
+        for block in range(7):
+            moments = (1_700_000_000.0 + block * 100_000 + i + 0.125 for i in range(100_000))
+            file.write(b"".join(_line(float(block), moment) for moment in moments))
+        file.write(_line(9.0, 1_700_000_000.5))
+        committed = file.tell()
+        file.write(_line(*UNFINISHED[0]) + b"42.0,16999")
+    (root / "sessions" / f"{TOKEN}.pending").write_bytes(f"{committed}\n".encode())
+    tracemalloc.start()
+    try:
+        storage = FileStorage(root, fsync=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 << 20
+    series = storage.samples.between(TOKEN, "cpu", EVERYTHING)
+    assert len(series) == 700_001
+    assert (series.values[1], series.taken_at[1]) == (9.0, 1_700_000_000.5)
+    assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 700_001
+    cpu = root / "sessions" / TOKEN / "cpu"
+    assert sorted(path.name for path in cpu.glob("*.unsorted")) == ["2023-11-14.unsorted"]
+
+
 def test_a_server_started_on_an_old_data_dir_serves_its_samples_over_http(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_old_data_dir(root, Argon2PasswordHasher().hash("pw"))

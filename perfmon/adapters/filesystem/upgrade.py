@@ -30,6 +30,8 @@ from perfmon.domain.rollups import DAY, day_start
 logger = logging.getLogger(__name__)
 
 _BUILDING = "upgrade-"
+# Bytes of an old samples file converted at a time.
+_CHUNK = 4 << 20
 
 
 def upgrade(data_dir: DataDir) -> int:
@@ -74,10 +76,9 @@ def _upgrade_session(data_dir: DataDir, token: str) -> int:
     pending = data_dir.sessions / f"{token}.pending"
     skipped = 0
     if not data_dir.session_folder(token).exists():
-        series, skipped = _old_samples(old.read_bytes(), pending)
         building = data_dir.tmp / (_BUILDING + token)
         building.mkdir(mode=0o700)
-        _write_series(data_dir, building, series)
+        skipped = _convert(data_dir, old, pending, building)
         os.rename(building, data_dir.session_folder(token))
         if data_dir.fsync:
             sync_directory(data_dir.sessions)
@@ -89,14 +90,46 @@ def _upgrade_session(data_dir: DataDir, token: str) -> int:
     return skipped
 
 
-def _old_samples(content: bytes, pending: Path) -> tuple[SampleSeries, int]:
-    """What the old reader returned of a samples file: cut at its unfinished batch, if any, and at its
-    last newline; lines that are a valid CPU sample (a percentage >= 0), in arrival order."""
+def _convert(data_dir: DataDir, old: Path, pending: Path, folder: Path) -> int:
+    """Write what the old reader returned of the samples file as the `cpu` series of a session folder,
+    a _CHUNK of the file at a time (a year at 1 Hz is most of a GB of text, several as Python floats);
+    return how many lines were unreadable."""
+    series = _SeriesBuilder(data_dir, folder / CPU)
+    skipped = 0
+    with open(old, "rb") as file:
+        limit = _committed_size(os.fstat(file.fileno()).st_size, pending)
+        carried = b""
+        while limit > 0:
+            read = file.read(min(_CHUNK, limit))
+            if not read:
+                break  # cut shorter while we read: what is left is all there is
+            chunk = carried + read
+            limit -= len(read)
+            cut = chunk.rfind(b"\n") + 1
+            carried = chunk[cut:]
+            if not cut and limit > 0:
+                continue  # a line longer than a chunk: read on
+            lines, skipped_here = _old_samples(chunk[:cut])
+            series.add(lines)
+            skipped += skipped_here
+    # What is after the last newline (within the committed size) is a torn line: the old reader skipped it.
+    series.finish()
+    return skipped
+
+
+def _committed_size(size: int, pending: Path) -> int:
+    """The samples file's size without its unfinished batch, if its journal names one."""
     with contextlib.suppress(FileNotFoundError):
         record = pending.read_bytes()
         # A record without its newline was torn before its batch's first byte was written.
         if record.endswith(b"\n") and record[:-1].isdigit():
-            content = content[: int(record)]
+            return min(size, int(record))
+    return size
+
+
+def _old_samples(content: bytes) -> tuple[SampleSeries, int]:
+    """The lines of the content that the old reader returned, valid CPU samples (a percentage >= 0),
+    in arrival order; and how many it skipped."""
     parsed = segments.parse(content)
     series = parsed.series
     if series.values and min(series.values) < 0:
@@ -106,19 +139,43 @@ def _old_samples(content: bytes, pending: Path) -> tuple[SampleSeries, int]:
     return series, parsed.unreadable
 
 
-def _write_series(data_dir: DataDir, folder: Path, series: SampleSeries) -> None:
-    """The samples as the `cpu` series of a session folder: a segment per UTC day, in arrival order."""
-    if series.taken_at:
-        (folder / CPU).mkdir(mode=0o700)
-    for day, part in _by_day(series).items():
-        name = day_name(day)
-        create_file(data_dir, folder / CPU / (name + RAW), segments.header(CPU) + segments.lines_of(*part))
-        times = part[1]
-        if any(later < earlier for earlier, later in zip(times, times[1:], strict=False)):
-            create_file(data_dir, folder / CPU / (name + UNSORTED), b"")
-    if data_dir.fsync and series.taken_at:
-        sync_directory(folder / CPU)
-        sync_directory(folder)
+class _SeriesBuilder:
+    """The `cpu` series of a session folder being built: a segment per UTC day, appended in arrival
+    order, flagged unsorted where a sample came before the one written before it."""
+
+    def __init__(self, data_dir: DataDir, folder: Path) -> None:
+        self._dir = data_dir
+        self._folder = folder
+        self._last: dict[float, float] = {}
+        self._unsorted: set[float] = set()
+
+    def add(self, series: SampleSeries) -> None:
+        for day, (values, times) in _by_day(series).items():
+            path = self._folder / (day_name(day) + RAW)
+            if day not in self._last:
+                if not self._last:
+                    self._folder.mkdir(mode=0o700)
+                create_file(self._dir, path, segments.header(CPU))
+                self._last[day] = times[0]
+            if any(later < earlier for earlier, later in zip([self._last[day], *times], times, strict=False)):
+                self._unsorted.add(day)
+            self._last[day] = times[-1]
+            with open(path, "ab") as segment:
+                segment.write(segments.lines_of(values, times))
+
+    def finish(self) -> None:
+        """Flag the unsorted days; with fsync, make every segment and name durable."""
+        for day in self._unsorted:
+            create_file(self._dir, self._folder / (day_name(day) + UNSORTED), b"")
+        if self._dir.fsync and self._last:
+            for day in self._last:
+                fd = os.open(self._folder / (day_name(day) + RAW), os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            sync_directory(self._folder)
+            sync_directory(self._folder.parent)
 
 
 def _by_day(series: SampleSeries) -> dict[float, tuple[list[float], list[float]]]:

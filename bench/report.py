@@ -378,7 +378,8 @@ SECTIONS = (
         paragraphs=(
             f"`--only history`. Each storage holds a long session (`--history-days`, {w.HISTORY_DAYS} by "
             "default: agent-like readings, time.time() with jitter, cpu to one decimal, appended through the "
-            f"adapter in batches of {w.HISTORY_BATCH:,}, then one maintenance pass as the server runs it), a "
+            f"adapter in batches of {w.HISTORY_BATCH:,} day by day, the storage's maintenance run at the "
+            "start of each day and once more at the end, as a server's timer would have run it), a "
             f"session of its last {w.RECENT_SECONDS} s and one of its last {w.RAW_REFERENCE:,} samples, and "
             f"is read over HTTP by `GET /cpu` from {w.GET_CONNECTIONS} connections. *Whole history*: "
             "start_time..cur_time its first..last sample at the step the dashboard asks for on a "
@@ -394,8 +395,8 @@ SECTIONS = (
         columns=("history", "file", "db"),
         rows=(
             per_mode("history_samples", "samples in the long session", _value),
-            per_mode("history_load_rate", "loading: samples appended per s", _value),
-            per_mode("history_maintain_s", "then one maintenance pass, s", _value),
+            per_mode("history_load_rate", "loading, maintenance daily: samples appended per s", _value),
+            per_mode("history_maintain_s", "then the last maintenance pass, s", _value),
             per_mode("history_recent_long", "last 10 minutes of the long session: p50 ms", _p50),
             per_mode("history_recent_short", "last 10 minutes of the 10-minute session: p50 ms", _p50),
             mode_ratio("history_recent_long", "history_recent_short", "p50 ratio long ÷ 10-minute", _p50),

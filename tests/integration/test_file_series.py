@@ -421,3 +421,22 @@ def test_pruning_drops_whole_files_and_rewrites_the_month_file_that_straddles_th
         0
     ] == DAY_ONE + 10 * DAY
     assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 40
+
+
+@pytest.mark.parametrize(
+    "stray", ["2023-02-30.csv", "2023-13-01.csv.xz", "0000-01-01.late.csv", "2023-11-31.idx"]
+)
+def test_a_stray_file_named_by_an_impossible_date_is_ignored_by_maintenance_and_reads(
+    tmp_path: Path, stray: str
+) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + 600 * i) for i in range(300)])
+    (_series(root) / stray).write_bytes(b"cpu,time\n1.0,1677715200.0\n")  # made by hand
+    for now in (DAY_ONE + 1, DAY_ONE + 9 * DAY):
+        storage.samples.maintain(now)
+        assert len(_assert_rollups_exact(storage)) == 300
+    assert storage.samples.prune(DAY_ONE + DAY, None, apply=True).raw_units == 1
+    assert len(storage.samples.between(TOKEN, "cpu", EVERYTHING)) == 300 - 144
+    assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 300  # the rollups keep the day
+    assert (_series(root) / stray).exists()

@@ -8,6 +8,8 @@ ones sort as their periods do: selecting by time is comparing names.
 from __future__ import annotations
 
 import calendar
+import datetime
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -48,6 +50,16 @@ def day_name(moment: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(day_start(moment)))
 
 
+@functools.lru_cache(maxsize=4096)
+def is_day_name(name: str) -> bool:
+    """True when the name is a date of the calendar, `YYYY-MM-DD` (a stray `2023-02-30.csv` made by
+    hand matches the pattern of a day's files, but is no file of ours: day_of() would raise for it)."""
+    try:
+        return datetime.date.fromisoformat(name).isoformat() == name
+    except ValueError:
+        return False
+
+
 def day_of(name: str) -> float:
     """The start of the UTC day `YYYY-MM-DD` (seconds since the epoch)."""
     return float(calendar.timegm(time.strptime(name, "%Y-%m-%d")))
@@ -76,11 +88,12 @@ class DayFiles:
 
 
 def days_in(names: list[str]) -> dict[str, DayFiles]:
-    """The raw files among the names of a series folder's entries, by day name, oldest first."""
+    """The raw files among the names of a series folder's entries, by day name, oldest first; names of
+    days that no calendar has are left out."""
     kinds: dict[str, set[str]] = {}
     for name in names:
         match = _DAY_NAME.fullmatch(name)
-        if match is not None:
+        if match is not None and is_day_name(match[1]):
             kinds.setdefault(match[1], set()).add(match[2])
     return {day: _day_files(day, kinds[day]) for day in sorted(kinds)}
 

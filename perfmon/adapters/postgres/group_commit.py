@@ -78,9 +78,9 @@ class _Write:
 class GroupCommitWriter:
     """Appends samples through one statement per group of concurrent requests, all or nothing per request."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, series_ids: SeriesIds) -> None:
         self._engine = engine
-        self._series = SeriesIds()
+        self._series = series_ids
         self._queue: list[_Write] = []
         self._queue_lock = threading.Lock()
         # Held by the thread writing a group; the others queue behind it and find their write done.

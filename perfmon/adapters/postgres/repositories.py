@@ -6,13 +6,14 @@ import math
 import threading
 import typing
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg2 import errorcodes
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Row,
-    ScalarSelect,
     Select,
     Text,
     cast,
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.maintenance import PostgresHistoryMaintenance
+from perfmon.adapters.postgres.series_ids import SeriesIds
 from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, rollups, samples, series, sessions, users
 from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.downsampling import zeros_ordered
@@ -146,7 +148,8 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._writer = GroupCommitWriter(engine)
+        self._series = SeriesIds()
+        self._writer = GroupCommitWriter(engine, self._series)
         self._maintenance = PostgresHistoryMaintenance(engine)
 
     def append(self, token: str, samples: Sequence[Sample]) -> None:
@@ -160,11 +163,14 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
         # so a read of 100,000 samples makes no Python object per sample. The time bounds are constants
         # to the planner, which reads only the partitions they meet.
         in_order = (samples.c.taken_at, samples.c.id)
-        query = select(
-            func.array_agg(aggregate_order_by(samples.c.value, *in_order)),
-            func.array_agg(aggregate_order_by(samples.c.taken_at, *in_order)),
-        ).where(samples.c.series_id == _series_id(token, metric), *_within(samples.c.taken_at, time_range))
         with transaction(self._engine) as connection:
+            series_id = self._series_id(connection, token, metric)
+            if series_id is None:
+                return SampleSeries([], [])
+            query = select(
+                func.array_agg(aggregate_order_by(samples.c.value, *in_order)),
+                func.array_agg(aggregate_order_by(samples.c.taken_at, *in_order)),
+            ).where(samples.c.series_id == series_id, *_within(samples.c.taken_at, time_range))
             row = connection.execute(query).one()
         # array_agg of double precision columns: psycopg2 gives lists of floats (None when no row matched).
         values, taken_at = (typing.cast(list[float], column or []) for column in row)
@@ -172,37 +178,11 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
 
     def rollups(self, token: str, metric: str, width: float, time_range: TimeRange) -> list[RollupBucket]:
         check_width(width)
-        conditions = [rollups.c.series_id == _series_id(token, metric), rollups.c.width == int(width)]
-        # A bucket meets the range when its first..last span does. Its start lies within a width of its
-        # samples (give or take rounding: the bounds allow a width more), so bounds on the start make a
-        # range scan of the key, and the exact test on first and last then keeps the right buckets.
-        if time_range.start is not None:
-            conditions.append(rollups.c.last_at >= time_range.start)
-            if math.isfinite(time_range.start - 2 * width):
-                conditions.append(rollups.c.start >= time_range.start - 2 * width)
-        if time_range.end is not None:
-            conditions.append(rollups.c.first_at <= time_range.end)
-            if math.isfinite(time_range.end + width):
-                conditions.append(rollups.c.start <= time_range.end + width)
-        query = (
-            select(
-                rollups.c.start,
-                rollups.c["count"],
-                # As text: Python reads a whole number from text faster than from a Decimal.
-                cast(rollups.c.total_mantissa, Text),
-                rollups.c.total_shift,
-                rollups.c.low,
-                rollups.c.high,
-                rollups.c.negative_zero,
-                rollups.c.positive_zero,
-                rollups.c.first_at,
-                rollups.c.last_at,
-            )
-            .where(*conditions)
-            .order_by(rollups.c.start)
-        )
         with transaction(self._engine) as connection:
-            rows = connection.execute(query).all()
+            series_id = self._series_id(connection, token, metric)
+            if series_id is None:
+                return []
+            rows = connection.execute(_rollups_query(series_id, width, time_range)).all()
         # A few microseconds a bucket: a step read of a month of minutes reads 43,200 of them.
         buckets = []
         for start, count, mantissa, shift, low, high, negative_zero, positive_zero, first, last in rows:
@@ -210,6 +190,19 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
             total = int(mantissa) << shift
             buckets.append(RollupBucket(width, start, count, total, low, high, first, last))
         return buckets
+
+    def _series_id(self, connection: Connection, token: str, metric: str) -> int | None:
+        """The id of the session's series of that metric, or None when it has none; cached, as series are
+        never deleted. Looked up before the read rather than in it: with the id as a constant the planner
+        reads each partition's statistics (in a partition where another series is the only one, a
+        subquery's unknown id looked like every row, and the whole partition was scanned)."""
+        series_id = self._series.get((token, metric))
+        if series_id is None:
+            lookup = select(series.c.id).where(series.c.session_token == token, series.c.metric == metric)
+            series_id = connection.execute(lookup).scalar_one_or_none()
+            if series_id is not None:
+                self._series.remember({(token, metric): series_id})
+        return series_id
 
     def summaries(self, tokens: Sequence[str], metric: str) -> dict[str, SampleSummary]:
         if not tokens:
@@ -273,15 +266,6 @@ def _session(row: Row[tuple[str, str, float]]) -> Session:
     return Session(token=row.token, user=Username(row.name), created_at=row.created_at)
 
 
-def _series_id(token: str, metric: str) -> ScalarSelect[int]:
-    """The id of the session's series of that metric, or NULL (which matches no row) when it has none."""
-    return (
-        select(series.c.id)
-        .where(series.c.session_token == token, series.c.metric == metric)
-        .scalar_subquery()
-    )
-
-
 def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnElement[bool]]:
     """The conditions that keep the moments within the inclusive range."""
     conditions = []
@@ -290,3 +274,36 @@ def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnE
     if time_range.end is not None:
         conditions.append(moment <= time_range.end)
     return conditions
+
+
+def _rollups_query(series_id: int, width: float, time_range: TimeRange) -> Select[*tuple[Any, ...]]:
+    """The series' buckets of the width whose first..last span meets the range, oldest first."""
+    conditions = [rollups.c.series_id == series_id, rollups.c.width == int(width)]
+    # A bucket meets the range when its first..last span does. Its start lies within a width of its
+    # samples (give or take rounding: the bounds allow a width more), so bounds on the start make a
+    # range scan of the key, and the exact test on first and last then keeps the right buckets.
+    if time_range.start is not None:
+        conditions.append(rollups.c.last_at >= time_range.start)
+        if math.isfinite(time_range.start - 2 * width):
+            conditions.append(rollups.c.start >= time_range.start - 2 * width)
+    if time_range.end is not None:
+        conditions.append(rollups.c.first_at <= time_range.end)
+        if math.isfinite(time_range.end + width):
+            conditions.append(rollups.c.start <= time_range.end + width)
+    return (
+        select(
+            rollups.c.start,
+            rollups.c["count"],
+            # As text: Python reads a whole number from text faster than from a Decimal.
+            cast(rollups.c.total_mantissa, Text),
+            rollups.c.total_shift,
+            rollups.c.low,
+            rollups.c.high,
+            rollups.c.negative_zero,
+            rollups.c.positive_zero,
+            rollups.c.first_at,
+            rollups.c.last_at,
+        )
+        .where(*conditions)
+        .order_by(rollups.c.start)
+    )

@@ -46,6 +46,11 @@ class SeriesIds:
         self._ids: dict[SeriesKey, int] = {}
         self._lock = threading.Lock()
 
+    def get(self, key: SeriesKey) -> int | None:
+        """The cached id of the series, or None."""
+        with self._lock:
+            return self._ids.get(key)
+
     def cached(self, keys: Iterable[SeriesKey]) -> tuple[dict[SeriesKey, int], list[SeriesKey]]:
         """The cached ids among the keys, and the keys not cached (sorted)."""
         found: dict[SeriesKey, int] = {}

@@ -260,9 +260,38 @@ def test_a_late_sample_appended_while_a_day_with_a_torn_tail_is_compressed_is_ke
     storage.samples.append(TOKEN, [_cpu(4.0, DAY_ONE + 40)])
     with locks.exclusive(TOKEN) as folder:
         compaction.install(data_dir, folder / "cpu", prepared)
+    compaction.release(closed)
     storage.samples.maintain(DAY_ONE + 2 * DAY)
     assert storage.samples.between(TOKEN, "cpu", EVERYTHING).values == [1.0, 2.0, 4.0]
     _assert_rollups_exact(storage)
+
+
+def test_a_day_pruned_and_made_anew_as_long_while_it_is_compressed_is_not_replaced_by_its_old_samples(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(1.0, DAY_ONE + 10)])
+    data_dir = DataDir(root, fsync=False)
+    locks = SessionLocks(data_dir)
+    storage.samples.maintain(DAY_ONE + 20)  # rolled up
+    with locks.exclusive(TOKEN) as folder:
+        (closed,), _ = compaction.closed_days(folder / "cpu", DAY_ONE + 2 * DAY, 1 << 20)
+    prepared = compaction.prepare(data_dir, "cpu", closed)
+    # Meanwhile the day is pruned, and a late sample makes its segment anew, exactly as long.
+    assert storage.samples.prune(DAY_ONE + DAY, None, apply=True).raw_units == 1
+    storage.samples.append(TOKEN, [_cpu(2.0, DAY_ONE + 20)])
+    assert (_series(root) / f"{FIRST}.csv").stat().st_size == prepared.size
+    try:
+        with locks.exclusive(TOKEN) as folder:
+            assert not compaction.install(data_dir, folder / "cpu", prepared)
+    finally:
+        compaction.release(closed)
+    assert storage.samples.between(TOKEN, "cpu", EVERYTHING) == [Point(2.0, DAY_ONE + 20)]
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    assert (_series(root) / f"{FIRST}.csv.xz").exists()
+    assert storage.samples.between(TOKEN, "cpu", EVERYTHING) == [Point(2.0, DAY_ONE + 20)]
+    assert list((root / "tmp").iterdir()) == []
 
 
 # The child appends a day of samples, then runs maintenance; the first write to a file whose path holds

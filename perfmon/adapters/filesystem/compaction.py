@@ -42,10 +42,18 @@ CLOSE_AFTER = 3600.0
 
 @dataclass(frozen=True)
 class ClosedDay:
-    """A closed, wholly rolled-up plain segment, as read under the session's lock."""
+    """A closed, wholly rolled-up plain segment, as read under the session's lock, and the segment kept
+    open (`pin`, for release()) so that no file made meanwhile can take its inode number."""
 
     day: str
     content: bytes
+    identity: tuple[int, int]
+    pin: int
+
+
+def release(closed: ClosedDay) -> None:
+    """Close the segment that closed_days() kept open."""
+    os.close(closed.pin)
 
 
 def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay], bool]:
@@ -70,23 +78,27 @@ def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay],
         if not rolling.is_rolled_up(series, day.uncompacted, marks):
             left = True  # samples appended since the roll-up: the next pass rolls them up first
             continue
-        content = _healed_content(series / day.uncompacted)
-        ready.append(ClosedDay(day.day, content))
-        budget -= len(content)
+        closed = _read_healed(day.day, series / day.uncompacted)
+        ready.append(closed)
+        budget -= len(closed.content)
     return ready, left
 
 
-def _healed_content(path: Path) -> bytes:
+def _read_healed(day: str, path: Path) -> ClosedDay:
     """Under the session's exclusive lock: the segment's content, cut back first to its last complete
     line (a line torn by a crash, which the next append would cut off too). From then on the segment
-    only grows, so install() can tell by its size alone that samples came in meanwhile: a torn tail
-    healed by an append of as many bytes would keep the size and lose the sample."""
+    only grows, so install() can tell by its size that samples came in meanwhile: a torn tail healed by
+    an append of as many bytes would keep the size and lose the sample. Its inode tells install() that
+    it is still the same file: a prune may remove the day, and a late sample make it anew, as long."""
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         segments.heal_torn_tail(fd)
-    finally:
+        stat = os.fstat(fd)
+        content = segments.file_reader(fd)(0, stat.st_size)
+    except BaseException:
         os.close(fd)
-    return path.read_bytes()
+        raise
+    return ClosedDay(day, content, (stat.st_dev, stat.st_ino), fd)
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,7 @@ class Prepared:
 
     day: str
     size: int
+    identity: tuple[int, int]
     content: Path
     index: Path
 
@@ -106,15 +119,16 @@ def prepare(data_dir: DataDir, metric: str, closed: ClosedDay) -> Prepared:
     content, index = (data_dir.tmp / f"{uuid.uuid4().hex}.tmp" for _ in range(2))
     create_file(data_dir, content, compacted.content)
     create_file(data_dir, index, compacted.index)
-    return Prepared(closed.day, len(closed.content), content, index)
+    return Prepared(closed.day, len(closed.content), closed.identity, content, index)
 
 
 def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
     """Under the session's exclusive lock: put the compacted form in place of the plain segment, unless
-    the segment changed since it was read; tidy the day's rollup files. True when installed."""
+    the segment changed since it was read (grew, or was removed and made anew); tidy the day's rollup
+    files. True when installed. The caller keeps the segment read open until then (ClosedDay.pin)."""
     files = days_in(os.listdir(series)).get(prepared.day, DayFiles(prepared.day))
     raw = files.uncompacted
-    if raw is None or os.stat(series / raw).st_size != prepared.size:
+    if raw is None or not _is_read(os.stat(series / raw), prepared):
         discard(prepared)
         return False
     os.replace(prepared.index, series / (prepared.day + COMPACTED_INDEX))
@@ -128,6 +142,11 @@ def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
     for width in ROLLUP_WIDTHS:
         rollup_files.tidy(data_dir, series, rollup_file(width, day), width)
     return True
+
+
+def _is_read(stat: os.stat_result, prepared: Prepared) -> bool:
+    """True when the segment is the very file that was read, no longer than it was then."""
+    return (stat.st_size, (stat.st_dev, stat.st_ino)) == (prepared.size, prepared.identity)
 
 
 def _forget_watermark(data_dir: DataDir, series: Path, name: str) -> None:

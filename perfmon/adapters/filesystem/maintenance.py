@@ -102,15 +102,19 @@ class FileMaintenance:
     def _compact(self, token: str, metric: str, now: float, budget: list[int]) -> bool:
         with self._writing(token) as folder:
             ready, left = compaction.closed_days(folder / metric, now, budget[0])
-        for closed in ready:
-            budget[0] -= len(closed.content)
-            prepared = compaction.prepare(self._dir, metric, closed)
-            try:
-                with self._writing(token) as folder:
-                    left = not compaction.install(self._dir, folder / metric, prepared) or left
-            except BaseException:
-                compaction.discard(prepared)
-                raise
+        try:
+            for closed in ready:
+                budget[0] -= len(closed.content)
+                prepared = compaction.prepare(self._dir, metric, closed)
+                try:
+                    with self._writing(token) as folder:
+                        left = not compaction.install(self._dir, folder / metric, prepared) or left
+                except BaseException:
+                    compaction.discard(prepared)
+                    raise
+        finally:
+            for closed in ready:
+                compaction.release(closed)
         return left
 
     def _prune_raw(self, token: str, metric: str, raw_before: float, apply: bool) -> pruning.Tally:

@@ -204,15 +204,17 @@ def _arrays(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, str, s
     """The group's values as three array literals (series ids, times, values), one element per value in
     arrival order: requests in the order of the group, samples in the order of the request, metrics in
     the order of the sample."""
+    id_texts = {key: str(series_id) for key, series_id in ids.items()}
     series: list[str] = []
     moments: list[str] = []
     values: list[str] = []
     for write in group:
+        token = write.token
         for sample in write.samples:
             # repr() is the shortest text that reads back as the same double, -0.0 and 5e-324 included.
             moment = repr(sample.taken_at)
             for metric, value in sample.values.items():
-                series.append(str(ids[write.token, metric]))
+                series.append(id_texts[token, metric])
                 moments.append(moment)
                 values.append(repr(value))
     return _array(series), _array(moments), _array(values)

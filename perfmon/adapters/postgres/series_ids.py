@@ -36,6 +36,12 @@ UNION ALL
 SELECT series.id, series.session_token::text, series.metric
 FROM series JOIN wanted USING (session_token, metric)
 """
+# Finds existing series: a plain indexed lookup, a tenth of the cost of the statement above, and what a
+# process's first write to a session that already has its series (after a restart) needs.
+_FIND = (
+    "SELECT id, session_token::text, metric FROM series "
+    "WHERE session_token = ANY(%(tokens)s::uuid[]) AND metric = ANY(%(metrics)s::text[])"
+)
 _ATTEMPTS = 3
 
 
@@ -68,17 +74,25 @@ class SeriesIds:
         """The ids of the series, created where missing, in the cursor's transaction (psycopg2 cursor).
 
         Raises the driver's IntegrityError when a session is not there (the series' foreign key)."""
-        found: dict[SeriesKey, int] = {}
-        wanted = keys
+        tokens, metrics = sorted({token for token, _ in keys}), sorted({metric for _, metric in keys})
+        cursor.execute(_FIND, {"tokens": tokens, "metrics": metrics})
+        wanted_keys = set(keys)
+        # Both lists match every pair of a token and a metric: keep the pairs asked for.
+        found = {
+            (token, metric): id_ for id_, token, metric in cursor.fetchall() if (token, metric) in wanted_keys
+        }
+        wanted = [key for key in keys if key not in found]
         for _ in range(_ATTEMPTS):
+            if not wanted:
+                return found
             cursor.execute(
                 _FIND_OR_CREATE,
                 {"tokens": [token for token, _ in wanted], "metrics": [metric for _, metric in wanted]},
             )
             found.update({(token, metric): series_id for series_id, token, metric in cursor.fetchall()})
             wanted = [key for key in wanted if key not in found]
-            if not wanted:
-                return found
+        if not wanted:
+            return found
         raise RuntimeError("series created concurrently were not found after their creation")
 
     def remember(self, found: dict[SeriesKey, int]) -> None:

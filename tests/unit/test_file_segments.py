@@ -5,8 +5,11 @@ over bytes in memory, each held to the plain answer: parse everything, then sort
 from __future__ import annotations
 
 import lzma
+import math
+import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,3 +168,33 @@ def test_the_last_line_is_found_however_long_the_lines(lines: list[bytes]) -> No
     content = b"".join(line + b"\n" for line in lines)
     start, last = segments.last_line(segments.bytes_reader(content), len(content))
     assert (start, last) == ((len(content) - len(lines[-1]) - 1, lines[-1]) if lines else (0, b""))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(_values, _times), max_size=20),
+    damage=st.dictionaries(st.integers(0, 20), _damage, max_size=3),
+    header=st.booleans(),
+    torn=st.sampled_from([b"", b"12.5,17000", b"x" * 300, b"\n" * 3]),
+)
+def test_healing_a_torn_tail_cuts_back_to_the_last_whole_line_and_finds_its_time(
+    tmp_path_factory: pytest.TempPathFactory,
+    pairs: list[tuple[float, float]],
+    damage: dict[int, bytes],
+    header: bool,
+    torn: bytes,
+) -> None:
+    content = _content(pairs, damage)
+    content = (content if header else content.removeprefix(b"cpu,time\n")) + torn
+    path = tmp_path_factory.mktemp("heal") / "segment.csv"
+    path.write_bytes(content)
+    end = content.rfind(b"\n") + 1
+    lines = content[:end].split(b"\n")[:-1]
+    last = lines[-1] if lines else b"cpu,time"
+    expected = -math.inf if last == b"cpu,time" else segments.time_of(last)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        assert segments.heal_torn_tail(fd) == (end, expected)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == content[:end]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +37,9 @@ class Edit:
         return journal.Undo(self.name, self.keep, self.replaced)
 
 
-def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
-    """Make the edits, all or none, even across a crash; raise OSError (nothing changed) on failure."""
+def apply(folder: Path, edits: Sequence[Edit], fsync: bool, opened: Mapping[str, int] | None = None) -> None:
+    """Make the edits, all or none, even across a crash; raise OSError (nothing changed) on failure.
+    `opened`: files already open for writing, by edit name (the caller closes them)."""
     # One whole line appended to one file needs no journal: cut short, it is a torn last line, which
     # the next append heals (segments.heal_torn_tail).
     first = edits[0]
@@ -46,7 +47,7 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
     record = None if alone else journal.begin(folder, [edit.undo() for edit in edits], fsync)
     try:
         for edit in edits:
-            _make(folder, edit, fsync)
+            _make(folder, edit, fsync, opened)
         if fsync:
             # New names are durable only once their folders are synced.
             for parent in {(folder / edit.name.rstrip("/")).parent for edit in edits if edit.keep < 0}:
@@ -63,7 +64,11 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool) -> None:
         journal.end(record, fsync)
 
 
-def _make(folder: Path, edit: Edit, fsync: bool) -> None:
+def _make(folder: Path, edit: Edit, fsync: bool, opened: Mapping[str, int] | None) -> None:
+    fd = None if opened is None else opened.get(edit.name)
+    if fd is not None:
+        _write(fd, edit, fsync)
+        return
     path = f"{folder}/{edit.name}"
     if edit.name.endswith("/"):
         os.mkdir(path, 0o700)
@@ -71,12 +76,16 @@ def _make(folder: Path, edit: Edit, fsync: bool) -> None:
     flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT | os.O_EXCL if edit.keep < 0 else 0)
     fd = os.open(path, flags, 0o600)
     try:
-        start = max(edit.keep, 0)
-        if edit.replaced:
-            os.ftruncate(fd, start)
-        if edit.new:
-            write_whole_at(fd, edit.new, start)
-        if fsync:
-            os.fsync(fd)
+        _write(fd, edit, fsync)
     finally:
         os.close(fd)
+
+
+def _write(fd: int, edit: Edit, fsync: bool) -> None:
+    start = max(edit.keep, 0)
+    if edit.replaced:
+        os.ftruncate(fd, start)
+    if edit.new:
+        write_whole_at(fd, edit.new, start)
+    if fsync:
+        os.fsync(fd)

@@ -6,8 +6,8 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.domain.errors import StorageUnavailable
@@ -17,16 +17,28 @@ _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
 TEMPORARY_LIFETIME = 3600.0
 
 
-@contextlib.contextmanager
-def storage_errors(action: str) -> Iterator[None]:
-    """Turn any OSError into StorageUnavailable: to the caller a failing disk is storage that is down."""
-    try:
-        yield
-    except OSError as error:
-        # The reason only: the error's file name could show a session token. Whoever handles the error
-        # logs it (the HTTP layer as a warning, `perfmon serve` as its one start-up line), so not here.
-        reason = error.strerror or type(error).__name__
-        raise StorageUnavailable(f"file storage failed while {action}: {reason}") from error
+class storage_errors:  # noqa: N801 (used as a function: `with storage_errors("storing samples"):`)
+    """Turn any OSError into StorageUnavailable: to the caller a failing disk is storage that is down.
+
+    A class rather than a contextmanager generator: it wraps every request, and costs a third as much."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: str) -> None:
+        self._action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if isinstance(error, OSError):
+            # The reason only: the error's file name could show a session token. Whoever handles the
+            # error logs it (the HTTP layer as a warning, `perfmon serve` as its one start-up line),
+            # so not here.
+            reason = error.strerror or type(error).__name__
+            raise StorageUnavailable(f"file storage failed while {self._action}: {reason}") from error
 
 
 def write_whole(fd: int, content: bytes) -> None:

@@ -115,8 +115,13 @@ def undo_one(folder: Path, undo: Undo, fsync: bool) -> None:
 
 
 def _read(folder: Path) -> list[Undo] | None:
+    path = f"{folder}/{JOURNAL}"
     try:
-        with open(f"{folder}/{JOURNAL}", "rb") as file:
+        # Every append and read looks: a stat answers the usual case, an empty journal, for a third
+        # of an open, read and close.
+        if os.stat(path).st_size == 0:
+            return None
+        with open(path, "rb") as file:
             record = file.read()
     except FileNotFoundError:
         return None

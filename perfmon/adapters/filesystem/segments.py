@@ -18,6 +18,8 @@ Reader = Callable[[int, int], bytes]
 
 # Bytes read at once when looking for the start of a line.
 _PROBE = 128
+# Bytes read at the end of a segment to heal it and find its last line in one go.
+_TAIL = 256
 _HEADER = re.compile(rb"[a-z][a-z0-9_]{0,63},time")
 
 
@@ -107,6 +109,14 @@ def heal_torn_tail(fd: int) -> tuple[int, float | None]:
     crash), and return its size then and the time of its last sample: -inf when it has none, None when
     its last line is no sample (then whether the next one is in order is unknown)."""
     size = os.fstat(fd).st_size
+    # The usual case, a whole last line (of a sample, rarely over 50 bytes), costs one read.
+    tail_start = max(0, size - _TAIL)
+    tail = os.pread(fd, size - tail_start, tail_start) if size else b""
+    if tail.endswith(b"\n"):
+        line_start = tail.rfind(b"\n", 0, len(tail) - 1) + 1
+        if line_start or tail_start == 0:
+            line = tail[line_start:-1]
+            return size, -math.inf if _HEADER.fullmatch(line) else time_of(line)
     read = file_reader(fd)
     end = end_of_last_line(read, size)
     if end != size:

@@ -9,12 +9,10 @@ read (samples.py), never while they parse, so ingest waits for no reader.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 from perfmon.adapters.filesystem.files import require_folder_of
@@ -32,34 +30,14 @@ class SessionLocks:
         self._threads: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()
 
-    @contextlib.contextmanager
-    def exclusive(self, token: str) -> Iterator[Path]:
+    def exclusive(self, token: str) -> _Exclusive:
         """Hold the session's lock alone; yield its folder. UnknownSession when it has none (it was never
         started, or was deleted), OSError when the sessions folder itself is gone."""
-        folder = self._dir.session_folder(token)
-        with self._thread_lock(token):
-            fd = _open_lock(folder)
-            if fd is None:
-                raise UnknownSession()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield folder
-            finally:
-                os.close(fd)
+        return _Exclusive(self._dir.session_folder(token), self._thread_lock(token))
 
-    @contextlib.contextmanager
-    def shared(self, token: str) -> Iterator[Path | None]:
+    def shared(self, token: str) -> _Shared:
         """Hold the session's lock beside other readers; yield its folder, or None when it has none."""
-        folder = self._dir.session_folder(token)
-        fd = _open_lock(folder)
-        if fd is None:
-            yield None
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            yield folder
-        finally:
-            os.close(fd)
+        return _Shared(self._dir.session_folder(token))
 
     def _thread_lock(self, token: str) -> threading.Lock:
         with self._guard:
@@ -67,6 +45,66 @@ class SessionLocks:
             if lock is None:
                 lock = self._threads[token] = threading.Lock()
             return lock
+
+
+class _Exclusive:
+    """A session's lock held alone (a class, not a contextmanager generator: every append takes one)."""
+
+    __slots__ = ("_folder", "_thread", "_fd")
+
+    def __init__(self, folder: Path, thread: threading.Lock) -> None:
+        self._folder = folder
+        self._thread = thread
+        self._fd = -1
+
+    def __enter__(self) -> Path:
+        self._thread.acquire()
+        try:
+            fd = _open_lock(self._folder)
+            if fd is None:
+                raise UnknownSession()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            self._thread.release()
+            raise
+        self._fd = fd
+        return self._folder
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            os.close(self._fd)  # releases the flock
+        finally:
+            self._thread.release()
+
+
+class _Shared:
+    """A session's lock held beside other readers; None for a session without a folder."""
+
+    __slots__ = ("_folder", "_fd")
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._fd: int | None = None
+
+    def __enter__(self) -> Path | None:
+        fd = _open_lock(self._folder)
+        if fd is None:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self._folder
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
 
 
 def _open_lock(folder: Path) -> int | None:

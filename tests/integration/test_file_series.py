@@ -101,6 +101,44 @@ def test_reading_the_last_minutes_lists_no_folder_of_the_history(tmp_path: Path)
     assert len(storage.samples.between(TOKEN, "cpu", TimeRange(DAY_ONE, now))) == 30 * 144
 
 
+def _record_work(event: str, arguments: tuple[object, ...]) -> None:
+    if _LISTINGS and event in ("os.listdir", "os.scandir", "open"):
+        _LISTINGS[-1].append(f"{event} {arguments[0]}")
+
+
+def test_a_maintenance_pass_looks_only_at_what_changed_not_at_the_history(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _storage(root)
+    for day in range(40):
+        storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + day * DAY + 3600 * i) for i in range(24)])
+        storage.samples.maintain(DAY_ONE + day * DAY + 1)
+    # Late samples for ten compacted days, rolled up by a pass.
+    storage.samples.append(TOKEN, [_cpu(7.0, DAY_ONE + day * DAY + 30) for day in range(0, 30, 3)])
+    now = DAY_ONE + 39 * DAY + 23 * 3600 + 60
+    storage.samples.maintain(now)
+    if not _LISTINGS:
+        sys.addaudithook(_record_listings)
+        sys.addaudithook(_record_work)
+    _LISTINGS.append([])
+    try:
+        storage.samples.append(TOKEN, [_cpu(1.0, now)])
+        storage.samples.maintain(now + 1)
+    finally:
+        work = _LISTINGS.pop()
+    series = str(_series(root))
+    assert [entry for entry in work if entry.startswith("os.") and series in entry] == []
+    opened = sorted({entry.split(f"{series}/")[1] for entry in work if entry.startswith(f"open {series}/")})
+    # Today's segment, and the rollup files and watermarks that its new sample changes.
+    assert opened == [
+        "2023-12-23.csv",
+        "days/2023.csv",
+        "hours/2023-12.csv",
+        "minutes/2023-12-23.csv",
+        "rolled.csv",
+    ]
+    assert len(_assert_rollups_exact(storage)) == 40 * 24 + 10 + 1
+
+
 # Quarter seconds over two days: equal times and bounds equal to a sample's time are common.
 _moments = st.integers(0, 8 * DAY // 60).map(lambda quarter_minutes: DAY_ONE + quarter_minutes * 15.0)
 _pairs = st.lists(st.tuples(st.integers(0, 100).map(float), _moments), min_size=1, max_size=150)

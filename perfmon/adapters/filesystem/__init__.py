@@ -17,7 +17,7 @@ Layout under the data dir (every file name is derived, never taken from user inp
             <day>.csv.xz     the day once closed and compacted: sorted by time, `xzcat` prints the CSV
             <day>.idx        where each xz stream of <day>.csv.xz starts (compressed.py, compaction.py)
             <day>.late.csv   samples for <day> that came after it was compacted
-            rolled.csv       how far each plain segment is rolled up (watermarks.py)
+            rolled.csv       every plain segment, and how far it is rolled up (watermarks.py)
             minutes/<day>.csv, hours/<YYYY-MM>.csv, days/<YYYY>.csv
                              the rollups of the series: a row per bucket of a minute, an hour, a UTC day,
                              `start,count,sum,min,max,first,last` (rollup_rows.py, rollup_files.py)

@@ -66,7 +66,7 @@ def append_edits(folder: Path, groups: Groups) -> list[Edit]:
     for metric in created:
         if not os.path.isdir(f"{folder}/{metric}"):
             edits.insert(0, Edit.folder(metric))  # the first sample of the series
-        edits.extend(_forget_watermarks(folder, metric, created[metric]))
+        edits.extend(_register(folder, metric, created[metric]))
     return edits
 
 
@@ -114,14 +114,16 @@ def _in_order(last: float | None, times: list[float]) -> bool:
     )
 
 
-def _forget_watermarks(folder: Path, metric: str, names: list[str]) -> list[Edit]:
-    """A segment made anew (its day was pruned, then a late sample came) starts with none rolled up."""
+def _register(folder: Path, metric: str, names: list[str]) -> list[Edit]:
+    """The edit that names the segments made by the write in rolled.csv, none of them rolled up (a
+    segment made anew, its day pruned, then a late sample come, starts from 0 again): maintenance
+    looks at the segments rolled.csv names, not at every file of the series' history."""
     try:
         content = (folder / metric / ROLLED).read_bytes()
     except FileNotFoundError:
-        return []
-    marks = watermarks.parse(content)
-    if not any(name in marks for name in names):
-        return []
-    kept = {name: offset for name, offset in marks.items() if name not in names}
-    return [Edit(f"{metric}/{ROLLED}", 0, watermarks.text(kept), replaced=content)]
+        content = None
+    marks = watermarks.parse(content or b"")
+    marks.update(dict.fromkeys(names, 0))
+    if content is None:
+        return [Edit(f"{metric}/{ROLLED}", -1, watermarks.text(marks))]
+    return [Edit(f"{metric}/{ROLLED}", 0, watermarks.text(marks), replaced=content)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perfmon.adapters.filesystem import compressed, rolling, rollup_files, segments, watermarks
@@ -25,6 +25,8 @@ from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import (
     COMPACTED,
     COMPACTED_INDEX,
+    LATE,
+    RAW,
     ROLLED,
     UNSORTED,
     DayFiles,
@@ -56,16 +58,17 @@ def release(closed: ClosedDay) -> None:
     os.close(closed.pin)
 
 
-def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay], bool]:
+def closed_days(series: Path, now: float, budget: int, scan: bool = False) -> tuple[list[ClosedDay], bool]:
     """Under the session's exclusive lock: the series' closed days ready to compact, up to about `budget`
-    bytes of them; and whether any plain segment is left after those (closed or not)."""
+    bytes of them; and whether any plain segment is left after those (closed or not). The plain
+    segments are those rolled.csv names (rolling.py), or with scan those in the series folder."""
     try:
         marks = watermarks.parse((series / ROLLED).read_bytes())
     except FileNotFoundError:
         marks = {}
     ready: list[ClosedDay] = []
     left = False
-    for day in days_in(os.listdir(series)).values():
+    for day in _plain_days(series, marks, scan):
         if day.compacted is not None and day.raw is not None:
             # What an interrupted compaction left: all of it is in the compacted segment.
             _unlink(series / day.raw)
@@ -82,6 +85,19 @@ def closed_days(series: Path, now: float, budget: int) -> tuple[list[ClosedDay],
         ready.append(closed)
         budget -= len(closed.content)
     return ready, left
+
+
+def _plain_days(series: Path, marks: dict[str, int], scan: bool) -> list[DayFiles]:
+    """The days with a plain segment (`<day>.csv`), and whether each is compacted too."""
+    if scan:
+        return [day for day in days_in(os.listdir(series)).values() if day.raw is not None]
+    days = days_in([name for name in marks if name.endswith(RAW) and not name.endswith(LATE)])
+    return [
+        replace(
+            day, compacted=day.day + COMPACTED if os.path.lexists(series / (day.day + COMPACTED)) else None
+        )
+        for day in days.values()
+    ]
 
 
 def _read_healed(day: str, path: Path) -> ClosedDay:
@@ -126,9 +142,13 @@ def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
     """Under the session's exclusive lock: put the compacted form in place of the plain segment, unless
     the segment changed since it was read (grew, or was removed and made anew); tidy the day's rollup
     files. True when installed. The caller keeps the segment read open until then (ClosedDay.pin)."""
-    files = days_in(os.listdir(series)).get(prepared.day, DayFiles(prepared.day))
-    raw = files.uncompacted
-    if raw is None or not _is_read(os.stat(series / raw), prepared):
+    raw = prepared.day + RAW
+    try:
+        unchanged = _is_read(os.stat(series / raw), prepared)
+    except FileNotFoundError:
+        unchanged = False
+    # (A compacted segment already there was put by another process, from the same segment.)
+    if not unchanged or os.path.lexists(series / (prepared.day + COMPACTED)):
         discard(prepared)
         return False
     os.replace(prepared.index, series / (prepared.day + COMPACTED_INDEX))

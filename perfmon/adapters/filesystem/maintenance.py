@@ -54,9 +54,10 @@ class FileMaintenance:
     def maintain(self, now: float) -> None:
         with self._passing, storage_errors("maintaining the sample history"):
             budget = [_COMPACTION_BUDGET]
-            for token in self._due():
+            due, scan = self._due()
+            for token in due:
                 with contextlib.suppress(UnknownSession):
-                    if self._maintain_session(token, now, budget):
+                    if self._maintain_session(token, now, budget, scan):
                         self.appended(token)
 
     def prune(self, raw_before: float | None, rollups_before: float | None, apply: bool) -> PruneReport:
@@ -73,35 +74,40 @@ class FileMaintenance:
                             )
         return PruneReport(apply, raw.units, raw.bytes, rollups.units, rollups.bytes)
 
-    def _due(self) -> list[str]:
+    def _due(self) -> tuple[list[str], bool]:
+        """The sessions to visit, and whether to scan their series folders (rolling.py): every session
+        is visited, and its folders listed, on the first pass and every _SCAN_EVERY seconds."""
+        scan = False
         with self._guard:
             due = set(self._active)
             self._active.clear()
         if self._scanned_at is None or time.monotonic() - self._scanned_at >= _SCAN_EVERY:
             due.update(self._sessions())
             self._scanned_at = time.monotonic()
+            scan = True
             # What a process killed mid-write left in tmp/ (a restarted server's own, from seconds ago,
             # is old enough by a later scan).
             sweep_temporary(self._dir, time.time())
-        return sorted(due)
+        return sorted(due), scan
 
-    def _maintain_session(self, token: str, now: float, budget: list[int]) -> bool:
+    def _maintain_session(self, token: str, now: float, budget: list[int], scan: bool) -> bool:
         """Roll up and compact each series of the session; True while plain segments are left."""
         left = False
         for metric in self._series(token):
-            self._roll_up(token, metric)
-            left = self._compact(token, metric, now, budget) or left
+            self._roll_up(token, metric, scan)
+            left = self._compact(token, metric, now, budget, scan) or left
         return left
 
-    def _roll_up(self, token: str, metric: str) -> None:
+    def _roll_up(self, token: str, metric: str, scan: bool = False) -> None:
         more = True
         while more:
             with self._writing(token) as folder:
-                more = rolling.roll_up(folder, metric, self._dir.fsync)
+                more = rolling.roll_up(folder, metric, self._dir.fsync, scan)
+            scan = False  # the first call registered what the folder holds
 
-    def _compact(self, token: str, metric: str, now: float, budget: list[int]) -> bool:
+    def _compact(self, token: str, metric: str, now: float, budget: list[int], scan: bool) -> bool:
         with self._writing(token) as folder:
-            ready, left = compaction.closed_days(folder / metric, now, budget[0])
+            ready, left = compaction.closed_days(folder / metric, now, budget[0], scan)
         try:
             for closed in ready:
                 budget[0] -= len(closed.content)

@@ -5,6 +5,12 @@ complete line), adds the tails' buckets to the rollup files of the three widths 
 watermarks, in one journalled write under the session's exclusive lock: a crash anywhere leaves either
 all of it or none, so no sample is ever counted twice or missed. A pass takes at most _CHUNK bytes of
 tails, so that ingest into the session never waits long; the caller loops while some are left.
+
+rolled.csv names every plain segment of the series (appends.py adds a segment's line, at 0, in the
+write that makes it), so a pass looks at those only, and opens only those that grew past their
+watermark: it costs what changed, not the series' history (a year of it is hundreds of files). A
+`scan` pass lists the folder instead, and adds the segments rolled.csv lacks (an upgraded data dir,
+a damaged line); maintenance runs one now and then.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem import edits, rollup_files, segments, watermarks
 from perfmon.adapters.filesystem.edits import Edit
-from perfmon.adapters.filesystem.series_files import ROLLED, days_in
+from perfmon.adapters.filesystem.series_files import COMPACTED, ROLLED, days_in
 from perfmon.domain.model import SampleSeries
 from perfmon.domain.rollups import ROLLUP_WIDTHS, rollup
 
@@ -23,9 +29,10 @@ from perfmon.domain.rollups import ROLLUP_WIDTHS, rollup
 _CHUNK = 1 << 20
 
 
-def roll_up(folder: Path, metric: str, fsync: bool) -> bool:
+def roll_up(folder: Path, metric: str, fsync: bool, scan: bool = False) -> bool:
     """Under the session's exclusive lock (journal rolled back): roll up some of the series' unrolled
-    samples; True when more are left for another call."""
+    samples; True when more are left for another call. With scan, the plain segments are found by
+    listing the series folder rather than by rolled.csv."""
     series = folder / metric
     try:
         old = (series / ROLLED).read_bytes()
@@ -35,13 +42,17 @@ def roll_up(folder: Path, metric: str, fsync: bool) -> bool:
     taken = SampleSeries([], [])
     moved: dict[str, int] = {}
     budget, left = _CHUNK, False
-    for day in days_in(os.listdir(series)).values():
-        for name in (day.uncompacted, day.late):
-            if name is not None:
-                mark, end = _take_tail(series / name, marks.get(name, 0), budget, taken)
-                budget -= mark - min(marks.get(name, 0), mark)
-                moved[name] = mark
-                left = left or end > mark
+    for name in plain_segments(series, marks, scan):
+        mark = marks.get(name, 0)
+        try:
+            size = os.stat(series / name).st_size
+        except FileNotFoundError:
+            continue  # pruned or compacted: its line goes
+        if size != mark:
+            mark, end = _take_tail(series / name, mark, budget, taken)
+            budget -= mark - min(marks.get(name, 0), mark)
+            left = left or end > mark
+        moved[name] = mark
     if old is not None and moved == marks:
         return left
     changes = [
@@ -54,6 +65,23 @@ def roll_up(folder: Path, metric: str, fsync: bool) -> bool:
     )
     edits.apply(folder, changes, fsync)
     return left
+
+
+def plain_segments(series: Path, marks: dict[str, int], scan: bool) -> list[str]:
+    """The names of the series' plain segments that count (`<day>.csv` of a day not compacted, and
+    `<day>.late.csv`), oldest day first: those rolled.csv names, or with scan those in the folder.
+    Some may be gone (a concurrent reader of the list stats them)."""
+    if scan:
+        days = days_in(os.listdir(series)).values()
+        return [name for day in days for name in (day.uncompacted, day.late) if name is not None]
+    named = days_in(list(marks)).values()
+    # A plain segment beside its compacted form is what an interrupted compaction left: it counts no more.
+    return [
+        name
+        for day in named
+        for name in (day.raw, day.late)
+        if name is not None and not (name == day.raw and os.path.lexists(series / (day.day + COMPACTED)))
+    ]
 
 
 def _take_tail(path: Path, mark: int, budget: int, taken: SampleSeries) -> tuple[int, int]:

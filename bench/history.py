@@ -3,7 +3,8 @@
 Each storage mode gets a storage of its own holding three sessions of agent-like samples (workload.py's
 agent_history): the long one (`--history-days`, 30 by default, at 1 Hz), one of its last 600 s and one
 of its last 1,000 samples. They are appended through the adapters in batches of 10,000 before the server
-starts, then the storage's maintenance runs once as a running server would have run it.
+starts, day by day with the storage's maintenance at the start of each day and once more at the end, as
+a running server would have run it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class HistoryData:
 def prepare(
     store: Store, days: int, progress: Callable[[str], None]
 ) -> tuple[HistoryData, list[Measurement]]:
-    """Fill the storage's three sessions, run its maintenance once, and measure its bytes on disk."""
+    """Fill the storage's three sessions (`days` at 1 Hz in the long one), run its maintenance, and
+    measure its bytes on disk; the sessions, and the figures of the filling as runs of repetition 0."""
     end = float(math.floor(time.time()))
     count = days * 86400
     long, short, raw = store.new_sessions(3)
@@ -73,26 +75,34 @@ def prepare(
     maintain_seconds = time.monotonic() - started
     if isinstance(store, DatabaseStore):
         store.vacuum()
-    stored = count + w.RECENT_SECONDS + 1 + w.RAW_REFERENCE
-    disk = store.disk_use([long, short, raw])
-    # The long session's closed days: every sample taken before the UTC day that holds its last.
-    closed = count - (end - _day_start(end)) - 1
     first = next(w.agent_history(end, count))[0][1]
     last = next(w.agent_history(end, 1))[-1][1]
     data = HistoryData(long, short, raw, count, end, first, last)
-    figures: dict[str, float] = {
+    figures = {
         "history_samples": count,
         "history_load_rate": count / load_seconds,
         "history_maintain_s": maintain_seconds,
         "history_step": data.step,
+        **_disk_use(store, data),
+    }
+    return data, [Measurement(case, store.kind, 0, value) for case, value in figures.items()]
+
+
+def _disk_use(store: Store, data: HistoryData) -> dict[str, float]:
+    """Bytes on disk per stored sample: raw, rollups, both; and (files) both for the closed days."""
+    stored = data.count + w.RECENT_SECONDS + 1 + w.RAW_REFERENCE
+    disk = store.disk_use([data.long, data.short, data.raw])
+    figures = {
         "history_disk_raw": disk.raw / stored,
         "history_disk_rollups": disk.rollups / stored,
         "history_disk_total": (disk.raw + disk.rollups) / stored,
     }
+    # The long session's closed days: every sample taken before the UTC day that holds its last.
+    closed = data.count - (data.end - _day_start(data.end)) - 1
     if isinstance(store, FileStore) and closed > 0:
-        closed_disk = store.disk_use([long], closed_before=end)
+        closed_disk = store.disk_use([data.long], closed_before=data.end)
         figures["history_disk_closed"] = (closed_disk.raw + closed_disk.rollups) / closed
-    return data, [Measurement(case, store.kind, 0, value) for case, value in figures.items()]
+    return figures
 
 
 def _load_as_lived(store: Store, token: str, batches: Iterable[list[tuple[float, float]]]) -> None:
@@ -136,21 +146,24 @@ class HistoryRuns:
         self._seconds = seconds
 
     def run(self, rep: int, mode: str, server: Server, store: Store, data: HistoryData) -> None:
+        """The reads one after the other, the posts alone, then the posts beside the readers; the
+        server's memory from before the first read to after the readers."""
         idle = memory(server.pid)["VmRSS"]
         buckets = check_answers(server.url, data)
         if rep == 0:
             self._record(Measurement("history_buckets", mode, rep, buckets))
-        recent = [("history_recent_long", data.recent_path(data.long))]
-        recent.append(("history_recent_short", data.recent_path(data.short)))
-        whole = [("history_whole", data.whole_path()), ("history_raw_1k", data.raw_path())]
-        for pair in (recent, whole):
-            for case, path in pair[rep % 2 :] + pair[: rep % 2]:
-                result = self._wrk(
-                    server, {"kind": "get", "path": path}, w.GET_CONNECTIONS, f"{case}-{mode}-{rep}"
-                )
-                self._record(Measurement(case, mode, rep, result.p50_ms, result.p50_ms, None, result))
+        recent = data.recent_path(data.long)
+        self._reads(
+            rep,
+            mode,
+            server,
+            [("history_recent_long", recent), ("history_recent_short", data.recent_path(data.short))],
+        )
+        self._reads(
+            rep, mode, server, [("history_whole", data.whole_path()), ("history_raw_1k", data.raw_path())]
+        )
         self._post(rep, mode, server, store, "history_post_idle")
-        self._readers(rep, mode, server, store, [recent[0][1], whole[0][1]])
+        self._readers(rep, mode, server, store, [recent, data.whole_path()])
         peak = memory(server.pid)["VmHWM"]
         for case, value in (
             ("history_rss_idle", idle),
@@ -158,6 +171,14 @@ class HistoryRuns:
             ("history_rss_growth", peak - idle),
         ):
             self._record(Measurement(case, mode, rep, value / MB))
+
+    def _reads(self, rep: int, mode: str, server: Server, pair: list[tuple[str, str]]) -> None:
+        """A read and its reference, each from GET_CONNECTIONS for the run's length; which goes first
+        alternates between repetitions."""
+        for case, path in pair[rep % 2 :] + pair[: rep % 2]:
+            config: dict[str, object] = {"kind": "get", "path": path}
+            result = self._wrk(server, config, w.GET_CONNECTIONS, f"{case}-{mode}-{rep}")
+            self._record(Measurement(case, mode, rep, result.p50_ms, result.p50_ms, None, result))
 
     def _post(self, rep: int, mode: str, server: Server, store: Store, case: str) -> None:
         """Single posts, one at a time from one connection, to a fresh session: their p95."""

@@ -49,7 +49,8 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         groups = appends.group(samples)
         with storage_errors("storing samples"), self._locks.exclusive(token) as folder:
             journal.roll_back(folder, self._dir.fsync)
-            edits.apply(folder, appends.append_edits(folder, groups), self._dir.fsync)
+            with appends.Appending(folder, groups) as appending:
+                edits.apply(folder, appending.edits, self._dir.fsync, appending.opened)
         self._maintenance.appended(token)
 
     def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:

@@ -25,8 +25,17 @@ def read_range(read: Reader, size: int, time_range: TimeRange, in_time_order: bo
         parsed.series = parsed.series.within(time_range)
         return parsed
     low = 0 if time_range.start is None else first_line_from(read, 0, end, time_range.start, strict=False)
-    high = end if time_range.end is None else first_line_from(read, low, end, time_range.end, strict=True)
+    high = end
+    if time_range.end is not None and not _ends_by(read, end, time_range.end):
+        high = first_line_from(read, low, end, time_range.end, strict=True)
     return segments.parse(read(low, high - low))
+
+
+def _ends_by(read: Reader, end: int, moment: float) -> bool:
+    """True when no line of the sorted segment is after the moment, seen on its last line: the usual
+    read, up to now, needs no search for its end."""
+    last = time_of(segments.last_line(read, end)[1])
+    return last is not None and last <= moment
 
 
 def first_line_from(read: Reader, low: int, high: int, moment: float, strict: bool) -> int:

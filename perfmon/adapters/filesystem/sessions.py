@@ -7,12 +7,14 @@ import json
 
 from perfmon.adapters.filesystem.files import (
     append_line,
+    create_file,
     publish_file,
     read_if_present,
     storage_errors,
     sync_directory,
 )
 from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.series_files import JOURNAL, SESSION_LOCK
 from perfmon.domain.model import Session, Username, is_canonical_session_token
 from perfmon.domain.ports import SessionRepository
 
@@ -38,10 +40,15 @@ class FileSessionRepository(SessionRepository):
         record = {"user": session.user.value, "created_at": session.created_at}
         with storage_errors("starting a session"):
             # The folder of its series comes first, so that a committed session always has one to append to.
+            folder = self._dir.session_folder(session.token)
             try:
-                self._dir.session_folder(session.token).mkdir(mode=0o700)
+                folder.mkdir(mode=0o700)
             except FileExistsError:
                 raise ValueError("session token already in use") from None
+            # Its lock and (empty) journal too: made here, at login, they cost the first post nothing.
+            # (Appends and reads make them if missing: a folder of an upgraded data dir has neither.)
+            for name in (SESSION_LOCK, JOURNAL):
+                create_file(self._dir, folder / name, b"")
             if self._dir.fsync:
                 sync_directory(self._dir.sessions)
             append_line(self._dir, self._dir.user_sessions(session.user), f"{session.token}\n".encode())

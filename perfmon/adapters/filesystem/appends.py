@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfmon.adapters.filesystem import folding, segments, watermarks
+from perfmon.adapters.filesystem import segments, watermarks
 from perfmon.adapters.filesystem.edits import Edit
-from perfmon.adapters.filesystem.series_files import COMPACTED, FOLDED, LATE, RAW, ROLLED, UNSORTED, day_name
+from perfmon.adapters.filesystem.series_files import COMPACTED, LATE, RAW, ROLLED, UNSORTED, day_name
 from perfmon.domain.model import Sample
 from perfmon.domain.rollups import DAY, day_start
 
@@ -129,8 +129,6 @@ class Appending:
         # Once the day is compacted, what arrives for it is late, and kept beside it. (A plain segment
         # beside the compacted one is what an interrupted compaction left: not to be appended to.)
         name = day + (LATE if _exists(f"{series}/{day}{COMPACTED}") else RAW)
-        if name == day + LATE and _exists(f"{series}/{day}{FOLDED}"):
-            folding.settle(Path(series), day)  # a fold cut short: its late file may count no more
         edit_name = f"{metric}/{name}"
         fd = _open_if_present(f"{series}/{name}")
         if fd is None:

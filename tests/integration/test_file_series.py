@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,101 @@ def test_a_stray_file_named_by_an_impossible_date_is_ignored_by_maintenance_and_
     assert len(storage.samples.between(TOKEN, "cpu", EVERYTHING)) == 300 - 144
     assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 300  # the rollups keep the day
     assert (_series(root) / stray).exists()
+
+
+def _with_late_samples(root: Path) -> FileStorage:
+    """A compacted day, and late samples for it (rolled up) untouched for an hour."""
+    storage = _storage(root)
+    storage.samples.append(TOKEN, [_cpu(float(i), DAY_ONE + 7 * i) for i in range(1_000)])
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    storage.samples.append(TOKEN, [_cpu(99.0, DAY_ONE + 14.0), _cpu(98.0, DAY_ONE + 3.5)])
+    storage.samples.append(TOKEN, [_cpu(97.0, DAY_ONE + 60.0)])
+    storage.samples.maintain(DAY_ONE + 2 * DAY)
+    late = _series(root) / f"{FIRST}.late.csv"
+    os.utime(late, (DAY_ONE + DAY, DAY_ONE + DAY))
+    return storage
+
+
+def _expected_first_day() -> list[Point]:
+    samples = [(float(i), DAY_ONE + 7 * i) for i in range(1_000)]
+    late = [(99.0, DAY_ONE + 14.0), (98.0, DAY_ONE + 3.5), (97.0, DAY_ONE + 60.0)]
+    return [Point(value, moment) for value, moment in sorted(samples + late, key=lambda pair: pair[1])]
+
+
+def test_a_late_file_left_alone_for_an_hour_is_folded_into_its_compacted_day(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    storage = _with_late_samples(root)
+    minutes_before = storage.samples.rollups(TOKEN, "cpu", 60.0, EVERYTHING)
+    storage.samples.maintain(DAY_ONE + DAY + 1_800)  # not an hour after its last sample yet
+    assert (_series(root) / f"{FIRST}.late.csv").exists()
+    storage.samples.maintain(DAY_ONE + DAY + 3_600)
+    names = sorted(path.name for path in _series(root).iterdir())
+    assert names == [f"{FIRST}.csv.xz", f"{FIRST}.idx", "days", "hours", "minutes", "rolled.csv"]
+    assert (_series(root) / "rolled.csv").read_bytes() == b"file,rolled\n"
+    text = lzma.decompress((_series(root) / f"{FIRST}.csv.xz").read_bytes())
+    assert text == b"cpu,time\n" + b"".join(
+        f"{p.value!r},{p.taken_at!r}\n".encode() for p in _expected_first_day()
+    )
+    assert storage.samples.between(TOKEN, "cpu", EVERYTHING) == _expected_first_day()
+    within = TimeRange(DAY_ONE + 3.5, DAY_ONE + 14.0)
+    assert storage.samples.between(TOKEN, "cpu", within) == _expected_first_day()[1:5]
+    assert storage.samples.rollups(TOKEN, "cpu", 60.0, EVERYTHING) == minutes_before
+    _assert_rollups_exact(storage)
+    # The late rows of the minutes were merged into one per bucket.
+    minutes = (_series(root) / "minutes" / f"{FIRST}.csv").read_text().splitlines()
+    assert len(minutes) == 1 + len(minutes_before)
+
+
+class _Crash(Exception):
+    """A process killed between two changes to the names in a folder."""
+
+
+def _crash_at(monkeypatch: pytest.MonkeyPatch, step: int) -> list[int]:
+    """Make the step-th link, rename or unlink from now on raise _Crash instead of happening."""
+    calls = [0]
+    for name in ("link", "replace", "unlink"):
+        real = getattr(os, name)
+
+        def crashing(*args: object, real: Callable[..., None] = real) -> None:
+            calls[0] += 1
+            if calls[0] == step:
+                raise _Crash
+            real(*args)
+
+        monkeypatch.setattr(os, name, crashing)
+    return calls
+
+
+def test_a_fold_cut_short_at_any_step_never_loses_or_doubles_a_late_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The names a fold changes, counted in a pass that finishes.
+    storage = _with_late_samples(tmp_path / "whole")
+    with monkeypatch.context() as patched:
+        steps = _crash_at(patched, 0)
+        storage.samples.maintain(DAY_ONE + 2 * DAY)
+    assert not (_series(tmp_path / "whole") / f"{FIRST}.late.csv").exists()
+    assert steps[0] >= 7
+    for step in range(1, steps[0] + 1):
+        root = tmp_path / str(step)
+        storage = _with_late_samples(root)
+        with monkeypatch.context() as patched:
+            _crash_at(patched, step)
+            with pytest.raises(_Crash):
+                storage.samples.maintain(DAY_ONE + 2 * DAY)
+        after = _storage(root)
+        assert after.samples.between(TOKEN, "cpu", EVERYTHING) == _expected_first_day(), step
+        _assert_rollups_exact(after)
+        # A late sample for the day after the crash: kept, whatever state the fold was left in.
+        after.samples.append(TOKEN, [_cpu(5.0, DAY_ONE + 3.5)])
+        expected = _expected_first_day()
+        expected.insert(2, Point(5.0, DAY_ONE + 3.5))  # after the late 98.0, in arrival order
+        assert after.samples.between(TOKEN, "cpu", EVERYTHING) == expected, step
+        _assert_rollups_exact(after)
+        after.samples.maintain(DAY_ONE + 2 * DAY)
+        os.utime(_series(root) / f"{FIRST}.late.csv", (DAY_ONE + DAY, DAY_ONE + DAY))
+        after.samples.maintain(DAY_ONE + 2 * DAY)
+        assert not (_series(root) / f"{FIRST}.late.csv").exists(), step
+        assert not (_series(root) / f"{FIRST}.folded").exists(), step
+        assert after.samples.between(TOKEN, "cpu", EVERYTHING) == expected, step
+        assert len(_assert_rollups_exact(after)) == 1_004

@@ -16,7 +16,10 @@ Layout under the data dir (every file name is derived, never taken from user inp
             <day>.unsorted   present when a late sample left <day>.csv out of time order
             <day>.csv.xz     the day once closed and compacted: sorted by time, `xzcat` prints the CSV
             <day>.idx        where each xz stream of <day>.csv.xz starts (compressed.py, compaction.py)
-            <day>.late.csv   samples for <day> that came after it was compacted
+            <day>.late.csv   samples for <day> that came after it was compacted; folded into <day>.csv.xz
+                             once rolled up and left alone for an hour (folding.py)
+            <day>.folded     present while a fold is installed (or was cut short): which compacted
+                             segment holds the late file's samples (folding.py)
             rolled.csv       every plain segment, and how far it is rolled up (watermarks.py)
             minutes/<day>.csv, hours/<YYYY-MM>.csv, days/<YYYY>.csv
                              the rollups of the series: a row per bucket of a minute, an hour, a UTC day,
@@ -25,7 +28,7 @@ Layout under the data dir (every file name is derived, never taken from user inp
 
 A data dir of an earlier release (`sessions/<token>.csv`, `<token>.pending`) is upgraded to this
 layout when the storage opens it (upgrade.py). Maintenance (maintenance.py: rolling.py, compaction.py,
-pruning.py) keeps the rollups, compacts closed days and drops what retention no longer keeps.
+folding.py, pruning.py) keeps the rollups, compacts closed days and drops what retention no longer keeps.
 
 <key> is a readable slug of the name's [A-Za-z0-9_-] characters (at most 32, maybe none) + "~" + the
 SHA-256 of the name in UTF-8: it cannot leave its folder, and two names never share it.

@@ -44,18 +44,23 @@ CLOSE_AFTER = 3600.0
 
 @dataclass(frozen=True)
 class ClosedDay:
-    """A closed, wholly rolled-up plain segment, as read under the session's lock, and the segment kept
-    open (`pin`, for release()) so that no file made meanwhile can take its inode number."""
+    """A closed, wholly rolled-up plain segment (or a late file to fold, folding.py), as read under the
+    session's lock: the day's samples, the segment's size and inode (st_dev, st_ino), and the files
+    read, kept open (for release()) so that no file made meanwhile can take their inode numbers; for a
+    fold, the inode of the compacted segment too."""
 
     day: str
     content: bytes
+    size: int
     identity: tuple[int, int]
-    pin: int
+    pins: tuple[int, ...]
+    compacted: tuple[int, int] | None = None
 
 
 def release(closed: ClosedDay) -> None:
-    """Close the segment that closed_days() kept open."""
-    os.close(closed.pin)
+    """Close the files that closed_days() (or folding.late_days()) kept open."""
+    for fd in closed.pins:
+        os.close(fd)
 
 
 def closed_days(series: Path, now: float, budget: int, scan: bool = False) -> tuple[list[ClosedDay], bool]:
@@ -114,7 +119,7 @@ def _read_healed(day: str, path: Path) -> ClosedDay:
     except BaseException:
         os.close(fd)
         raise
-    return ClosedDay(day, content, (stat.st_dev, stat.st_ino), fd)
+    return ClosedDay(day, content, stat.st_size, (stat.st_dev, stat.st_ino), (fd,))
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class Prepared:
     day: str
     size: int
     identity: tuple[int, int]
+    compacted: tuple[int, int] | None
     content: Path
     index: Path
 
@@ -135,7 +141,7 @@ def prepare(data_dir: DataDir, metric: str, closed: ClosedDay) -> Prepared:
     content, index = (data_dir.tmp / f"{uuid.uuid4().hex}.tmp" for _ in range(2))
     create_file(data_dir, content, compacted.content)
     create_file(data_dir, index, compacted.index)
-    return Prepared(closed.day, len(closed.content), closed.identity, content, index)
+    return Prepared(closed.day, closed.size, closed.identity, closed.compacted, content, index)
 
 
 def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
@@ -158,10 +164,15 @@ def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
     _unlink(series / raw)
     _unlink(series / (prepared.day + UNSORTED))
     _forget_watermark(data_dir, series, raw)
-    day = day_of(prepared.day)
+    tidy_rollups(data_dir, series, prepared.day)
+    return True
+
+
+def tidy_rollups(data_dir: DataDir, series: Path, name: str) -> None:
+    """Tidy the rollup files that hold the day `name` (YYYY-MM-DD): late rows merged, in time order."""
+    day = day_of(name)
     for width in ROLLUP_WIDTHS:
         rollup_files.tidy(data_dir, series, rollup_file(width, day), width)
-    return True
 
 
 def _is_read(stat: os.stat_result, prepared: Prepared) -> bool:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from perfmon.adapters.filesystem import compaction, journal, pruning, rolling
+from perfmon.adapters.filesystem import compaction, folding, journal, pruning, rolling
 from perfmon.adapters.filesystem.files import require_folder_of, storage_errors, sweep_temporary
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import day_name
@@ -91,7 +91,8 @@ class FileMaintenance:
         return sorted(due), scan
 
     def _maintain_session(self, token: str, now: float, budget: list[int], scan: bool) -> bool:
-        """Roll up and compact each series of the session; True while plain segments are left."""
+        """Roll up and compact each series of the session; True while plain segments (or late files
+        not folded) are left."""
         left = False
         for metric in self._series(token):
             self._roll_up(token, metric, scan)
@@ -106,15 +107,25 @@ class FileMaintenance:
             scan = False  # the first call registered what the folder holds
 
     def _compact(self, token: str, metric: str, now: float, budget: list[int], scan: bool) -> bool:
-        with self._writing(token) as folder:
-            ready, left = compaction.closed_days(folder / metric, now, budget[0], scan)
+        """Compact the series' closed days and fold the late files of compacted ones (folding.py);
+        True while plain segments are left."""
+        ready: list[compaction.ClosedDay] = []
         try:
+            with self._writing(token) as folder:
+                ready, left = compaction.closed_days(folder / metric, now, budget[0], scan)
+                spent = sum(len(closed.content) for closed in ready)
+                late, late_left = folding.late_days(folder / metric, now, budget[0] - spent, scan)
+                ready += late
+            left = left or late_left
             for closed in ready:
                 budget[0] -= len(closed.content)
                 prepared = compaction.prepare(self._dir, metric, closed)
                 try:
                     with self._writing(token) as folder:
-                        left = not compaction.install(self._dir, folder / metric, prepared) or left
+                        if closed.compacted is None:
+                            left = not compaction.install(self._dir, folder / metric, prepared) or left
+                        else:
+                            left = not folding.install(self._dir, folder / metric, prepared) or left
                 except BaseException:
                     compaction.discard(prepared)
                     raise

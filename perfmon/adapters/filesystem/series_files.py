@@ -28,16 +28,17 @@ UNSORTED = ".unsorted"
 COMPACTED = ".csv.xz"
 COMPACTED_INDEX = ".idx"
 LATE = ".late.csv"
+FOLDED = ".folded"
 # A rollup width -> the folder of its files and the strftime pattern of a file's period.
 ROLLUP_FILES = {60.0: ("minutes", "%Y-%m-%d"), 3600.0: ("hours", "%Y-%m"), 86400.0: ("days", "%Y")}
 
 # The kinds of a day's raw files, in the order of a DayFiles.
-DAY_KINDS = (RAW, UNSORTED, COMPACTED, COMPACTED_INDEX, LATE)
+DAY_KINDS = (RAW, UNSORTED, COMPACTED, COMPACTED_INDEX, LATE, FOLDED)
 # A read of a range spanning at most this many UTC days looks its files up by name; a longer one lists
 # the folder (which holds every day of the series' history).
 _LOOKED_UP_DAYS = 8
 
-_DAY_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})(\.csv|\.csv\.xz|\.idx|\.late\.csv|\.unsorted)")
+_DAY_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})(\.csv|\.csv\.xz|\.idx|\.late\.csv|\.unsorted|\.folded)")
 
 
 def series_folder(metric: str) -> str:
@@ -75,6 +76,7 @@ class DayFiles:
     compacted: str | None = None
     index: str | None = None
     late: str | None = None
+    folded: bool = False
 
     @property
     def uncompacted(self) -> str | None:
@@ -84,7 +86,8 @@ class DayFiles:
     def names(self) -> list[str]:
         """Every file of the day."""
         unsorted = self.day + UNSORTED if self.unsorted else None
-        return [name for name in (self.raw, unsorted, self.compacted, self.index, self.late) if name]
+        folded = self.day + FOLDED if self.folded else None
+        return [name for name in (self.raw, unsorted, self.compacted, self.index, self.late, folded) if name]
 
 
 def days_in(names: list[str]) -> dict[str, DayFiles]:
@@ -102,7 +105,9 @@ def _day_files(day: str, kinds: set[str]) -> DayFiles:
     def name(kind: str) -> str | None:
         return day + kind if kind in kinds else None
 
-    return DayFiles(day, name(RAW), UNSORTED in kinds, name(COMPACTED), name(COMPACTED_INDEX), name(LATE))
+    return DayFiles(
+        day, name(RAW), UNSORTED in kinds, name(COMPACTED), name(COMPACTED_INDEX), name(LATE), FOLDED in kinds
+    )
 
 
 def days_within(names: list[str], time_range: TimeRange, margin: float = 0.0) -> list[DayFiles]:

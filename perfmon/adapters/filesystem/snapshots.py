@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfmon.adapters.filesystem import journal, watermarks
+from perfmon.adapters.filesystem import folding, journal, watermarks
 from perfmon.adapters.filesystem.series_files import (
     DAY_KINDS,
     ROLLED,
@@ -99,7 +99,9 @@ def _take(
         snapshot = Snapshot(series, days_within(names, time_range, margin))
         try:
             for day in snapshot.days:
-                for name, in_time_order in ((day.uncompacted, not day.unsorted), (day.late, False)):
+                # A late file counts unless a fold cut short put its samples in the compacted segment.
+                late = None if day.folded and folding.folded_into(series, day.day) else day.late
+                for name, in_time_order in ((day.uncompacted, not day.unsorted), (late, False)):
                     segment = (
                         None if name is None else _open_plain(series / name, undos.get(name), in_time_order)
                     )

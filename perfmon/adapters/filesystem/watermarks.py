@@ -3,9 +3,10 @@
 One line per plain segment (`<day>.csv`, `<day>.late.csv`), `<file>,<offset>`: the file's lines before
 the offset are in the stored rollups, those after it (the unrolled tail) not yet; a file without a
 line has none rolled up. The write that makes a segment adds its line, at 0 (appends.py), so the file
-names every plain segment of the series and maintenance need not list the folder (rolling.py). A compacted segment is wholly rolled up (compaction waits for it). Maintenance
-rewrites the file in the same journalled write as the rollup rows it adds, so a sample is never counted
-twice or lost, whatever crashes.
+names every plain segment of the series and maintenance need not list the folder (rolling.py). A
+compacted segment is wholly rolled up (compaction waits for it). Maintenance rewrites the file in the
+same journalled write as the rollup rows it adds, so a sample is never counted twice or lost, whatever
+crashes.
 """
 
 from __future__ import annotations

@@ -53,14 +53,17 @@ def folded_into(series: Path, day: str) -> bool:
     return marker == _identity_text((stat.st_dev, stat.st_ino))
 
 
-def settle(series: Path, day: str) -> bool:
+def settle(series: Path, day: str, fsync: bool = False) -> bool:
     """Under the session's exclusive lock: finish a fold cut short after its step 3 (remove the late
     file), or forget one cut short before it (remove the marker only). True when the late file went;
     its line in rolled.csv is left for the caller (roll_up drops the lines of files that are gone, and
-    an append that makes the late file anew sets its line to 0)."""
+    an append that makes the late file anew sets its line to 0). With fsync, the late file's removal
+    is durable before the marker's (a journalling filesystem keeps their order anyway)."""
     removed = folded_into(series, day)
     if removed:
         _unlink(series / (day + LATE))
+        if fsync:
+            sync_directory(series)
     _unlink(series / (day + FOLDED))
     return removed
 
@@ -169,7 +172,7 @@ def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
     os.replace(prepared.index, series / (day + COMPACTED_INDEX))
     if data_dir.fsync:
         sync_directory(series)
-    settle(series, day)
+    settle(series, day, data_dir.fsync)
     _forget_watermark(data_dir, series, day + LATE)
     tidy_rollups(data_dir, series, day)
     return True

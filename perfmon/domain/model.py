@@ -112,6 +112,15 @@ class Sample:
     taken_at: float
     values: Mapping[str, float]
 
+    @classmethod
+    def of_checked(cls, taken_at: float, values: Mapping[str, float]) -> Sample:
+        """A sample of values that a stricter rule has already checked (a CpuSample): the checks of
+        __post_init__ cost a microsecond a sample, a millisecond per batch of 1,000."""
+        sample = object.__new__(cls)
+        object.__setattr__(sample, "taken_at", taken_at)
+        object.__setattr__(sample, "values", values)
+        return sample
+
     def __post_init__(self) -> None:
         if not (math.isfinite(self.taken_at) and 0 <= self.taken_at < MAX_TIMESTAMP):
             raise InvalidInput("time must be a finite number in [0, 1e11)")
@@ -138,7 +147,7 @@ class CpuSample:
 
     def sample(self) -> Sample:
         """The reading as a sample of the `cpu` series."""
-        return Sample(self.taken_at, {CPU: self.cpu})
+        return Sample.of_checked(self.taken_at, {CPU: self.cpu})
 
 
 @dataclass(frozen=True, slots=True)

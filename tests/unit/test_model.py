@@ -52,3 +52,9 @@ def test_session_token_is_canonicalised_or_refused() -> None:
 
 def test_password_repr_never_shows_the_secret() -> None:
     assert "hunter2" not in repr(Password("hunter2"))
+
+
+def test_a_cpu_reading_is_a_sample_of_the_cpu_series_equal_to_a_checked_one() -> None:
+    from perfmon.domain.model import Sample
+
+    assert CpuSample(12.5, 1_700_000_000.25).sample() == Sample(1_700_000_000.25, {"cpu": 12.5})

@@ -20,14 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perfmon.adapters.filesystem import compressed, rolling, rollup_files, segments, watermarks
-from perfmon.adapters.filesystem.files import create_file, replace_file, sync_directory
+from perfmon.adapters.filesystem.files import create_file, sync_directory
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import (
     COMPACTED,
     COMPACTED_INDEX,
     LATE,
     RAW,
-    ROLLED,
     UNSORTED,
     DayFiles,
     day_of,
@@ -67,10 +66,7 @@ def closed_days(series: Path, now: float, budget: int, scan: bool = False) -> tu
     """Under the session's exclusive lock: the series' closed days ready to compact, up to about `budget`
     bytes of them; and whether any plain segment is left after those (closed or not). The plain
     segments are those rolled.csv names (rolling.py), or with scan those in the series folder."""
-    try:
-        marks = watermarks.parse((series / ROLLED).read_bytes())
-    except FileNotFoundError:
-        marks = {}
+    marks = watermarks.read(series)
     ready: list[ClosedDay] = []
     left = False
     for day in _plain_days(series, marks, scan):
@@ -182,10 +178,7 @@ def _is_read(stat: os.stat_result, prepared: Prepared) -> bool:
 
 def _forget_watermark(data_dir: DataDir, series: Path, name: str) -> None:
     """Drop the segment's line from rolled.csv: a compacted segment is wholly rolled up by definition."""
-    with contextlib.suppress(FileNotFoundError):
-        marks = watermarks.parse((series / ROLLED).read_bytes())
-        if marks.pop(name, None) is not None:
-            replace_file(data_dir, series / ROLLED, watermarks.text(marks))
+    watermarks.forget(data_dir, series, name)
 
 
 def discard(prepared: Prepared) -> None:

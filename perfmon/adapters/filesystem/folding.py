@@ -34,9 +34,9 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem import compressed, rolling, segments, watermarks
 from perfmon.adapters.filesystem.compaction import ClosedDay, Prepared, discard, release, tidy_rollups
-from perfmon.adapters.filesystem.files import publish_file, replace_file, sync_directory
+from perfmon.adapters.filesystem.files import publish_file, sync_directory
 from perfmon.adapters.filesystem.layout import DataDir
-from perfmon.adapters.filesystem.series_files import COMPACTED, COMPACTED_INDEX, FOLDED, LATE, ROLLED
+from perfmon.adapters.filesystem.series_files import COMPACTED, COMPACTED_INDEX, FOLDED, LATE
 
 # Seconds without a late sample before a late file is folded (by its modification time).
 QUIET = 3600.0
@@ -74,10 +74,7 @@ def late_days(series: Path, now: float, budget: int, scan: bool = False) -> tupl
     after them, up to about `budget` bytes; and whether any late file is left after those. Folds cut
     short are settled first. The late files are those rolled.csv names, or with scan those in the
     series folder (rolling.plain_segments)."""
-    try:
-        marks = watermarks.parse((series / ROLLED).read_bytes())
-    except FileNotFoundError:
-        marks = {}
+    marks = watermarks.read(series)
     ready: list[ClosedDay] = []
     left = False
     for name in rolling.plain_segments(series, marks, scan):
@@ -179,10 +176,7 @@ def install(data_dir: DataDir, series: Path, prepared: Prepared) -> bool:
 
 
 def _forget_watermark(data_dir: DataDir, series: Path, name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        marks = watermarks.parse((series / ROLLED).read_bytes())
-        if marks.pop(name, None) is not None:
-            replace_file(data_dir, series / ROLLED, watermarks.text(marks))
+    watermarks.forget(data_dir, series, name)
 
 
 def _identity_text(identity: tuple[int, int]) -> bytes:

@@ -33,10 +33,7 @@ class Tally:
 def prune_raw(data_dir: DataDir, series: Path, before_day: str, apply: bool) -> Tally:
     """Drop the raw files of the days named before `before_day` (YYYY-MM-DD) that are wholly rolled up
     (the caller rolls them up first); with apply=False only count them."""
-    try:
-        marks = watermarks.parse((series / ROLLED).read_bytes())
-    except FileNotFoundError:
-        marks = {}
+    marks = watermarks.read(series)
     tally = Tally()
     dropped: list[str] = []
     for name, day in days_in(os.listdir(series)).items():

@@ -11,7 +11,30 @@ crashes.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
+from perfmon.adapters.filesystem.files import replace_file
+from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.series_files import ROLLED
+
 HEADER = b"file,rolled\n"
+
+
+def read(series: Path) -> dict[str, int]:
+    """The offsets of the series' plain segments; none when the series has no rolled.csv yet."""
+    try:
+        return parse((series / ROLLED).read_bytes())
+    except FileNotFoundError:
+        return {}
+
+
+def forget(data_dir: DataDir, series: Path, name: str) -> None:
+    """Drop the line of a segment that is gone (compacted or folded), if rolled.csv has one."""
+    with contextlib.suppress(FileNotFoundError):
+        marks = parse((series / ROLLED).read_bytes())
+        if marks.pop(name, None) is not None:
+            replace_file(data_dir, series / ROLLED, text(marks))
 
 
 def parse(content: bytes) -> dict[str, int]:

@@ -87,9 +87,8 @@ class Session:
 
 # The metric of part 1's samples: every call of PROTOCOL.md part 1 and 2 reads and writes this series.
 CPU = "cpu"
-# PROTOCOL.md part 3: a metric name matches this; a session holds at most 256 distinct names.
+# PROTOCOL.md part 3: a metric name matches this.
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-MAX_SERIES_PER_SESSION = 256
 
 
 def check_metric_name(name: str) -> str:

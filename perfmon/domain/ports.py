@@ -58,12 +58,14 @@ class SessionRepository(Protocol):
 class SampleRepository(Protocol):
     """The series of each session: per metric name, its raw samples and its rollups (rollups.py).
 
-    A session holds up to MAX_SERIES_PER_SESSION series, each named by a metric (check_metric_name).
+    A session holds many series (PROTOCOL.md part 3 allows 256), each named by a metric
+    (check_metric_name); a sample may write several of them at one instant.
     """
 
     def append(self, token: str, samples: Sequence[Sample]) -> None:
         """Store samples, each with one or more metrics, in an existing session: all of them or, on
-        failure, none. Their rollups include them from then on (at once, or by the next maintain()).
+        failure, none. rollups() counts them from then on: a storage that rolls up in the background
+        (maintain()) merges in what it has not rolled up yet.
 
         When this returns the samples are durable (they survive a crash of the process). The caller has
         found the session first; one that has vanished since (deleted behind the server's back) raises

@@ -19,6 +19,7 @@ from perfmon.domain.rollups import (
     overlapping,
     parse_exact_sum,
     rollup,
+    rollups_of,
     stepped_buckets,
     widths_dividing,
 )
@@ -145,3 +146,23 @@ def test_partial_rows_of_a_bucket_merge_into_the_rollup_of_all_their_samples() -
     series = SampleSeries([5.0, -0.0, 7.5, 0.0], [61.0, 62.0, 119.0, 150.0])
     partials = rollup(series[:2], 60.0) + rollup(series[2:], 60.0)
     assert merge_partials(reversed(partials)) == rollup(series, 60.0)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    samples=st.lists(st.tuples(values, st.one_of(times, _near_boundaries())), max_size=80),
+    in_time_order=st.booleans(),
+)
+@example(samples=[(1.0, 3599.99999), (2.0, 3600.0), (3.0, 3600.00001)], in_time_order=True)
+@example(samples=[(1.0, 1e11 - 60.00001), (2.0, 1e11 - 59.99999)], in_time_order=True)
+def test_rollups_at_every_width_at_once_are_the_rollup_at_each(
+    samples: list[tuple[float, float]], in_time_order: bool
+) -> None:
+    if in_time_order:
+        samples = sorted(samples, key=lambda sample: sample[1])
+    series = SampleSeries([value for value, _ in samples], [moment for _, moment in samples])
+    found = rollups_of(series)
+    for width in ROLLUP_WIDTHS:
+        assert [tuple(map(repr, bucket)) for bucket in found[width]] == [
+            tuple(map(repr, bucket)) for bucket in rollup(series, width)
+        ]

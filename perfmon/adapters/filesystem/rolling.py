@@ -22,7 +22,7 @@ from perfmon.adapters.filesystem import edits, rollup_files, segments, watermark
 from perfmon.adapters.filesystem.edits import Edit
 from perfmon.adapters.filesystem.series_files import COMPACTED, ROLLED, days_in
 from perfmon.domain.model import SampleSeries
-from perfmon.domain.rollups import ROLLUP_WIDTHS, rollup
+from perfmon.domain.rollups import ROLLUP_WIDTHS, rollups_of
 
 # About 40,000 samples, parsed and summed in well under a tenth of a second: the longest that ingest
 # into the session waits while a backlog (after an upgrade, a long stop) is rolled up.
@@ -55,10 +55,11 @@ def roll_up(folder: Path, metric: str, fsync: bool, scan: bool = False) -> bool:
         moved[name] = mark
     if old is not None and moved == marks:
         return left
+    buckets = rollups_of(taken)
     changes = [
         edit
         for width in ROLLUP_WIDTHS
-        for edit in rollup_files.merge_edits(series, metric, width, rollup(taken, width))
+        for edit in rollup_files.merge_edits(series, metric, width, buckets[width])
     ]
     changes.append(
         Edit(f"{metric}/{ROLLED}", -1 if old is None else 0, watermarks.text(moved), replaced=old or b"")

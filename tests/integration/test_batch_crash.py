@@ -10,9 +10,6 @@ that batch.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.domain.model import EVERYTHING, Point, Sample, SampleSummary, Session, Username
 from perfmon.domain.rollups import DAY
+from tests.killed import kill_when_it_says
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +66,7 @@ def _storage_with_one_sample(data_dir: Path, fsync: bool) -> FileStorage:
 
 
 def _kill_mid_batch(data_dir: Path, fsync: str, batch: str = ONE_DAY, cut: int = 0) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(batch=batch), str(data_dir), TOKEN, fsync, str(cut)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "half written"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+    kill_when_it_says(_CHILD.format(batch=batch), [str(data_dir), TOKEN, fsync, str(cut)], "half written")
 
 
 def _lines(data_dir: Path) -> int:

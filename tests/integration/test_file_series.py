@@ -8,7 +8,6 @@ import lzma
 import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from perfmon.adapters.filesystem.session_lock import SessionLocks
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.model import EVERYTHING, Point, Sample, SampleSeries, Session, TimeRange, Username
 from perfmon.domain.rollups import DAY, ROLLUP_WIDTHS, rollup
+from tests.killed import kill_when_it_says
 
 TOKEN = "2f4e6a8c-1b3d-4f5a-9c7e-0a2b4c6d8e1f"
 # 2023-11-14 00:00 UTC, and the names of that day and the next.
@@ -363,17 +363,7 @@ def test_maintenance_killed_mid_write_never_counts_a_sample_twice(tmp_path: Path
     storage.samples.append(TOKEN, [_cpu(float(i % 7), DAY_ONE + 3 * i) for i in range(5_000)])
     storage.samples.maintain(DAY_ONE + 1)  # rolled up once: the next pass replaces rows in place
     storage.samples.append(TOKEN, [_cpu(1.5, DAY_ONE + 20_000 + i) for i in range(30)])
-    child = subprocess.Popen(
-        [sys.executable, "-c", _MAINTAIN_AND_DIE, str(root), cut, str(DAY_ONE + 2)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "half written"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+    kill_when_it_says(_MAINTAIN_AND_DIE, [str(root), cut, str(DAY_ONE + 2)], "half written")
     after = _storage(root)
     assert len(_assert_rollups_exact(after)) == 5_030
     after.samples.maintain(DAY_ONE + 3 * DAY)
@@ -407,17 +397,7 @@ def test_temporary_files_of_a_compaction_killed_before_its_install_are_swept_onc
     root = tmp_path / "data"
     storage = _storage(root)
     storage.samples.append(TOKEN, [_cpu(float(i % 7), DAY_ONE + 3 * i) for i in range(5_000)])
-    child = subprocess.Popen(
-        [sys.executable, "-c", _COMPACT_AND_DIE, str(root), str(DAY_ONE + 2 * DAY)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "compressed"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+    kill_when_it_says(_COMPACT_AND_DIE, [str(root), str(DAY_ONE + 2 * DAY)], "compressed")
     left = sorted((root / "tmp").iterdir())
     assert len(left) == 2  # the compressed day and its index
     # A server started at once leaves them (another process could be about to rename its own) ...

@@ -368,3 +368,18 @@ def test_the_sample_times_of_a_day_boundary_are_kept_with_their_day(repositories
     repositories.maintenance.maintain(DAY_ONE + 3 * DAY)
     repositories.maintenance.prune(DAY_ONE + DAY, None, apply=True)
     assert repositories.samples.between(TOKEN, "cpu", EVERYTHING) == _points(edge[1:])
+
+
+def test_pruning_works_with_the_smallest_and_largest_times_the_protocol_accepts(
+    repositories: Repositories,
+) -> None:
+    # A subnormal time broke the PostgreSQL pruner's day arithmetic (float8 division underflow) for
+    # every session of the deployment; the protocol accepts any time in [0, 1e11).
+    _open(repositories)
+    edges = [(1.0, 5e-324), (2.0, 1e-310), (3.0, 0.0), (4.0, NOON), (5.0, 1e11 - 1)]
+    repositories.samples.append(TOKEN, [_cpu(*pair) for pair in edges])
+    repositories.maintenance.maintain(NOON + DAY)
+    assert not repositories.maintenance.prune(NOON, NOON, apply=False).applied
+    report = repositories.maintenance.prune(NOON, NOON, apply=True)
+    assert report.applied and report.raw_units >= 1
+    assert repositories.samples.between(TOKEN, "cpu", EVERYTHING) == _points(edges[3:])

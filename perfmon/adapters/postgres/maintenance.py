@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 MAINTENANCE_LOCK_KEY = 0x706572666D6F6E + 1  # "perfmon" in ASCII, plus one
 
 # The UTC day of a time as rollups.day_start computes it: a quotient that rounds up to a whole number
-# must not put a time just before midnight into the next day.
+# must not put a time just before midnight into the next day. The first day is spelt out, as
+# bucket_start() does: PostgreSQL's float8 division raises "underflow" where a quotient rounds to 0
+# (a subnormal time, which the protocol accepts); CASE divides only on the branches that need it.
 _DAY_OF = """(CASE
+    WHEN {t} < 86400.0 THEN 0.0::float8
     WHEN floor({t} / 86400.0) * 86400.0 > {t} THEN floor({t} / 86400.0) * 86400.0 - 86400.0
     WHEN {t} >= floor({t} / 86400.0) * 86400.0 + 86400.0 THEN floor({t} / 86400.0) * 86400.0 + 86400.0
     ELSE floor({t} / 86400.0) * 86400.0 END)"""

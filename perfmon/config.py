@@ -38,6 +38,7 @@ _WHOLE_NUMBERS = (
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhdw])")
 _SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 KEEP_FOREVER = "forever"
+MAX_MAINTENANCE_INTERVAL = 86400
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -98,8 +99,12 @@ class Settings:
             raise ConfigurationError("threads and max body bytes must be positive")
         if min(self.connection_limit, self.idle_timeout, self.request_timeout) < 1:
             raise ConfigurationError("connection limit, idle timeout and request timeout must be positive")
-        if self.maintenance_interval < 1:
-            raise ConfigurationError("maintenance interval must be a positive number of seconds")
+        if not 1 <= self.maintenance_interval <= MAX_MAINTENANCE_INTERVAL:
+            # Far beyond a day, a pass would never come (and the timer overflows past about 9.2e9 s).
+            raise ConfigurationError(
+                f"maintenance interval must be 1..{MAX_MAINTENANCE_INTERVAL} seconds, "
+                f"not {self.maintenance_interval}"
+            )
         raw, rollups = self.retention_seconds()
         if rollups is not None and (raw is None or rollups < raw):
             raise ConfigurationError(
@@ -123,10 +128,7 @@ class Settings:
 
     def retention_seconds(self) -> tuple[float | None, float | None]:
         """How many seconds raw samples and rollups are kept; None for ever."""
-        try:
-            return parse_duration(self.retention), parse_duration(self.rollup_retention)
-        except ValueError as error:
-            raise ConfigurationError(f"retention: {error}") from None
+        return _duration(self.retention, "retention"), _duration(self.rollup_retention, "rollup retention")
 
     def describe_database(self) -> str:
         """The database URL without its password, fit for a log line."""
@@ -145,6 +147,13 @@ def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
         except ValueError:
             raise ValueError(f"not an IP address or network: {entry!r}") from None
     return tuple(networks)
+
+
+def _duration(text: str, setting: str) -> float | None:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise ConfigurationError(f"{setting}: {error}") from None
 
 
 def parse_duration(text: str) -> float | None:

@@ -54,7 +54,8 @@ def test_retention_comes_from_the_environment_and_flags_win() -> None:
     [
         ("30d", "7d", "rollup retention must be at least"),
         ("forever", "30d", "rollup retention must be at least"),
-        ("30 days", "forever", "retention: not a duration"),
+        ("30 days", "forever", "^retention: not a duration"),
+        ("30d", "bogus", "^rollup retention: not a duration"),
     ],
 )
 def test_settings_refuse_a_retention_that_cannot_work(retention: str, rollups: str, words: str) -> None:
@@ -136,3 +137,9 @@ def test_the_loop_thread_starts_and_stops() -> None:
     loop.stop(timeout=10)
     # The first pass runs at once, before the first wait.
     assert len(samples.between(TOKEN, "cpu", EVERYTHING)) == 3
+
+
+@pytest.mark.parametrize("interval", [0, -1, 86401, 10**20])
+def test_a_maintenance_interval_beyond_a_day_or_below_a_second_is_refused(interval: int) -> None:
+    with pytest.raises(ConfigurationError, match="maintenance interval must be 1..86400 seconds"):
+        Settings(maintenance_interval=interval)

@@ -90,7 +90,9 @@ class Container(containers.DeclarativeContainer):
         clock=providers.Object(time.time),
         throttle=login_throttle,
     )
-    history = providers.Singleton(History, sessions=sessions, samples=samples)
+    history = providers.Singleton(
+        History, sessions=sessions, samples=samples, clock=providers.Object(time.time)
+    )
     retention = providers.Singleton(
         Retention,
         policy=providers.Singleton(

@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from perfmon.domain.errors import UnknownSession, UsernameTaken
+from perfmon.domain.errors import TooManySeries, UnknownSession, UsernameTaken
 from perfmon.domain.model import (
+    MAX_SERIES_PER_SESSION,
     Point,
     Sample,
     SampleSeries,
     SampleSummary,
     Session,
+    SessionStatus,
     TimeRange,
     User,
     Username,
     bucket_start,
+    moved_status,
 )
 from perfmon.domain.ports import (
     HistoryMaintenance,
@@ -77,16 +80,22 @@ class InMemorySampleRepository(SampleRepository, HistoryMaintenance):
         self._raw: dict[tuple[str, str], list[Point]] = {}
         # (token, metric, width) -> bucket start -> the bucket.
         self._rollups: dict[tuple[str, str, float], dict[float, RollupBucket]] = {}
+        # token -> its status, moved by each append.
+        self._status: dict[str, SessionStatus] = {}
         self._lock = threading.Lock()
         # Asked on each append, as the port refuses samples for a session that is not there.
         self._sessions = sessions
 
-    def append(self, token: str, samples: Sequence[Sample]) -> None:
+    def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         if not samples:
             return
         if self._sessions.get(token) is None:
             raise UnknownSession()
         with self._lock:
+            known = {metric for (owner, metric) in self._raw if owner == token}
+            if len(known.union(*(sample.values for sample in samples))) > MAX_SERIES_PER_SESSION:
+                raise TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
+            self._status[token] = moved_status(self._status.get(token), samples, received_at)
             for sample in samples:
                 for metric, value in sample.values.items():
                     self._raw.setdefault((token, metric), []).append(Point(value, sample.taken_at))
@@ -125,6 +134,10 @@ class InMemorySampleRepository(SampleRepository, HistoryMaintenance):
     def metrics(self, token: str) -> list[str]:
         with self._lock:
             return sorted({metric for (owner, metric) in self._raw if owner == token})
+
+    def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
+        with self._lock:
+            return {token: self._status[token] for token in tokens if token in self._status}
 
     def maintain(self, now: float) -> None:
         """Nothing to do: rollups are kept up to date on each append."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from perfmon.domain.errors import InvalidCredentials, StorageUnavailable
-from perfmon.domain.model import Password, Session, User, Username
+from perfmon.domain.model import Password, Session, User, Username, check_host_name
 from perfmon.domain.ports import (
     Clock,
     LoginThrottle,
@@ -39,30 +39,34 @@ class Accounts:
         # Verified against when the user is unknown, so that both failures take the same time.
         self._decoy_hash = hasher.hash("perfmon decoy password")
 
-    def register(self, name: str, password: str) -> Session:
-        """Create the user and open its first session; raise UsernameTaken if the name is in use."""
+    def register(self, name: str, password: str, host: str | None = None) -> Session:
+        """Create the user and open its first session, on the host if one is named (PROTOCOL.md part 3);
+        raise UsernameTaken if the name is in use, InvalidInput for a bad name, password or host."""
         username, secret = Username(name), Password(password)
+        host = None if host is None else check_host_name(host)
         self._users.add(User(username, self._hasher.hash(secret.value)))
         try:
-            return self._start_session(username)
+            return self._start_session(username, host)
         except Exception:
             # An error answer must mean nothing changed, or the client's retry would be told that the
             # name is taken (issue 9): take the user back unless someone has logged in as it meanwhile.
             self._remove_unused_user(username)
             raise
 
-    def log_in(self, name: str, password: str, client: str) -> Session:
-        """Open a new session for a user whose password matches; raise InvalidCredentials if not.
+    def log_in(self, name: str, password: str, client: str, host: str | None = None) -> Session:
+        """Open a new session for a user whose password matches, on the host if one is named (created on
+        first use: a host is the name its sessions share); raise InvalidCredentials if not.
 
         `client` is the caller's network address: too many failures for the name from it, or from it
         at all, raise TooManyAttempts before the password is even checked (PROTOCOL.md limits)."""
         username, secret = Username(name), Password(password)
+        host = None if host is None else check_host_name(host)
         self._throttle.check(username, client)
         user = self._users.get(username)
         if user is None:
             self._hasher.verify(self._decoy_hash, secret.value)
         elif self._hasher.verify(user.password_hash, secret.value):
-            return self._start_session(username)
+            return self._start_session(username, host)
         # Counted after the check, so attempts racing in parallel may pass the limit by the number of
         # requests served at once (threads x processes in db mode) at most; a refused attempt is not
         # counted, so the block ends with its window.
@@ -78,7 +82,7 @@ class Accounts:
             # No name, no password: the message of a StorageUnavailable is written to be logged.
             logger.warning("a failed registration could not be undone, its user stays: %s", error)
 
-    def _start_session(self, username: Username) -> Session:
-        session = Session(token=self._new_token(), user=username, created_at=self._clock())
+    def _start_session(self, username: Username, host: str | None) -> Session:
+        session = Session(token=self._new_token(), user=username, created_at=self._clock(), host=host)
         self._sessions.add(session)
         return session

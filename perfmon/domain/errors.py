@@ -27,6 +27,14 @@ class SessionNotFound(PerfmonError):
     """A session that is not one of the caller's: another user's looks exactly like none."""
 
 
+class HostNotFound(PerfmonError):
+    """A host that is not one of the caller's user's: another user's looks exactly like none."""
+
+
+class TooManySeries(InvalidInput):
+    """A write that would give a session more than 256 series (PROTOCOL.md part 3); nothing stored."""
+
+
 class StorageUnavailable(PerfmonError):
     """The storage cannot be reached or written right now; the caller may retry later."""
 

@@ -1,66 +1,97 @@
-"""Recording and reading the series of a user's sessions: raw samples, and buckets from the rollups."""
+"""Recording and reading the series of a user's sessions and hosts: raw samples, and buckets from the
+rollups. A host's series is the merge of the same metric over all the host's sessions (PROTOCOL.md
+part 3), so its history outlives the agent's restarts and logins."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Sequence
 
-from perfmon.domain.errors import InvalidInput, SessionNotFound, UnknownSession
+from perfmon.domain.errors import HostNotFound, InvalidInput, SessionNotFound, UnknownSession
 from perfmon.domain.model import (
     CPU,
     MAX_BATCH_SIZE,
     NO_SAMPLES,
     Bucket,
+    HostOverview,
+    Point,
     Sample,
     SampleSeries,
     Session,
     SessionOverview,
+    SessionStatus,
     TimeRange,
+    check_host_name,
     check_metric_name,
     check_step,
     parse_session_token,
 )
-from perfmon.domain.ports import SampleRepository, SessionRepository
-from perfmon.domain.rollups import RollupBucket, stepped_buckets
+from perfmon.domain.ports import Clock, SampleRepository, SessionRepository
+from perfmon.domain.rollups import RollupBucket, merge_partials, stepped_buckets
 
 
 class History:
-    """The samples that clients push, and reads of a series (a session's metric) by time range."""
+    """The samples that clients push, and reads of a series (a session's or a host's metric) by time."""
 
-    def __init__(self, sessions: SessionRepository, samples: SampleRepository) -> None:
+    def __init__(self, sessions: SessionRepository, samples: SampleRepository, clock: Clock) -> None:
         self._sessions = sessions
         self._samples = samples
+        self._clock = clock
 
     def record(self, token: str, samples: Sequence[Sample]) -> Session:
-        """Store 1..10,000 samples in the session named by the token, all or none; return that session."""
+        """Store 1..10,000 samples in the session named by the token, all or none; return that session.
+
+        The server's clock at the write becomes the session's `seen` (GET /hosts). Raises InvalidInput
+        (TooManySeries past 256 series), UnknownSession, StorageUnavailable."""
         if not 1 <= len(samples) <= MAX_BATCH_SIZE:
             raise InvalidInput(f"a batch holds 1..{MAX_BATCH_SIZE} samples")
         session = self.session(token)
-        self._samples.append(session.token, samples)
+        self._samples.append(session.token, samples, self._clock())
         return session
 
     def samples(
-        self, token: str, time_range: TimeRange, of_session: str | None = None, metric: str = CPU
+        self,
+        token: str,
+        time_range: TimeRange,
+        of_session: str | None = None,
+        metric: str = CPU,
+        host: str | None = None,
     ) -> SampleSeries:
-        """The metric's samples within the range, oldest first, of the token's session or another of its
-        user's (SessionNotFound for any other)."""
-        target = self._readable_session(token, of_session)
-        return self._samples.between(target.token, check_metric_name(metric), time_range)
+        """The metric's samples within the range, oldest first, of the token's session, another of its
+        user's (SessionNotFound for any other), or one of its user's hosts (HostNotFound for any other)."""
+        return self._source(token, of_session, host, check_metric_name(metric)).between(time_range)
 
     def buckets(
-        self, token: str, time_range: TimeRange, step: float, of_session: str | None = None, metric: str = CPU
+        self,
+        token: str,
+        time_range: TimeRange,
+        step: float,
+        of_session: str | None = None,
+        metric: str = CPU,
+        host: str | None = None,
     ) -> list[Bucket]:
         """The metric's samples within the range downsampled to one bucket per step seconds, oldest
         first: exactly what the raw samples give, read from the rollups where they serve (rollups.py)."""
         check_step(step)
-        target = self._readable_session(token, of_session)
-        series = _Series(self._samples, target.token, check_metric_name(metric))
-        return stepped_buckets(series, time_range, step)
+        source = self._source(token, of_session, host, check_metric_name(metric))
+        return stepped_buckets(source, time_range, step)
 
     def sessions_of_user(self, token: str, metric: str = CPU) -> list[SessionOverview]:
         """Every session of the token's user, newest first, with a summary of its samples of the metric."""
         sessions = self._sessions.for_user(self.session(token).user)
         summaries = self._samples.summaries([session.token for session in sessions], metric)
         return [SessionOverview(session, summaries.get(session.token, NO_SAMPLES)) for session in sessions]
+
+    def hosts(self, token: str) -> list[HostOverview]:
+        """Every host of the token's user, in code-point order of their names, summed up over its
+        sessions from their status (PROTOCOL.md part 3, GET /hosts)."""
+        by_host: dict[str, list[Session]] = {}
+        for session in self._sessions.for_user(self.session(token).user):
+            if session.host is not None:
+                by_host.setdefault(session.host, []).append(session)
+        statuses = self._samples.status([s.token for sessions in by_host.values() for s in sessions])
+        return [_overview(name, by_host[name], statuses) for name in sorted(by_host)]
 
     def session(self, token: str) -> Session:
         """The live session with this token; InvalidInput if it is no UUID, UnknownSession if none."""
@@ -69,26 +100,76 @@ class History:
             raise UnknownSession()
         return session
 
-    def _readable_session(self, token: str, of_session: str | None) -> Session:
-        """The caller's own session, or another of the same user's: never another user's."""
+    def _source(self, token: str, of_session: str | None, host: str | None, metric: str) -> _Series:
+        """The series the caller may read: its session's, another session's of its user, or a host's."""
         caller = self.session(token)
+        if of_session is not None and host is not None:
+            raise InvalidInput("session and host do not combine")
+        if host is not None:
+            name = check_host_name(host)
+            sessions = [s for s in self._sessions.for_user(caller.user) if s.host == name]
+            # Another user's host answers exactly like one that does not exist.
+            if not sessions:
+                raise HostNotFound()
+            return _Series(self._samples, _oldest_first(sessions), metric)
         if of_session is None:
-            return caller
+            return _Series(self._samples, [caller.token], metric)
         target = self._sessions.get(parse_session_token(of_session))
         # Another user's session answers exactly like one that does not exist.
         if target is None or target.user != caller.user:
             raise SessionNotFound()
-        return target
+        return _Series(self._samples, [target.token], metric)
+
+
+def _oldest_first(sessions: list[Session]) -> list[str]:
+    """The host's sessions' tokens, oldest first: equal times of two sessions merge in that order, the
+    nearest there is to arrival order (an agent's new session follows its last)."""
+    return [session.token for session in sorted(sessions, key=lambda session: session.created_at)]
+
+
+def _overview(name: str, sessions: list[Session], statuses: dict[str, SessionStatus]) -> HostOverview:
+    """The host's summary from its sessions' status; equal latest times go to the newer session."""
+    found = [(session, statuses[session.token]) for session in sessions if session.token in statuses]
+    latest: dict[str, tuple[float, float, float]] = {}
+    for session, status in found:
+        for metric, point in status.latest.items():
+            rank = (point.taken_at, session.created_at, point.value)
+            known = latest.get(metric)
+            if known is None or rank[:2] >= known[:2]:
+                latest[metric] = rank
+    seen = [status.seen for _, status in found if status.seen is not None]
+    return HostOverview(
+        name=name,
+        sessions=len(sessions),
+        first=min((status.first for _, status in found), default=None),
+        last=max((status.last for _, status in found), default=None),
+        seen=max(seen, default=None),
+        latest={metric: latest[metric][2] for metric in sorted(latest)},
+    )
 
 
 class _Series:
-    """One series of one session, as rollups.stepped_buckets reads it."""
+    """One metric's series over one or more sessions (a host's), as rollups.stepped_buckets reads it:
+    the sessions' samples merged by time, stably (equal times in the sessions' order), and their rollup
+    buckets of one start added up."""
 
-    def __init__(self, samples: SampleRepository, token: str, metric: str) -> None:
-        self._samples, self._token, self._metric = samples, token, metric
+    def __init__(self, samples: SampleRepository, tokens: list[str], metric: str) -> None:
+        self._samples, self._tokens, self._metric = samples, tokens, metric
 
     def between(self, time_range: TimeRange) -> SampleSeries:
-        return self._samples.between(self._token, self._metric, time_range)
+        parts = [self._samples.between(token, self._metric, time_range) for token in self._tokens]
+        parts = [part for part in parts if len(part)]
+        if len(parts) <= 1:
+            return parts[0] if parts else SampleSeries([], [])
+        return SampleSeries.of(heapq.merge(*parts, key=_time))
 
     def rollups(self, width: float, time_range: TimeRange) -> list[RollupBucket]:
-        return self._samples.rollups(self._token, self._metric, width, time_range)
+        parts = [self._samples.rollups(token, self._metric, width, time_range) for token in self._tokens]
+        parts = [part for part in parts if part]
+        if len(parts) <= 1:
+            return parts[0] if parts else []
+        return merge_partials(itertools.chain.from_iterable(parts))
+
+
+def _time(point: Point) -> float:
+    return point.taken_at

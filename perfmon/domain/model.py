@@ -76,19 +76,57 @@ def is_canonical_session_token(text: str) -> bool:
         return False
 
 
+MAX_HOST_NAME_LENGTH = 128
+
+
+def check_host_name(name: str) -> str:
+    """A host's name (PROTOCOL.md part 3: the user-name rules, 1..128 characters, no control
+    characters), or InvalidInput. Names are per user, and data: never a path or SQL."""
+    if not (isinstance(name, str) and 1 <= len(name) <= MAX_HOST_NAME_LENGTH):
+        raise InvalidInput("host must be a string of 1..128 characters")
+    if _has_control_character(name):
+        raise InvalidInput("host must not contain control characters")
+    return name
+
+
 @dataclass(frozen=True)
 class Session:
-    """A login of a user; its token is the `hash` the clients carry."""
+    """A login of a user; its token is the `hash` the clients carry. A session opened by an agent
+    belongs to the host it watches (PROTOCOL.md part 3); the original client's have none."""
 
     token: str
     user: Username
     created_at: float
+    host: str | None = None
 
 
 # The metric of part 1's samples: every call of PROTOCOL.md part 1 and 2 reads and writes this series.
 CPU = "cpu"
 # PROTOCOL.md part 3: a metric name matches this.
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+# PROTOCOL.md part 3: a sample carries 1..64 metrics; a session holds at most 256 series.
+MAX_METRICS_PER_SAMPLE = 64
+MAX_SERIES_PER_SESSION = 256
+
+# PROTOCOL.md part 3: the metrics `perfmon agent` sends every interval, and their units.
+CATALOGUE: dict[str, str] = {
+    "cpu": "% of all CPUs busy",
+    "mem": "% of memory in use",
+    "swap": "% of swap in use",
+    "load1": "load average over 1 minute",
+    "load5": "load average over 5 minutes",
+    "load15": "load average over 15 minutes",
+    "disk": "% used of the agent's --disk-path filesystem",
+    "disk_read": "bytes/s read over all disks",
+    "disk_write": "bytes/s written over all disks",
+    "net_rx": "bytes/s received over all interfaces but loopback",
+    "net_tx": "bytes/s sent over all interfaces but loopback",
+    "temp": "°C of the hottest sensor",
+}
+# The catalogue's metrics that cannot be negative: all but `temp` (so `cpu` keeps part 1's rule).
+NON_NEGATIVE_METRICS = frozenset(CATALOGUE) - {"temp"}
 
 
 def check_metric_name(name: str) -> str:
@@ -129,6 +167,24 @@ class Sample:
             check_metric_name(name)
             if not (isinstance(value, float | int) and math.isfinite(value)):
                 raise InvalidInput(f"{name} must be a finite number")
+
+
+def metric_sample(taken_at: float, values: Mapping[str, float]) -> Sample:
+    """A sample of PROTOCOL.md part 3: 1..64 metrics with valid names and finite values, those of the
+    catalogue but `temp` >= 0; InvalidInput naming the metric (`mem must be a finite number >= 0`)
+    or the time otherwise. Metrics are checked in the order given, so the first bad one is named."""
+    if not (math.isfinite(taken_at) and 0 <= taken_at < MAX_TIMESTAMP):
+        raise InvalidInput("time must be a finite number in [0, 1e11)")
+    if not 1 <= len(values) <= MAX_METRICS_PER_SAMPLE:
+        raise InvalidInput(f"metrics must hold 1..{MAX_METRICS_PER_SAMPLE} metrics")
+    for name, value in values.items():
+        if not (isinstance(name, str) and _METRIC_NAME.fullmatch(name)):
+            raise InvalidInput(f"{name!r} is not a metric name: it must match [a-z][a-z0-9_]{{0,63}}")
+        if isinstance(value, bool) or not isinstance(value, float | int) or not math.isfinite(value):
+            raise InvalidInput(f"{name} must be a finite number")
+        if value < 0 and name in NON_NEGATIVE_METRICS:
+            raise InvalidInput(f"{name} must be a finite number >= 0")
+    return Sample.of_checked(taken_at, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +304,56 @@ NO_SAMPLES = SampleSummary(0, None, None)
 
 
 @dataclass(frozen=True)
+class SessionStatus:
+    """What a session's writes leave behind for its host's summary (PROTOCOL.md part 3, GET /hosts):
+    `seen` the server's clock at its latest accepted write (None until a write that told it), `first`
+    the earliest sample time ever stored, and per metric the latest sample (greatest time; of equal
+    times the last to arrive). Times in seconds since the epoch."""
+
+    seen: float | None
+    first: float
+    latest: Mapping[str, Point]
+
+    @property
+    def last(self) -> float:
+        """The latest sample time of any metric."""
+        return max(point.taken_at for point in self.latest.values())
+
+
+def moved_status(
+    status: SessionStatus | None, samples: Iterable[Sample], received_at: float | None
+) -> SessionStatus:
+    """The status after an append of the samples (in arrival order) at `received_at` (None keeps
+    `seen`): what every storage keeps, computed the same way by each."""
+    latest = dict(status.latest) if status is not None else {}
+    first = status.first if status is not None else math.inf
+    for sample in samples:
+        moment = sample.taken_at
+        first = min(first, moment)
+        for metric, value in sample.values.items():
+            known = latest.get(metric)
+            # Equal times: the later arrival is the latest (reads list equal times in arrival order).
+            if known is None or moment >= known.taken_at:
+                latest[metric] = Point(float(value), moment)
+    seen = received_at if received_at is not None else (status.seen if status is not None else None)
+    return SessionStatus(seen=seen, first=first, latest=latest)
+
+
+@dataclass(frozen=True)
+class HostOverview:
+    """A host of a user, as GET /hosts lists it: its number of sessions, the first and last sample time
+    over all its sessions and metrics, the latest `seen`, and the latest value of each metric (from the
+    session that holds the metric's latest sample; equal times: the newer session's)."""
+
+    name: str
+    sessions: int
+    first: float | None
+    last: float | None
+    seen: float | None
+    latest: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class SessionOverview:
     """A session with the summary of its samples, as listed to its user."""
 
@@ -278,7 +384,6 @@ class Bucket(NamedTuple):
     high: float
     # Shadows tuple.count(), which nothing here calls: the field's name is the domain's word.
     count: int  # type: ignore[assignment]
-
 
 
 def check_step(step: float) -> float:

@@ -11,6 +11,7 @@ from perfmon.domain.model import (
     SampleSeries,
     SampleSummary,
     Session,
+    SessionStatus,
     TimeRange,
     User,
     Username,
@@ -46,7 +47,7 @@ class SessionRepository(Protocol):
     """Sessions by token. Sessions are never deleted."""
 
     def add(self, session: Session) -> None:
-        """Store a new session (its token is fresh and unique)."""
+        """Store a new session (its token is fresh and unique), with its host if it has one."""
 
     def get(self, token: str) -> Session | None:
         """The session with that canonical token, or None; cheap whatever the number of sessions."""
@@ -62,10 +63,15 @@ class SampleRepository(Protocol):
     (check_metric_name); a sample may write several of them at one instant.
     """
 
-    def append(self, token: str, samples: Sequence[Sample]) -> None:
+    def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         """Store samples, each with one or more metrics, in an existing session: all of them or, on
         failure, none. rollups() counts them from then on: a storage that rolls up in the background
-        (maintain()) merges in what it has not rolled up yet.
+        (maintain()) merges in what it has not rolled up yet. The session's status() moves in the same
+        write: `seen` becomes `received_at` (the server's clock, seconds since the epoch; None, for an
+        import of old data, leaves it), and `first` and each metric's latest sample take the samples in.
+
+        A write that would give the session more than MAX_SERIES_PER_SESSION (256) distinct metric
+        names raises TooManySeries and stores nothing (PROTOCOL.md part 3).
 
         When this returns the samples are durable (they survive a crash of the process). The caller has
         found the session first; one that has vanished since (deleted behind the server's back) raises
@@ -89,6 +95,11 @@ class SampleRepository(Protocol):
 
     def metrics(self, token: str) -> list[str]:
         """The names of the session's series, sorted; none for an unknown session."""
+
+    def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
+        """Each session's status as its writes left it (SessionStatus): cheap, a record per session kept
+        by append(), never a scan of samples; a session without samples is absent. Retention does not
+        move it: `first` stays the earliest sample ever stored."""
 
 
 @dataclass(frozen=True)

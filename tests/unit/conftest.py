@@ -41,7 +41,7 @@ def accounts(users: InMemoryUserRepository, sessions: InMemorySessionRepository)
 
 @pytest.fixture
 def history(sessions: InMemorySessionRepository, samples: InMemorySampleRepository) -> History:
-    return History(sessions, samples)
+    return History(sessions, samples, FixedClock())
 
 
 @pytest.fixture

@@ -24,7 +24,15 @@ from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.maintenance import FileMaintenance, series_of
 from perfmon.adapters.filesystem.series_files import DayFiles, day_of
 from perfmon.adapters.filesystem.session_lock import SessionLocks
-from perfmon.domain.model import EVERYTHING, Sample, SampleSeries, SampleSummary, TimeRange, check_metric_name
+from perfmon.domain.model import (
+    EVERYTHING,
+    Sample,
+    SampleSeries,
+    SampleSummary,
+    SessionStatus,
+    TimeRange,
+    check_metric_name,
+)
 from perfmon.domain.ports import HistoryMaintenance, PruneReport, SampleRepository
 from perfmon.domain.rollups import DAY, RollupBucket, check_width, merge_partials, overlapping, rollup
 
@@ -43,7 +51,10 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         self._warned_about: set[Path] = set()
         self._parsed = rollup_rows.ParsedRollups()
 
-    def append(self, token: str, samples: Sequence[Sample]) -> None:
+    def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
+        return {}  # not kept yet: issue 12 keeps it in the append
+
+    def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         if not samples:
             return
         groups = appends.group(samples)

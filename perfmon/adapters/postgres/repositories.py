@@ -39,6 +39,7 @@ from perfmon.domain.model import (
     SampleSeries,
     SampleSummary,
     Session,
+    SessionStatus,
     TimeRange,
     User,
     Username,
@@ -152,7 +153,10 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
         self._writer = GroupCommitWriter(engine, self._series)
         self._maintenance = PostgresHistoryMaintenance(engine)
 
-    def append(self, token: str, samples: Sequence[Sample]) -> None:
+    def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
+        return {}  # not kept yet: issue 12 keeps it in the append
+
+    def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         # Concurrent requests share one statement and one commit; each returns once its samples are committed,
         # all of them or none, with identities in the order of the list.
         if samples:

@@ -60,7 +60,9 @@ class History:
     ) -> SampleSeries:
         """The metric's samples within the range, oldest first, of the token's session, another of its
         user's (SessionNotFound for any other), or one of its user's hosts (HostNotFound for any other)."""
-        return self._source(token, of_session, host, check_metric_name(metric)).between(time_range)
+        return self._source(token, of_session, host, check_metric_name(metric), time_range).between(
+            time_range
+        )
 
     def buckets(
         self,
@@ -74,7 +76,7 @@ class History:
         """The metric's samples within the range downsampled to one bucket per step seconds, oldest
         first: exactly what the raw samples give, read from the rollups where they serve (rollups.py)."""
         check_step(step)
-        source = self._source(token, of_session, host, check_metric_name(metric))
+        source = self._source(token, of_session, host, check_metric_name(metric), time_range)
         return stepped_buckets(source, time_range, step)
 
     def sessions_of_user(self, token: str, metric: str = CPU) -> list[SessionOverview]:
@@ -100,8 +102,12 @@ class History:
             raise UnknownSession()
         return session
 
-    def _source(self, token: str, of_session: str | None, host: str | None, metric: str) -> _Series:
-        """The series the caller may read: its session's, another session's of its user, or a host's."""
+    def _source(
+        self, token: str, of_session: str | None, host: str | None, metric: str, time_range: TimeRange
+    ) -> _Series:
+        """The series the caller may read: its session's, another session's of its user, or a host's
+        (only its sessions whose samples may meet the range: an agent restarted daily for a year has
+        365 sessions, and a chart of the last hour reads one or two)."""
         caller = self.session(token)
         if of_session is not None and host is not None:
             raise InvalidInput("session and host do not combine")
@@ -111,7 +117,7 @@ class History:
             # Another user's host answers exactly like one that does not exist.
             if not sessions:
                 raise HostNotFound()
-            return _Series(self._samples, _oldest_first(sessions), metric)
+            return _Series(self._samples, self._meeting(sessions, time_range), metric)
         if of_session is None:
             return _Series(self._samples, [caller.token], metric)
         target = self._sessions.get(parse_session_token(of_session))
@@ -120,11 +126,18 @@ class History:
             raise SessionNotFound()
         return _Series(self._samples, [target.token], metric)
 
-
-def _oldest_first(sessions: list[Session]) -> list[str]:
-    """The host's sessions' tokens, oldest first: equal times of two sessions merge in that order, the
-    nearest there is to arrival order (an agent's new session follows its last)."""
-    return [session.token for session in sorted(sessions, key=lambda session: session.created_at)]
+    def _meeting(self, sessions: list[Session], time_range: TimeRange) -> list[str]:
+        """The tokens of the sessions whose first..last sample times (status(): any metric, ever) meet
+        the range, oldest session first: equal times of two sessions merge in that order, the nearest
+        there is to arrival order (an agent's new session follows its last)."""
+        statuses = self._samples.status([session.token for session in sessions])
+        return [
+            session.token
+            for session in sorted(sessions, key=lambda session: session.created_at)
+            if session.token in statuses
+            and (time_range.start is None or statuses[session.token].last >= time_range.start)
+            and (time_range.end is None or statuses[session.token].first <= time_range.end)
+        ]
 
 
 def _overview(name: str, sessions: list[Session], statuses: dict[str, SessionStatus]) -> HostOverview:

@@ -9,7 +9,7 @@ import falcon
 from perfmon.config import DEFAULT_MAX_BODY_BYTES
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
-from perfmon.entrypoints.http import resources
+from perfmon.entrypoints.http import host_resources, resources
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
@@ -35,6 +35,8 @@ def create_app(
     app.add_route("/login", resources.Login(accounts, max_body_bytes, client_address or ClientAddress()))
     app.add_route("/cpu", resources.CpuSamples(history, max_body_bytes))
     app.add_route("/sessions", resources.Sessions(history))
+    app.add_route("/samples", host_resources.MetricSamples(history, max_body_bytes))
+    app.add_route("/hosts", host_resources.Hosts(history))
     app.add_route("/healthz", resources.Health())
     app.add_route("/readyz", resources.Readiness(storage_name, check_storage))
     app.add_route("/openapi.json", resources.ApiDescription())

@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from perfmon.domain.errors import (
+    HostNotFound,
     InvalidCredentials,
     InvalidInput,
     PerfmonError,
@@ -30,6 +31,7 @@ _ANSWERS: dict[type[PerfmonError], tuple[str, str]] = {
     UsernameTaken: (falcon.HTTP_400, "User is already registered"),
     InvalidCredentials: (falcon.HTTP_401, "Wrong credentials or user is not registered"),
     SessionNotFound: (falcon.HTTP_404, "No such session"),
+    HostNotFound: (falcon.HTTP_404, "No such host"),
     StorageUnavailable: (falcon.HTTP_503, "Storage unavailable, retry later"),
     TooManyAttempts: (falcon.HTTP_429, "Too many attempts, retry later"),
 }

@@ -12,7 +12,7 @@ import falcon
 
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
-from perfmon.domain.model import Bucket, SampleSeries, Session, TimeRange
+from perfmon.domain.model import CPU, Bucket, SampleSeries, Session, TimeRange
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import (
@@ -36,28 +36,33 @@ class _AccountCall:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, self._max_body_bytes)
         name, password = require_string(body, "user"), require_string(body, "passwd")
-        resp.media = {"hash": self._open_session(req, name, password).token}
+        # PROTOCOL.md part 3: an optional host the new session belongs to; absent or null: none.
+        host = body.get("host")
+        if host is not None and not isinstance(host, str):
+            raise BadArguments("host must be a string or null")
+        resp.media = {"hash": self._open_session(req, name, password, host).token}
 
-    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
+    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
         raise NotImplementedError
 
 
 class Registration(_AccountCall):
-    """POST /register: create a user and open its first session."""
+    """POST /register: create a user and open its first session (on a host, if one is named)."""
 
-    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
-        return self._accounts.register(name, password)
+    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
+        return self._accounts.register(name, password, host)
 
 
 class Login(_AccountCall):
-    """POST /login: open a new session for a known user; failures are limited per client address."""
+    """POST /login: open a new session for a known user (on a host, if one is named); failures are limited
+    per client address."""
 
     def __init__(self, accounts: Accounts, max_body_bytes: int, client_address: ClientAddress) -> None:
         super().__init__(accounts, max_body_bytes)
         self._client_address = client_address
 
-    def _open_session(self, req: falcon.Request, name: str, password: str) -> Session:
-        return self._accounts.log_in(name, password, self._client_address.of(req))
+    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
+        return self._accounts.log_in(name, password, self._client_address.of(req), host)
 
 
 class CpuSamples:
@@ -95,7 +100,7 @@ class CpuSamples:
         samples = self._history.samples(token, time_range, of_session)
         if as_csv:
             resp.content_type = falcon.MEDIA_CSV
-            resp.stream = _csv_lines(samples)
+            resp.stream = csv_lines(samples)
             return
         resp.media = {
             "payload": [
@@ -118,9 +123,10 @@ def _bucket_document(bucket: Bucket) -> dict[str, float | int]:
 CSV_LINES_PER_CHUNK = 4096
 
 
-def _csv_lines(samples: SampleSeries) -> Iterator[bytes]:
-    """The samples as `cpu,time` CSV in chunks, so that a large export is never one big string."""
-    yield b"cpu,time\n"
+def csv_lines(samples: SampleSeries, metric: str = CPU) -> Iterator[bytes]:
+    """The samples as `metric,time` CSV (`cpu,time` for GET /cpu) in chunks, so that a large export is
+    never one big string. The metric's name is checked ([a-z][a-z0-9_]*): nothing to quote."""
+    yield f"{metric},time\n".encode()
     for offset in range(0, len(samples), CSV_LINES_PER_CHUNK):
         cpus = samples.values[offset : offset + CSV_LINES_PER_CHUNK]
         moments = samples.taken_at[offset : offset + CSV_LINES_PER_CHUNK]
@@ -129,7 +135,8 @@ def _csv_lines(samples: SampleSeries) -> Iterator[bytes]:
 
 
 class Sessions:
-    """GET /sessions: every session of the caller's user, newest first, with sample counts."""
+    """GET /sessions: every session of the caller's user, newest first, with its `cpu` sample counts and
+    its host (PROTOCOL.md part 3; null for a session on none)."""
 
     def __init__(self, history: History) -> None:
         self._history = history
@@ -144,6 +151,7 @@ class Sessions:
                     "samples": overview.samples.count,
                     "first": overview.samples.first,
                     "last": overview.samples.last,
+                    "host": overview.session.host,
                 }
                 for overview in overviews
             ]

@@ -35,6 +35,7 @@ from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.downsampling import zeros_ordered
 from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
+    Point,
     Sample,
     SampleSeries,
     SampleSummary,
@@ -105,7 +106,9 @@ class PostgresSessionRepository(SessionRepository):
 
     def add(self, session: Session) -> None:
         owner = select(users.c.id).where(users.c.name == session.user.value).scalar_subquery()
-        statement = insert(sessions).values(token=session.token, user_id=owner, created_at=session.created_at)
+        statement = insert(sessions).values(
+            token=session.token, user_id=owner, created_at=session.created_at, host=session.host
+        )
         with transaction(self._engine) as connection:
             connection.execute(statement)
         # A client posts right after logging in: remember the session it is about to use.
@@ -154,13 +157,37 @@ class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
         self._maintenance = PostgresHistoryMaintenance(engine)
 
     def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
-        return {}  # not kept yet: issue 12 keeps it in the append
+        # One query for every session: its row's `seen` and `first`, its series rows' latest samples. Kept
+        # by each append (group_commit.py), so a few rows a session, never a scan of samples.
+        if not tokens:
+            return {}
+        query = (
+            select(
+                sessions.c.token,
+                sessions.c.seen,
+                sessions.c.first,
+                series.c.metric,
+                series.c.latest_value,
+                series.c.latest_at,
+            )
+            .join_from(sessions, series, series.c.session_token == sessions.c.token)
+            .where(
+                sessions.c.token.in_(list(tokens)),
+                sessions.c.first.is_not(None),
+                series.c.latest_at.is_not(None),
+            )
+        )
+        found: dict[str, tuple[float | None, float, dict[str, Point]]] = {}
+        with transaction(self._engine) as connection:
+            for token, seen, first, metric, value, moment in connection.execute(query):
+                found.setdefault(token, (seen, first, {}))[2][metric] = Point(value, moment)
+        return {token: SessionStatus(seen, first, latest) for token, (seen, first, latest) in found.items()}
 
     def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         # Concurrent requests share one statement and one commit; each returns once its samples are committed,
-        # all of them or none, with identities in the order of the list.
+        # all of them or none, with identities in the order of the list, and the session's status moved.
         if samples:
-            self._writer.append(token, samples)
+            self._writer.append(token, samples, received_at)
 
     def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
         # Two arrays in one row instead of a row per sample: the driver hands back two lists of floats,
@@ -261,13 +288,15 @@ class DatabaseHealth:
             raise StorageUnavailable("the database accepts no writes (read-only)")
 
 
-def _sessions_with_owner() -> Select[tuple[str, str, float]]:
+def _sessions_with_owner() -> Select[tuple[str, str, float, str | None]]:
     """Sessions with their user's name, as a Session needs them."""
-    return select(sessions.c.token, users.c.name, sessions.c.created_at).join_from(sessions, users)
+    return select(sessions.c.token, users.c.name, sessions.c.created_at, sessions.c.host).join_from(
+        sessions, users
+    )
 
 
-def _session(row: Row[tuple[str, str, float]]) -> Session:
-    return Session(token=row.token, user=Username(row.name), created_at=row.created_at)
+def _session(row: Row[tuple[str, str, float, str | None]]) -> Session:
+    return Session(token=row.token, user=Username(row.name), created_at=row.created_at, host=row.host)
 
 
 def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnElement[bool]]:

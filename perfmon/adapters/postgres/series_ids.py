@@ -3,13 +3,21 @@
 Series, like sessions, are never deleted, so an id once found stays right for the life of the process;
 the cache spares each write a lookup. A series is created in the transaction that stores its first
 samples, so that a write that fails leaves no empty series behind.
+
+A session holds at most MAX_SERIES_PER_SESSION series (PROTOCOL.md part 3). Only a write with a series
+the cache does not know can pass that limit; such a write locks its session's row first (claim()), so
+that writers of other processes creating series of the same session wait for its commit, and counts the
+session's series with their commits seen: the count is exact whatever the number of processes.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
+
+from perfmon.domain.errors import PerfmonError, TooManySeries, UnknownSession
+from perfmon.domain.model import MAX_SERIES_PER_SESSION
 
 # Bounds the cache's memory (about 200 bytes an entry); the oldest entries make room, and a miss costs
 # one indexed lookup inside the write.
@@ -36,13 +44,21 @@ UNION ALL
 SELECT series.id, series.session_token::text, series.metric
 FROM series JOIN wanted USING (session_token, metric)
 """
-# Finds existing series: a plain indexed lookup, a tenth of the cost of the statement above, and what a
-# process's first write to a session that already has its series (after a restart) needs.
-_FIND = (
-    "SELECT id, session_token::text, metric FROM series "
-    "WHERE session_token = ANY(%(tokens)s::uuid[]) AND metric = ANY(%(metrics)s::text[])"
+# Locks the sessions' rows in token order (as every writer does: no deadlock between two of them), then
+# lists their series. FOR NO KEY UPDATE is what an append's update of the session's status takes: it waits
+# for a concurrent write to the session, and lets series be inserted (their foreign key takes KEY SHARE).
+# A session that is not there has no row.
+_LOCK_AND_LIST = """
+WITH locked AS (
+    SELECT token FROM sessions WHERE token = ANY(%(tokens)s::uuid[]) ORDER BY token FOR NO KEY UPDATE
 )
+SELECT locked.token::text, series.id, series.metric
+FROM locked LEFT JOIN series ON series.session_token = locked.token
+"""
 _ATTEMPTS = 3
+
+# The metrics that one request writes to its session: a session's token and the names of its samples.
+Request = tuple[str, Collection[str]]
 
 
 class SeriesIds:
@@ -70,18 +86,46 @@ class SeriesIds:
                     found[key] = series_id
         return found, sorted(missing)
 
-    def find_or_create(self, cursor: Any, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
-        """The ids of the series, created where missing, in the cursor's transaction (psycopg2 cursor).
+    def claim(
+        self, cursor: Any, requests: Sequence[Request]
+    ) -> tuple[dict[SeriesKey, int], dict[int, PerfmonError]]:
+        """The ids of the series the requests write (found, or created where missing) in the cursor's
+        transaction (psycopg2 cursor), and the requests refused, by their index: UnknownSession when the
+        session is not there, TooManySeries when the request would give its session more than
+        MAX_SERIES_PER_SESSION series. Requests are taken in order: of two to one session that each fit
+        but not together, the first is admitted and the second refused. No series of a refused request is
+        created. The sessions' rows stay locked until the transaction ends (see the module's docstring)."""
+        cursor.execute(_LOCK_AND_LIST, {"tokens": sorted({token for token, _ in requests})})
+        # Per session: its series, by name, with the id, or None for one that an admitted request adds.
+        held: dict[str, dict[str, int | None]] = {}
+        for token, series_id, metric in cursor.fetchall():
+            series_of = held.setdefault(token, {})
+            if series_id is not None:
+                series_of[metric] = series_id
+        refused: dict[int, PerfmonError] = {}
+        admitted: set[SeriesKey] = set()
+        for index, (token, metrics) in enumerate(requests):
+            names = held.get(token)
+            if names is None:
+                refused[index] = UnknownSession()
+                continue
+            fresh = [metric for metric in metrics if metric not in names]
+            if len(names) + len(fresh) > MAX_SERIES_PER_SESSION:
+                refused[index] = TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
+                continue
+            names.update(dict.fromkeys(fresh))
+            admitted.update((token, metric) for metric in metrics)
+        found = {key: series_id for key in admitted if (series_id := held[key[0]][key[1]]) is not None}
+        new = sorted(key for key in admitted if key not in found)
+        if new:
+            found.update(self._create(cursor, new))
+        return found, refused
 
-        Raises the driver's IntegrityError when a session is not there (the series' foreign key)."""
-        tokens, metrics = sorted({token for token, _ in keys}), sorted({metric for _, metric in keys})
-        cursor.execute(_FIND, {"tokens": tokens, "metrics": metrics})
-        wanted_keys = set(keys)
-        # Both lists match every pair of a token and a metric: keep the pairs asked for.
-        found = {
-            (token, metric): id_ for id_, token, metric in cursor.fetchall() if (token, metric) in wanted_keys
-        }
-        wanted = [key for key in keys if key not in found]
+    @staticmethod
+    def _create(cursor: Any, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
+        """The ids of the series of the keys (sorted), created where missing."""
+        found: dict[SeriesKey, int] = {}
+        wanted = keys
         for _ in range(_ATTEMPTS):
             if not wanted:
                 return found

@@ -49,6 +49,14 @@ sessions = Table(
     Column("token", Uuid(as_uuid=False), primary_key=True),
     Column("user_id", BigInteger, ForeignKey(users.c.id), nullable=False),
     Column("created_at", Double, nullable=False),
+    # The host the session belongs to (check_host_name), None for the original client's sessions. No index:
+    # a user's sessions are read by user_id and filtered by host, a few rows per user.
+    Column("host", Text),
+    # The session's status (SessionStatus), moved in the transaction of each append: `seen` the server's
+    # clock at its latest write that told it, `first` the earliest sample time ever stored (None until the
+    # first sample). The latest sample of each metric is on its series row.
+    Column("seen", Double),
+    Column("first", Double),
     # Serves "the sessions of a user, newest first" and keeps the foreign key cheap to check.
     Index(None, "user_id", "created_at"),
 )
@@ -61,6 +69,12 @@ series = Table(
     Column("session_token", Uuid(as_uuid=False), ForeignKey(sessions.c.token), nullable=False),
     # A metric name (check_metric_name): [a-z][a-z0-9_]{0,63}.
     Column("metric", Text, nullable=False),
+    # The series' latest sample (SessionStatus.latest): the greatest time, of equal times the greatest
+    # samples.id (the arrival order reads list them in). None only while the series has no sample: it is
+    # created in the transaction that stores its first. Not indexed, so the update of each append is HOT.
+    Column("latest_value", Double),
+    Column("latest_at", Double),
+    Column("latest_id", BigInteger),
     # Finds a series by its session and name, and lists a session's series.
     UniqueConstraint("session_token", "metric", name="uq_series_session_token_metric"),
 )

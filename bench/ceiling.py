@@ -1,6 +1,7 @@
 """The ceiling: a bare Falcon app on the same waitress set-up as perfmon, which stores nothing.
 
-`POST /cpu` reads and parses the JSON body and answers what perfmon answers; `GET /cpu` serialises
+`POST /cpu` reads and parses the JSON body and answers what perfmon answers, and so does `POST /samples`
+(`{"stored": n}`, n the samples the body holds: 1 for a single sample); `GET /cpu` serialises
 samples held in memory (`n=1000` or `n=100000`, optionally `step=60`: the buckets, computed at start)
 to the same JSON as perfmon. It reads and writes JSON with the media handlers of perfmon's own app
 (Falcon's defaults unless perfmon sets others), so what perfmon costs beyond it is the cost of its
@@ -54,6 +55,16 @@ class CeilingCpu:
         resp.media = {"payload": [{"cpu": cpu, "timestamp": taken_at} for cpu, taken_at in self._samples[n]]}
 
 
+class CeilingSamples:
+    """POST /samples parses the body and answers as perfmon does, `{"stored": n}`: no validation, no
+    storage (PROTOCOL.md part 3's answer to a single sample is `{"stored": 1}`)."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.get_media()
+        samples = body.get("samples")
+        resp.media = {"stored": len(samples) if isinstance(samples, list) else 1}
+
+
 def _buckets(samples: list[tuple[float, float]], step: float) -> list[tuple[float, float, float, float, int]]:
     grouped: dict[float, list[float]] = {}
     for cpu, taken_at in samples:
@@ -92,6 +103,7 @@ def main() -> int:
     app = falcon.App()
     _perfmon_media_handlers(app)
     app.add_route("/cpu", CeilingCpu())
+    app.add_route("/samples", CeilingSamples())
     server = create_server(
         app, host="127.0.0.1", port=arguments.port, threads=arguments.threads, max_body_bytes=1024 * 1024
     )

@@ -2,6 +2,7 @@
 
     python -m bench                          # both storage modes, every workload, 3 repetitions of 10 s
     python -m bench --quick --modes file --only post         # a smoke test: 1 repetition of 3 s runs
+    python -m bench --only post,post-metrics                 # one CPU sample, or the agent's 12 metrics
     python -m bench --only history --seconds 6               # a month at 1 Hz beside 10 minutes
     python -m bench --only post,batch,get,sessions --baseline DIR   # against another perfmon tree
 
@@ -53,15 +54,17 @@ from .stores import (
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUPS = {
     "post": ("post",),
+    "post-metrics": ("post_metrics",),
     "batch": ("batch",),
     "get": ("get_1k", "get_100k", "get_100k_step60"),
     "sessions": ("sessions_100", "sessions_10000", "sessions_10000_cold"),
     "auth": ("register", "login"),
     "history": ("history",),
 }
-# The workloads that --baseline also runs on the baseline tree's servers.
+# The workloads that --baseline also runs on the baseline tree's servers (not post-metrics: POST /samples
+# is issue 12's, which an older baseline does not have).
 BASELINE_GROUPS = ("post", "batch", "get", "sessions")
-MAIN_CASES = ("post", "batch", "get_1k", "get_100k", "get_100k_step60", "register", "login")
+MAIN_CASES = ("post", "post_metrics", "batch", "get_1k", "get_100k", "get_100k_step60", "register", "login")
 SESSIONS_CASES = GROUPS["sessions"]
 GET_CASES = {"get_1k": (1000, None), "get_100k": (100_000, None), "get_100k_step60": (100_000, w.GET_STEP)}
 LOGIN_USER = "bench-login"
@@ -257,7 +260,7 @@ class Bench:
     def run_repetition(self, rep: int) -> None:
         main_cases = [case for case in MAIN_CASES if case in self.cases]
         if main_cases:
-            needs_ceiling = any(case == "post" or case.startswith("get") for case in main_cases)
+            needs_ceiling = any(_against_ceiling(case) for case in main_cases)
             with self._serving(rep, ["main"], ceiling=needs_ceiling) as servers:
                 for case in main_cases:
                     for variant in _rotated(self._variants(case), rep):
@@ -283,7 +286,7 @@ class Bench:
         return [*self.modes, *(self.baselines if case in self.baseline_cases else [])]
 
     def _variants(self, case: str) -> list[str]:
-        if case == "post" or case.startswith("get"):
+        if _against_ceiling(case):
             return ["ceiling", *self._storage_variants(case)]
         if case == "batch":
             return [*self._storage_variants(case), *(["copy"] if "db" in self.modes else [])]
@@ -310,6 +313,8 @@ class Bench:
             if store is not None:
                 tokens = store.new_sessions(w.POST_SESSIONS)
             self._post_run(rep, case, variant, server, store, tokens, w.POST_CONNECTIONS, name)
+        elif case == "post_metrics":
+            self._post_metrics_run(rep, variant, server, store, name)
         elif case == "batch":
             assert store is not None
             tokens = store.new_sessions(w.BATCH_SESSIONS)
@@ -370,6 +375,23 @@ class Bench:
         result = self._wrk(server, {"kind": "post", "tokens": tokens, "base_time": base}, connections, name)
         check = None if store is None else _check_posts(store, tokens, base, result)
         self._record(Measurement(case, variant, rep, result.ok_per_second, result.p50_ms, check, result))
+
+    def _post_metrics_run(
+        self, rep: int, variant: str, server: Server, store: AnyStore | None, name: str
+    ) -> None:
+        """Single POST /samples of the agent's 12 metrics, over fresh sessions each on a host of its own;
+        against perfmon, every acknowledged sample checked in each of its 12 series."""
+        tokens = [str(uuid.uuid4()) for _ in range(w.POST_SESSIONS)]
+        if store is not None:
+            assert isinstance(store, Store), "the baseline does not run post-metrics"
+            tokens = store.new_sessions(w.POST_SESSIONS, hosts=True)
+        _, base = self._next_run()
+        config = {"kind": "post_metrics", "tokens": tokens, "base_time": base}
+        result = self._wrk(server, config, w.POST_CONNECTIONS, name)
+        check = None if store is None else _check_post_metrics(store, tokens, base, result)
+        self._record(
+            Measurement("post_metrics", variant, rep, result.ok_per_second, result.p50_ms, check, result)
+        )
 
     def _get_run(self, rep: int, case: str, variant: str, server: Server, name: str) -> None:
         count, step = GET_CASES[case]
@@ -464,6 +486,11 @@ class Bench:
             shutil.rmtree(self.temp, ignore_errors=True)
 
 
+def _against_ceiling(case: str) -> bool:
+    """True for the cases that the ceiling app also serves."""
+    return case in ("post", "post_metrics") or case.startswith("get")
+
+
 def _rotated(items: list[str], rep: int) -> list[str]:
     """The variants in a different order each repetition, so that no one always runs first."""
     shift = rep % len(items)
@@ -550,6 +577,49 @@ def _check_batches(store: AnyStore, tokens: list[str], base: float, result: WrkR
         in_flight=(sum(result.sent_by_thread.values()) - result.requests) * w.BATCH_SIZE,
         unexpected=unexpected,
     )
+
+
+def _check_post_metrics(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+    """Counted in samples (a request's 12 metrics at one time). The answer, `{"stored": 1}`, names no
+    sample, so, as for batches, acknowledged requests are counted: every one must have a complete sample
+    stored (all 12 metrics, each the value its request carried: workload.agent_metrics). A sample stored
+    in part, with a wrong value, twice, or at a time no request carried is *unexpected*; so is a 200 that
+    did not say `{"stored": 1}`."""
+    touched = _touched(tokens, result)
+    end = base + w.RUN_TIME_SPAN
+    expected: dict[float, dict[str, float] | None] = {}  # time -> its request's metrics (None: no request)
+    found: dict[float, int] = {}  # time -> metrics stored with its request's value
+    unexpected = 0
+    for metric in w.POST_METRICS:
+        points = store.stored_points(touched, metric, base, end)
+        unexpected += len(points) - len(set(points))  # stored twice
+        for moment, value in set(points):
+            if moment not in expected:
+                expected[moment] = _request_metrics(moment, base, result)
+            metrics = expected[moment]
+            if metrics is None or value != metrics[metric]:
+                unexpected += 1
+            else:
+                found[moment] = found.get(moment, 0) + 1
+    complete = sum(1 for count in found.values() if count == len(w.POST_METRICS))
+    unexpected += sum(1 for count in found.values() if count != len(w.POST_METRICS))  # stored in part
+    unexpected += result.ok - len(result.acked)  # a 200 that did not say {"stored": 1}
+    return Check(
+        acknowledged=result.ok,
+        stored=len(found),
+        lost=max(0, result.ok - complete),
+        stored_unacknowledged=max(0, complete - result.ok),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=unexpected,
+    )
+
+
+def _request_metrics(moment: float, base: float, result: WrkResult) -> dict[str, float] | None:
+    """The metrics that the post-metrics request of this time carried; None when no request carried it."""
+    offset = moment - 0.25 - base
+    if offset != int(offset) or not _sent_request(moment, base, result, 1):
+        return None
+    return w.agent_metrics(int(offset % w.THREAD_TIME_SPAN))
 
 
 def _check_register(store: AnyStore, run: int, result: WrkResult) -> Check:

@@ -80,14 +80,19 @@ class Store:
             self.users.add(User(username, password_hash))
         return username
 
-    def new_sessions(self, count: int, user: str = AGENTS_USER) -> list[str]:
-        """`count` fresh sessions of the user, created through the adapter; their tokens."""
+    def new_sessions(self, count: int, user: str = AGENTS_USER, hosts: bool = False) -> list[str]:
+        """`count` fresh sessions of the user, created through the adapter; their tokens. With `hosts`,
+        each on a host of its own, `bench-host-<token>`, as an agent's session is (PROTOCOL.md part 3)."""
         username = self.ensure_user(user)
         tokens = [str(uuid.uuid4()) for _ in range(count)]
         now = time.time()
 
         def add(token: str) -> None:
-            self.sessions.add(Session(token=token, user=username, created_at=now))
+            if hosts:
+                session = Session(token=token, user=username, created_at=now, host=f"bench-host-{token}")
+            else:
+                session = Session(token=token, user=username, created_at=now)  # the baseline's has no host
+            self.sessions.add(session)
 
         with ThreadPoolExecutor(_READ_WORKERS) as pool:
             list(pool.map(add, tokens))
@@ -153,6 +158,20 @@ class Store:
 
         with ThreadPoolExecutor(_READ_WORKERS) as pool:
             return [moment for times in pool.map(read, list(tokens)) for moment in times]
+
+    def stored_points(
+        self, tokens: Iterable[str], metric: str, start: float, end: float
+    ) -> list[tuple[float, float]]:
+        """The (time, value) of every sample of `metric` in these sessions within [start, end], all
+        sessions together: any series, read through the storage's own adapter (issue 11's ports on)."""
+        time_range = TimeRange(start, end)
+
+        def read(token: str) -> list[tuple[float, float]]:
+            series = self.samples.between(token, metric, time_range)
+            return list(zip(series.taken_at, series.values, strict=True))
+
+        with ThreadPoolExecutor(_READ_WORKERS) as pool:
+            return [point for points in pool.map(read, list(tokens)) for point in points]
 
     def existing_sessions(self, tokens: Iterable[str]) -> int:
         """How many of the tokens name a stored session (read by a fresh repository: no cache)."""

@@ -1,7 +1,8 @@
 -- The wrk script of every perfmon benchmark run (bench/run.py writes its settings, wrk runs this).
 --
 -- Settings: a Lua file named by the environment variable BENCH_CONFIG, returning a table:
---   kind        "post" (one sample), "batch" (batch_size samples), "register", "login" or "get"
+--   kind        "post" (one sample), "post_metrics" (one sample of the agent's 12 metrics, POST /samples),
+--               "batch" (batch_size samples), "register", "login" or "get"
 --   tokens      session hashes; request n of thread i goes to tokens[(i + n * threads) % #tokens + 1]
 --   threads     wrk's thread count
 --   base_time   the first timestamp of this run: sample times identify their thread and request,
@@ -14,7 +15,7 @@
 --   out         the file done() writes the results to: one line of JSON, then one acknowledged
 --               identifier per line (the stored sample's time, or the session hash of register/login)
 --
--- Times: thread i's request n carries time base_time + i * 1e7 + n + 0.25 ("post"), or sample j of
+-- Times: thread i's request n carries time base_time + i * 1e7 + n + 0.25 ("post", "post_metrics"), or sample j of
 -- batch n carries base_time + i * 1e7 + n * batch_size + j + 0.25 ("batch").
 
 local cfg = dofile(os.getenv("BENCH_CONFIG"))
@@ -52,6 +53,23 @@ function builders.post()
     next_token(), (sent % 1000) / 10, thread_base() + sent + 0.25
   )
   return wrk.format("POST", "/cpu", JSON_HEADERS, body)
+end
+
+-- The metrics of request n: bench/workload.py's agent_metrics(n), the same numbers in the same formats.
+local METRICS_FORMAT = '{"hash": "%s", "time": %.2f, "metrics": {'
+  .. '"cpu": %.1f, "mem": %.1f, "swap": %.1f, "load1": %.2f, "load5": %.2f, "load15": %.2f, '
+  .. '"disk": %.1f, "disk_read": %d, "disk_write": %d, "net_rx": %.1f, "net_tx": %.2f, "temp": %.1f}}'
+
+function builders.post_metrics()
+  local n = sent
+  local body = string.format(
+    METRICS_FORMAT, next_token(), thread_base() + n + 0.25,
+    (n % 1000) / 10, 20 + (n % 600) / 10, (n % 50) / 10,
+    (n % 400) / 100, (n % 300) / 100, (n % 200) / 100,
+    40 + (n % 200) / 10, (n % 10000) * 4096, (n % 10000) * 8192 + 512,
+    1000 + n * 3.5, 800 + n * 1.25, 35 + (n % 300) / 10
+  )
+  return wrk.format("POST", "/samples", JSON_HEADERS, body)
 end
 
 function builders.batch()
@@ -93,6 +111,8 @@ end
 -- What identifies an acknowledged write in a 200's body.
 local ACK_PATTERNS = {
   post = '"time":%s*([%d%.eE+-]+)',
+  -- The answer names no sample: an acknowledged request is counted (the check counts complete samples).
+  post_metrics = '^%s*{%s*"stored":%s*(1)%s*}%s*$',
   register = '"hash":%s*"([%x-]+)"',
   login = '"hash":%s*"([%x-]+)"',
 }

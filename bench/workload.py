@@ -9,6 +9,13 @@ from collections.abc import Iterator
 # post: single-sample POST /cpu, 16 keep-alive connections spread over 64 sessions.
 POST_CONNECTIONS = 16
 POST_SESSIONS = 64
+# post-metrics: single-sample POST /samples carrying the agent's 12 metrics (PROTOCOL.md part 3's
+# catalogue, in its order), from as many connections over as many fresh sessions as `post`, each session
+# on a host of its own (an agent's).
+POST_METRICS = (
+    "cpu", "mem", "swap", "load1", "load5", "load15", "disk", "disk_read", "disk_write", "net_rx", "net_tx",
+    "temp",
+)  # fmt: skip
 # batch: POST /cpu of 1,000-sample batches from 4 connections into 16 sessions; the COPY ceiling
 # copies the same rows from as many connections.
 BATCH_SIZE = 1000
@@ -41,6 +48,33 @@ THREAD_TIME_SPAN = 1e7
 def history(count: int) -> list[tuple[float, float]]:
     """`count` (cpu, time) samples one second apart, as held by the `get` sessions and the ceiling."""
     return [(round((index * 37) % 1000 / 10, 1), HISTORY_START + index + 0.5) for index in range(count)]
+
+
+def agent_metrics(request: int) -> dict[str, float]:
+    """The metrics that a wrk thread's request number `request` (0, 1, ...) of `post-metrics` carries,
+    as the server parses them from the JSON: workload.lua's builders.post_metrics writes the same numbers
+    with the same formats, so the bench can check each stored value against its request's.
+
+    Readings like an agent's (percentages with a decimal, load averages, bytes/s), each a function of
+    the request number; the byte rates grow with it, so no two requests of a thread carry the same
+    metrics. The sample's time, as in `post`, tells the thread and the request.
+    """
+    n = request
+    readings = {
+        "cpu": ("%.1f", (n % 1000) / 10),
+        "mem": ("%.1f", 20 + (n % 600) / 10),
+        "swap": ("%.1f", (n % 50) / 10),
+        "load1": ("%.2f", (n % 400) / 100),
+        "load5": ("%.2f", (n % 300) / 100),
+        "load15": ("%.2f", (n % 200) / 100),
+        "disk": ("%.1f", 40 + (n % 200) / 10),
+        "disk_read": ("%d", (n % 10000) * 4096),
+        "disk_write": ("%d", (n % 10000) * 8192 + 512),
+        "net_rx": ("%.1f", 1000 + n * 3.5),
+        "net_tx": ("%.2f", 800 + n * 1.25),
+        "temp": ("%.1f", 35 + (n % 300) / 10),
+    }
+    return {name: float(text_format % value) for name, (text_format, value) in readings.items()}
 
 
 def run_time_base(run: int) -> float:

@@ -579,12 +579,32 @@ def _check_batches(store: AnyStore, tokens: list[str], base: float, result: WrkR
     )
 
 
-def _check_post_metrics(store: Store, tokens: list[str], base: float, result: WrkResult) -> Check:
+# wrk stops without waiting for the requests in flight, and the server goes on storing them while the
+# check reads the 12 series one after the other: one read can then see a sample in some series and not
+# in others. A sample found stored in part is read again, for up to this long, before it counts.
+SETTLE_SECONDS = 10.0
+SETTLE_PAUSE_SECONDS = 0.5
+
+
+def _check_post_metrics(
+    store: Store, tokens: list[str], base: float, result: WrkResult, settle_seconds: float = SETTLE_SECONDS
+) -> Check:
     """Counted in samples (a request's 12 metrics at one time). The answer, `{"stored": 1}`, names no
     sample, so, as for batches, acknowledged requests are counted: every one must have a complete sample
     stored (all 12 metrics, each the value its request carried: workload.agent_metrics). A sample stored
-    in part, with a wrong value, twice, or at a time no request carried is *unexpected*; so is a 200 that
-    did not say `{"stored": 1}`."""
+    in part (still so after `settle_seconds`), with a wrong value, twice, or at a time no request carried
+    is *unexpected*; so is a 200 that did not say `{"stored": 1}`."""
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        check, in_part = _post_metrics_read(store, tokens, base, result)
+        if not in_part or time.monotonic() >= deadline:
+            return check
+        _progress(f"  {in_part} sample(s) stored in part: reading again (the server may still be storing)")
+        time.sleep(SETTLE_PAUSE_SECONDS)
+
+
+def _post_metrics_read(store: Store, tokens: list[str], base: float, result: WrkResult) -> tuple[Check, int]:
+    """One read of the run's samples in every series: the check, and how many samples it found in part."""
     touched = _touched(tokens, result)
     end = base + w.RUN_TIME_SPAN
     expected: dict[float, dict[str, float] | None] = {}  # time -> its request's metrics (None: no request)
@@ -602,9 +622,10 @@ def _check_post_metrics(store: Store, tokens: list[str], base: float, result: Wr
             else:
                 found[moment] = found.get(moment, 0) + 1
     complete = sum(1 for count in found.values() if count == len(w.POST_METRICS))
-    unexpected += sum(1 for count in found.values() if count != len(w.POST_METRICS))  # stored in part
+    in_part = len(found) - complete
+    unexpected += in_part
     unexpected += result.ok - len(result.acked)  # a 200 that did not say {"stored": 1}
-    return Check(
+    check = Check(
         acknowledged=result.ok,
         stored=len(found),
         lost=max(0, result.ok - complete),
@@ -612,6 +633,7 @@ def _check_post_metrics(store: Store, tokens: list[str], base: float, result: Wr
         in_flight=sum(result.sent_by_thread.values()) - result.requests,
         unexpected=unexpected,
     )
+    return check, in_part
 
 
 def _request_metrics(moment: float, base: float, result: WrkResult) -> dict[str, float] | None:

@@ -44,17 +44,16 @@ UNION ALL
 SELECT series.id, series.session_token::text, series.metric
 FROM series JOIN wanted USING (session_token, metric)
 """
-# Locks the sessions' rows in token order (as every writer does: no deadlock between two of them), then
-# lists their series. FOR NO KEY UPDATE is what an append's update of the session's status takes: it waits
-# for a concurrent write to the session, and lets series be inserted (their foreign key takes KEY SHARE).
-# A session that is not there has no row.
-_LOCK_AND_LIST = """
-WITH locked AS (
-    SELECT token FROM sessions WHERE token = ANY(%(tokens)s::uuid[]) ORDER BY token FOR NO KEY UPDATE
+# Locks the sessions' rows in token order (as every writer does: no deadlock between two of them). FOR NO
+# KEY UPDATE is what an append's update of the session's status takes: it waits for a concurrent write
+# to the session, and lets series be inserted (their foreign key takes KEY SHARE). A session that is not
+# there has no row.
+_LOCK = (
+    "SELECT token::text FROM sessions WHERE token = ANY(%(tokens)s::uuid[]) ORDER BY token FOR NO KEY UPDATE"
 )
-SELECT locked.token::text, series.id, series.metric
-FROM locked LEFT JOIN series ON series.session_token = locked.token
-"""
+# Then, in a statement of its own, whose snapshot sees what the writers waited for have committed (a
+# statement's snapshot is taken when it starts, before any wait for a lock), the sessions' series.
+_LIST = "SELECT session_token::text, id, metric FROM series WHERE session_token = ANY(%(tokens)s::uuid[])"
 _ATTEMPTS = 3
 
 # The metrics that one request writes to its session: a session's token and the names of its samples.
@@ -95,13 +94,13 @@ class SeriesIds:
         MAX_SERIES_PER_SESSION series. Requests are taken in order: of two to one session that each fit
         but not together, the first is admitted and the second refused. No series of a refused request is
         created. The sessions' rows stay locked until the transaction ends (see the module's docstring)."""
-        cursor.execute(_LOCK_AND_LIST, {"tokens": sorted({token for token, _ in requests})})
+        tokens = {"tokens": sorted({token for token, _ in requests})}
+        cursor.execute(_LOCK, tokens)
         # Per session: its series, by name, with the id, or None for one that an admitted request adds.
-        held: dict[str, dict[str, int | None]] = {}
+        held: dict[str, dict[str, int | None]] = {token: {} for (token,) in cursor.fetchall()}
+        cursor.execute(_LIST, tokens)
         for token, series_id, metric in cursor.fetchall():
-            series_of = held.setdefault(token, {})
-            if series_id is not None:
-                series_of[metric] = series_id
+            held[token][metric] = series_id
         refused: dict[int, PerfmonError] = {}
         admitted: set[SeriesKey] = set()
         for index, (token, metrics) in enumerate(requests):

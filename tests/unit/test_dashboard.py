@@ -16,7 +16,17 @@ STATIC = resources.files("perfmon.entrypoints.http").joinpath("static")
 OUR_FILES = sorted(entry.name for entry in STATIC.iterdir() if entry.is_file())
 MAIN_MODULE = "dashboard.js"
 # The modules Node's test runner imports: they must load without a DOM and call no server.
-PURE_MODULES = ("format.js", "messages.js", "ranges.js", "series.js", "summary.js")
+PURE_MODULES = (
+    "format.js",
+    "hosts.js",
+    "messages.js",
+    "metrics.js",
+    "ranges.js",
+    "series.js",
+    "spark.js",
+    "summary.js",
+    "units.js",
+)
 UPLOT = "vendor/uplot"
 _IMPORT = re.compile(r'^(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"', flags=re.MULTILINE)
 

@@ -75,3 +75,14 @@ test("a server out of reach is status 0, worth retrying", async () => {
   assert.deepEqual([error.status, error.message, error.retryAfter], [0, "server unreachable", DEFAULT_RETRY_SECONDS]);
   assert.ok(isTransient(error));
 });
+
+test("the server's clock comes from an answer's Date header, in whole epoch seconds", async () => {
+  const { serverTime, apiAnswer } = await load("api.js");
+  assert.equal(serverTime("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+  assert.equal(serverTime(null), null);
+  assert.equal(serverTime("not a date"), null);
+  const answer = await apiAnswer(`${base}/sessions`, [["metric", "cpu"], ["metric", "mem"]]);
+  assert.deepEqual(answer.body, { payload: [] });
+  assert.equal(requests.at(-1).url, "/sessions?metric=cpu&metric=mem");
+  assert.ok(Math.abs(answer.serverTime - Date.now() / 1000) < 3600); // Node's server sends a Date
+});

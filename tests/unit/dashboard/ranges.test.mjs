@@ -76,3 +76,12 @@ test("a single sample still shows: the axis widens around it", () => {
   assert.deepEqual([low, high], [5000 - MIN_AXIS_SECONDS, 5000 + MIN_AXIS_SECONDS]);
   assert.deepEqual(axisRange({ start: 5000, end: 5010 }, NOW), [5010 - MIN_AXIS_SECONDS, 5000 + MIN_AXIS_SECONDS]);
 });
+
+test("the host page's week is a window ending now, and all spans a host's first to last sample", () => {
+  assert.deepEqual(currentSpan("604800", null, NOW), { start: NOW - 604800, end: NOW });
+  const host = { host: "web-1", sessions: 2, first: 1_699_000_000, last: 1_699_500_000, seen: 1_699_500_001 };
+  assert.deepEqual(currentSpan("all", host, NOW), { start: host.first, end: host.last });
+  assert.equal(currentSpan("all", { ...host, first: null, last: null }, NOW), null);
+  // A week on a phone-sized plot reads whole hours: the hourly rollups serve it.
+  assert.equal(stepFor(currentSpan("604800", null, NOW), 230), 3600);
+});

@@ -14,8 +14,19 @@ export class ApiError extends Error {
 export const DEFAULT_RETRY_SECONDS = 5;
 
 // The JSON body of a call (null when there is none); throws ApiError when the server refuses it or
-// cannot be reached. `params` become the query string; `init` is fetch's.
-export async function api(path, params, init) {
+// cannot be reached. `params` become the query string (an object, or [name, value] pairs when a name
+// repeats); `init` is fetch's.
+export const api = async (path, params, init) => (await apiAnswer(path, params, init)).body;
+
+// The server's clock (epoch seconds, whole) from an answer's Date header; null without one.
+export function serverTime(dateHeader) {
+  const millis = dateHeader ? Date.parse(dateHeader) : NaN;
+  return Number.isFinite(millis) ? millis / 1000 : null;
+}
+
+// As api(), with the server's clock when it answered: {body, serverTime} (serverTime null when the
+// answer has no Date header). The fleet page judges hosts by the server's clock, not this machine's.
+export async function apiAnswer(path, params, init) {
   const url = params ? `${path}?${new URLSearchParams(params)}` : path;
   let response;
   try {
@@ -33,7 +44,7 @@ export async function api(path, params, init) {
     const retryAfter = Number(response.headers.get("Retry-After")) || DEFAULT_RETRY_SECONDS;
     throw new ApiError(response.status, (body && body.reason) || response.statusText, retryAfter);
   }
-  return body;
+  return { body, serverTime: serverTime(response.headers.get("Date")) };
 }
 
 // Failures worth retrying: storage briefly unavailable, or the server out of reach.

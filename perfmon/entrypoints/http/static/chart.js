@@ -6,7 +6,7 @@ import { percent } from "./format.js";
 
 // uPlot's time-axis table with 24-hour times: [tick step (s), label, then the label when the year,
 // month, day, hour, minute or second changes (null: unchanged), mode]. See uPlot's axes docs.
-const TIME_TICKS = [
+export const TIME_TICKS = [
   [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
   [3600 * 24 * 28, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
   [3600 * 24, "{D} {MMM}", "\n{YYYY}", null, null, null, null, null, 1],

@@ -1,12 +1,17 @@
-// perfmon dashboard, the page's module: sign in, pick a session, chart its CPU over a range, refreshed
-// live. It wires the DOM to the modules beside it (no build step). It talks to this server's API only;
-// the session hash lives in sessionStorage (this tab) and never in the page's URL.
+// perfmon dashboard, the page's module: sign in, then the fleet of hosts (#fleet), a host's charts
+// (#host=NAME) or a session's CPU (#sessions), refreshed live. It wires the DOM to the modules beside
+// it (no build step). It talks to this server's API only; the session hash lives in sessionStorage
+// (this tab) and never in the page's URL (its fragment names the view and a host, nothing secret).
 
-import { ApiError, api, isTransient } from "./api.js";
+import { ApiError, api, apiAnswer, isTransient } from "./api.js";
 import { createChart, fitChart, plotWidth } from "./chart.js";
+import { SPARK_WIDTH, showFleet } from "./fleetpage.js";
 import { formatCount, formatStep, percent, refreshedLine, sessionLabel } from "./format.js";
+import { HostCharts } from "./hostpage.js";
+import { SILENT_AFTER_SECONDS, duration, hostStatus, parseRoute, statusWords } from "./hosts.js";
 import { afterLoad, chartLabel, describe, givenUp, nothingToShow, signInAgain } from "./messages.js";
-import { currentSpan, stepFor } from "./ranges.js";
+import { chartsFor, metricsOf } from "./metrics.js";
+import { RANGE_WORDS, currentSpan, stepFor } from "./ranges.js";
 import { chartSeries, gapCount } from "./series.js";
 import { summarize } from "./summary.js";
 
@@ -18,6 +23,11 @@ const SIGN_IN_ATTEMPTS = 5;
 const $ = (id) => document.getElementById(id);
 const state = {
   hash: null,
+  view: null, // "fleet", "host" or "sessions"
+  host: null, // the host the host page shows
+  hosts: [], // GET /hosts' payload, as last read
+  hostRange: "3600",
+  hostCharts: null,
   sessions: [],
   range: "3600",
   chart: null,
@@ -81,18 +91,53 @@ function onHash(event) {
   signInWith(event.target, "hash", () => open(hash, null));
 }
 
-// Check the hash by listing its user's sessions, then keep it for this tab and show the dashboard.
+// Check the hash by listing its user's sessions and hosts, then keep it for this tab and show a view:
+// the one the URL names, else the fleet when the user has hosts, else the sessions (an original
+// client's user sees what it always saw).
 async function open(hash, user) {
   const sessions = (await api("/sessions", { hash })).payload;
+  const hosts = (await api("/hosts", { hash })).payload;
   sessionStorage.setItem(HASH_KEY, hash);
   if (user) sessionStorage.setItem(USER_KEY, user);
   state.hash = hash;
+  state.hosts = hosts;
   $("passwd").value = "";
   $("hash").value = "";
-  showDashboard(sessionStorage.getItem(USER_KEY));
-  showSessions(sessions);
-  $("session").focus();
-  reload();
+  $("sign-in").hidden = true;
+  $("sign-out").hidden = false;
+  $("views").hidden = false;
+  const who = sessionStorage.getItem(USER_KEY);
+  $("who").textContent = who ? `signed in as ${who}` : "signed in with a session hash";
+  if (!parseRoute(location.hash)) history.replaceState(null, "", hosts.length ? "#fleet" : "#sessions");
+  route();
+  if (state.view === "sessions") {
+    showSessions(sessions);
+    $("session").focus();
+  } else {
+    $(state.view === "fleet" ? "fleet-title" : "host-title").focus();
+  }
+}
+
+// Show the view the URL's fragment names (the fleet when it names none) and load it.
+function route() {
+  if (!state.hash) return;
+  const where = parseRoute(location.hash) || { view: "fleet" };
+  const moved = where.view !== state.view || where.host !== state.host;
+  state.view = where.view;
+  state.host = where.host || null;
+  $("fleet").hidden = state.view !== "fleet";
+  $("host-view").hidden = state.view !== "host";
+  $("dashboard").hidden = state.view !== "sessions";
+  $("to-fleet").toggleAttribute("aria-current", state.view !== "sessions");
+  $("to-sessions").toggleAttribute("aria-current", state.view === "sessions");
+  if (state.view === "sessions") showDashboard();
+  if (state.view === "host") {
+    $("host-title").textContent = state.host;
+    document.title = `${state.host} · perfmon`;
+  } else {
+    document.title = "perfmon dashboard";
+  }
+  if (moved) reload();
 }
 
 function signOut(message) {
@@ -103,20 +148,26 @@ function signOut(message) {
   clearTimeout(state.timer);
   $("csv-link").href = "#";
   $("dashboard").hidden = true;
+  $("fleet").hidden = true;
+  $("host-view").hidden = true;
+  $("views").hidden = true;
+  state.view = null;
+  state.host = null;
+  if (state.hostCharts) state.hostCharts.destroy();
+  $("hosts").replaceChildren();
   $("sign-in").hidden = false;
   $("sign-out").hidden = true;
   $("who").textContent = "";
-  announce("");
-  showRefreshed("");
+  for (const view of ["sessions", "fleet", "host"]) {
+    announce("", false, view);
+    showRefreshed("", view);
+  }
   $("sign-in-error").textContent = message || "";
   $("user").focus();
 }
 
-function showDashboard(user) {
-  $("sign-in").hidden = true;
-  $("dashboard").hidden = false;
-  $("sign-out").hidden = false;
-  $("who").textContent = user ? `signed in as ${user}` : "signed in with a session hash";
+// The session view is shown: make its chart, or fit it to the page as it is now.
+function showDashboard() {
   if (!state.chart) state.chart = createChart($("chart"), () => state.span);
   else fitChart(state.chart, $("chart"));
 }
@@ -146,49 +197,133 @@ const selectedSession = () => state.sessions.find((s) => s.session === $("sessio
 
 // ---- loading -----------------------------------------------------------------------------
 
+// Each view's element whose data-state says loading, ready or error.
+const VIEW_BOX = { sessions: "chart", fleet: "hosts", host: "host-charts" };
+
 async function load() {
   const generation = ++state.generation;
-  const chartBox = $("chart");
-  chartBox.dataset.state = "loading";
+  const view = state.view;
+  const box = $(VIEW_BOX[view]);
+  box.dataset.state = "loading";
   try {
-    const sessions = (await api("/sessions", { hash: state.hash })).payload;
-    if (generation !== state.generation) return;
-    showSessions(sessions);
-    const session = selectedSession();
-    const span = currentSpan(state.range, session, nowSeconds());
-    if (!session || !span) {
-      render([], null, null, session);
-      $("csv-link").hidden = true;
-      announce(nothingToShow(session));
-      showRefreshed("");
-      return;
-    }
-    const step = stepFor(span, plotWidth(state.chart));
-    const query = {
-      hash: state.hash,
-      session: session.session,
-      start_time: span.start,
-      cur_time: span.end,
-    };
-    const buckets = (await api("/cpu", { ...query, step })).payload;
-    if (generation !== state.generation) return;
-    render(buckets, span, step, session);
-    const csvLink = $("csv-link");
-    csvLink.href = `/cpu?${new URLSearchParams({ ...query, format: "csv" })}`;
-    csvLink.download = `perfmon-${session.session.slice(0, 8)}.csv`;
-    csvLink.hidden = false;
-    announce(afterLoad(buckets.length, state.range, $("status").classList.contains("error")));
-    showRefreshed(refreshedLine(new Date(), REFRESH_MS));
+    if (view === "fleet") await loadFleet(generation);
+    else if (view === "host") await loadHost(generation);
+    else await loadSessions(generation);
   } catch (error) {
     if (generation !== state.generation) return;
     if (!(error instanceof ApiError)) throw error;
-    chartBox.dataset.state = "error";
+    box.dataset.state = "error";
     if (error.status === 401) {
       signOut(signInAgain(error));
       return;
     }
-    announce(describe(error, "data"), true);
+    announce(describe(error, "data"), true, view);
   }
+}
+
+// A session's CPU: the session list (the picker), then its buckets over the range.
+async function loadSessions(generation) {
+  const sessions = (await api("/sessions", { hash: state.hash })).payload;
+  if (generation !== state.generation) return;
+  showSessions(sessions);
+  const session = selectedSession();
+  const span = currentSpan(state.range, session, nowSeconds());
+  if (!session || !span) {
+    render([], null, null, session);
+    $("csv-link").hidden = true;
+    announce(nothingToShow(session));
+    showRefreshed("");
+    return;
+  }
+  const step = stepFor(span, plotWidth(state.chart));
+  const query = {
+    hash: state.hash,
+    session: session.session,
+    start_time: span.start,
+    cur_time: span.end,
+  };
+  const buckets = (await api("/cpu", { ...query, step })).payload;
+  if (generation !== state.generation) return;
+  render(buckets, span, step, session);
+  const csvLink = $("csv-link");
+  csvLink.href = `/cpu?${new URLSearchParams({ ...query, format: "csv" })}`;
+  csvLink.download = `perfmon-${session.session.slice(0, 8)}.csv`;
+  csvLink.hidden = false;
+  announce(afterLoad(buckets.length, state.range, $("status").classList.contains("error")));
+  showRefreshed(refreshedLine(new Date(), REFRESH_MS));
+}
+
+// The fleet: GET /hosts, then each host's CPU over the last hour at the sparkline's step.
+async function loadFleet(generation) {
+  const answer = await apiAnswer("/hosts", { hash: state.hash });
+  if (generation !== state.generation) return;
+  const hosts = answer.body.payload;
+  state.hosts = hosts;
+  const now = nowSeconds();
+  const span = { start: now - 3600, end: now };
+  const step = stepFor(span, SPARK_WIDTH);
+  const read = (host) =>
+    api("/samples", { hash: state.hash, host: host.host, metric: "cpu", start_time: span.start, cur_time: span.end, step });
+  const answers = await Promise.all(hosts.map(read));
+  if (generation !== state.generation) return;
+  const sparks = new Map(hosts.map((host, i) => [host.host, { buckets: answers[i].payload.cpu, span, step }]));
+  // Judged by the server's clock, as `seen` is: a browser's clock that is off does not make hosts silent.
+  showFleet($("hosts"), hosts, answer.serverTime ?? now, sparks);
+  $("no-hosts").hidden = hosts.length > 0;
+  const recovering = $("fleet-status").classList.contains("error");
+  announce(recovering ? "data is current again" : "", false, "fleet");
+  showRefreshed(refreshedLine(new Date(), REFRESH_MS), "fleet");
+}
+
+// A host: its entry in GET /hosts (status, first and last for "all"), then every metric its charts
+// draw in one GET /samples at the step for the charts' width.
+async function loadHost(generation) {
+  const answer = await apiAnswer("/hosts", { hash: state.hash });
+  if (generation !== state.generation) return;
+  state.hosts = answer.body.payload;
+  const host = state.hosts.find((entry) => entry.host === state.host);
+  const box = $("host-charts");
+  if (!host) {
+    state.hostCharts.destroy();
+    box.dataset.state = "missing";
+    $("host-state").textContent = "";
+    announce("no such host", true, "host");
+    showRefreshed("", "host");
+    return;
+  }
+  const status = hostStatus(host, answer.serverTime ?? nowSeconds());
+  $("host-state").textContent = statusWords(status);
+  $("host-state").dataset.state = status.state;
+  const charts = chartsFor(host.latest);
+  state.hostCharts.show(host.host, charts);
+  const span = currentSpan(state.hostRange, host, nowSeconds());
+  if (!span) {
+    state.hostCharts.clear();
+    Object.assign(box.dataset, { host: host.host, range: state.hostRange, state: "ready", buckets: "0" });
+    announce("this host has no samples yet", false, "host");
+    showRefreshed("", "host");
+    return;
+  }
+  const step = stepFor(span, state.hostCharts.plotWidth());
+  const query = { hash: state.hash, host: host.host, start_time: span.start, cur_time: span.end };
+  const metrics = metricsOf(charts).map((metric) => ["metric", metric]);
+  const params = [...Object.entries(query), ...metrics, ["step", step]];
+  const payload = (await api("/samples", params)).payload;
+  if (generation !== state.generation) return;
+  const buckets = state.hostCharts.render(payload, span, step, query, host.host);
+  Object.assign(box.dataset, {
+    host: host.host,
+    range: state.hostRange,
+    step: String(step),
+    start: String(span.start),
+    end: String(span.end),
+    buckets: String(buckets),
+    state: "ready",
+  });
+  const recovering = $("host-status").classList.contains("error");
+  const words = state.hostRange === "all" ? "the host's whole history" : RANGE_WORDS[state.hostRange];
+  announce(buckets ? (recovering ? "data is current again" : "") : `no samples over ${words}`, false, "host");
+  showRefreshed(refreshedLine(new Date(), REFRESH_MS), "host");
 }
 
 // Load now, then every REFRESH_MS while the page is visible (a load finishes before the next starts).
@@ -203,17 +338,20 @@ async function reload() {
   }
 }
 
-// The live region (role=status): written only when what it says changes, so that a screen reader
-// hears each change of state or error once, not every refresh.
-function announce(text, isError) {
-  const status = $("status");
+// Each view's live region and refresh line.
+const STATUS = { sessions: ["status", "refreshed"], fleet: ["fleet-status", "fleet-refreshed"], host: ["host-status", "host-refreshed"] };
+
+// The live region (role=status) of a view (the session view's unless told): written only when what
+// it says changes, so that a screen reader hears each change of state or error once, not every refresh.
+function announce(text, isError, view = "sessions") {
+  const status = $(STATUS[view][0]);
   if (status.textContent !== text) status.textContent = text;
   status.classList.toggle("error", Boolean(isError));
 }
 
 // When the data was last refreshed: changes every refresh, so it is shown but never announced.
-function showRefreshed(text) {
-  $("refreshed").textContent = text;
+function showRefreshed(text, view = "sessions") {
+  $(STATUS[view][1]).textContent = text;
 }
 
 // ---- chart and figures -------------------------------------------------------------------
@@ -255,6 +393,17 @@ function start() {
     state.range = event.target.value;
     reload();
   });
+  $("host-range").addEventListener("change", (event) => {
+    state.hostRange = event.target.value;
+    state.hostCharts.setZoom(null);
+    reload();
+  });
+  $("reset-zoom").addEventListener("click", () => state.hostCharts.setZoom(null));
+  state.hostCharts = new HostCharts($("host-charts"), (zoomed) => {
+    $("reset-zoom").hidden = !zoomed;
+  });
+  $("silent-after").textContent = duration(SILENT_AFTER_SECONDS);
+  window.addEventListener("hashchange", route);
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) clearTimeout(state.timer);
     else reload();
@@ -263,12 +412,14 @@ function start() {
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
     resizing = setTimeout(() => {
-      if (state.chart) fitChart(state.chart, $("chart"));
+      if (state.chart && state.view === "sessions") fitChart(state.chart, $("chart"));
+      if (state.view === "host") state.hostCharts.fit();
       reload(); // a new width means a new step
     }, 250);
   });
 
   state.range = document.querySelector('input[name="range"]:checked').value;
+  state.hostRange = document.querySelector('input[name="host-range"]:checked').value;
   const hash = sessionStorage.getItem(HASH_KEY);
   if (hash) {
     // A hash this tab kept from before a reload: forget it only once the server refuses it.

@@ -1,15 +1,16 @@
 // The range picked -> the time span to show and the step to ask the server for.
 // Pure: no DOM, no fetch (Node's test runner imports it). Times are epoch seconds.
 
-// Range choice (the radio buttons' values) -> seconds back from now; "all" spans the session's first
-// to last sample.
-export const RANGES = { 300: 300, 3600: 3600, 86400: 86400, all: null };
+// Range choice (the radio buttons' values) -> seconds back from now; "all" spans the session's (or the
+// host's) first to last sample.
+export const RANGES = { 300: 300, 3600: 3600, 86400: 86400, 604800: 604800, all: null };
 
 // The range in words, for the status line and the chart's label.
 export const RANGE_WORDS = {
   300: "the last 5 minutes",
   3600: "the last hour",
   86400: "the last day",
+  604800: "the last week",
   all: "the whole session",
 };
 
@@ -20,7 +21,8 @@ export const MIN_AXIS_SECONDS = 30;
 const EMPTY_AXIS_SECONDS = 3600;
 
 // The time span {start, end} to show: a window ending at `now`, or the session's first..last sample for
-// "all" (null when there is no session or it holds no sample yet).
+// "all" (null when there is no session or it holds no sample yet). A host from GET /hosts has `first`
+// and `last` too, and works the same.
 export function currentSpan(range, session, now) {
   const back = RANGES[range];
   if (back !== null) return { start: now - back, end: now };

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from perfmon.agent.model import Sample, StoredSession
+from perfmon.agent.model import CATALOGUE, Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
@@ -20,6 +21,7 @@ from perfmon.agent.ports import (
     Rejected,
     ServerUnavailable,
     SessionExpired,
+    StoredValue,
 )
 
 # PROTOCOL.md's reasons, exact, as the HTTP client words them into the port's errors.
@@ -30,9 +32,12 @@ POST_UNAUTHORIZED = "server answered 401: Not authorized user try to post data, 
 GET_UNAUTHORIZED = "server answered 401: Not authorized user try to get data, please login"
 NO_SUCH_SESSION = "server answered 404: No such session"
 TOO_LARGE = "Request body too large"
-BATCH_SIZE = "Bad arguments: samples must be a list of 1..10000 samples"
-MAX_BATCH = 10_000  # PROTOCOL.md part 2
-MAX_NAME = 128  # PROTOCOL.md: a user name is 1..128 characters without control characters
+BAD_ARGUMENTS = "Bad arguments"
+NO_SUCH_HOST = "server answered 404: No such host"
+MAX_BATCH = 10_000  # PROTOCOL.md part 3
+MAX_NAME = 128  # PROTOCOL.md: a user (and host) name is 1..128 characters without control characters
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NON_NEGATIVE = frozenset(CATALOGUE) - {"temp"}
 
 
 def _tokens() -> Iterator[str]:
@@ -41,18 +46,21 @@ def _tokens() -> Iterator[str]:
 
 @dataclass
 class FakePerfmon:
-    """The server's side: users' passwords, each session's owner and its samples in arrival order.
+    """The server's side: users' passwords, each session's owner and host, and its samples in arrival
+    order.
 
-    Several FakeServer clients (users, or one user with another password) can share one."""
+    Several FakeServer clients (users, hosts, or one user with another password) can share one."""
 
     passwords: dict[str, str] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
+    hosts: dict[str, str] = field(default_factory=dict)
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     tokens: Iterator[str] = field(default_factory=_tokens)
 
-    def start_session(self, user: str) -> str:
+    def start_session(self, user: str, host: str) -> str:
         token = next(self.tokens)
         self.owners[token] = user
+        self.hosts[token] = host
         self.samples[token] = []
         return token
 
@@ -61,9 +69,14 @@ class FakeServer(PerfmonServer):
     """One user's view of a FakePerfmon, with switches for the ways the way to a real server fails."""
 
     def __init__(
-        self, user: str = "alice", password: str = "right", perfmon: FakePerfmon | None = None
+        self,
+        user: str = "alice",
+        password: str = "right",
+        perfmon: FakePerfmon | None = None,
+        host: str = "web-1",
     ) -> None:
         self.user = user
+        self.host = host
         self.password = password
         self.perfmon = perfmon if perfmon is not None else FakePerfmon()
         self.down = False
@@ -78,20 +91,20 @@ class FakeServer(PerfmonServer):
 
     def register(self, timeout: float | None = None) -> str:
         self._check_up()
-        if not _is_valid_name(self.user) or not 1 <= len(self.password) <= 1024:
+        if not self._valid_credentials():
             raise CredentialsRefused(f"registration refused: {BAD_NAME}")
         if self.user in self.perfmon.passwords:
             raise AlreadyRegistered(ALREADY_REGISTERED)
         self.create_user()
-        return self.perfmon.start_session(self.user)
+        return self.perfmon.start_session(self.user, self.host)
 
     def log_in(self, timeout: float | None = None) -> str:
         self._check_up()
-        if not _is_valid_name(self.user) or not 1 <= len(self.password) <= 1024:
+        if not self._valid_credentials():
             raise CredentialsRefused(f"log in refused: {BAD_NAME}")
         if self.perfmon.passwords.get(self.user) != self.password:
             raise CredentialsRefused(LOG_IN_REFUSED)
-        return self.perfmon.start_session(self.user)
+        return self.perfmon.start_session(self.user, self.host)
 
     def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None:
         self._check_up()
@@ -99,10 +112,14 @@ class FakeServer(PerfmonServer):
         if self.largest_batch is not None and len(samples) > self.largest_batch:
             raise Rejected(413, TOO_LARGE)
         if not 1 <= len(samples) <= MAX_BATCH:
-            raise Rejected(400, BATCH_SIZE)
+            located = "samples must be a list of 1..10000 samples"
+            raise Rejected(400, f"{BAD_ARGUMENTS}: {located}", None, located)
         for index, sample in enumerate(samples):
-            if problem := _sample_problem(sample):
-                raise Rejected(400, f"Bad arguments: samples[{index}] {problem}", index)
+            if (problem := _sample_problem(sample)) and len(samples) == 1:
+                raise Rejected(400, BAD_ARGUMENTS, None, problem)  # the single form: no index to name
+            if problem:
+                located = f"samples[{index}].{problem}"
+                raise Rejected(400, f"{BAD_ARGUMENTS}: {located}", index, located)
         if token not in self.perfmon.owners:
             raise SessionExpired(POST_UNAUTHORIZED)
         self.perfmon.samples[token].extend(samples)
@@ -110,33 +127,44 @@ class FakeServer(PerfmonServer):
             self.lose_next_answer = False
             raise ServerUnavailable("no answer from the fake server: Connection reset by peer")
 
-    def sessions(self, token: str, timeout: float | None = None) -> list[StoredSession]:
-        """The user's sessions, newest first (as the server lists them)."""
+    def stored_values(
+        self, token: str, metrics: Sequence[str], start: float, end: float, timeout: float | None = None
+    ) -> set[StoredValue]:
+        """The host's values of the metrics in [start, end], every session of the host merged."""
         self._check_up()
         owner = self._owner(token)
-        mine = [t for t, user in self.perfmon.owners.items() if user == owner]
-        return [_span(t, self.perfmon.samples[t]) for t in reversed(mine)]
+        mine = [
+            t
+            for t, user in self.perfmon.owners.items()
+            if user == owner and self.perfmon.hosts[t] == self.host
+        ]
+        if not mine:
+            raise ServerUnavailable(NO_SUCH_HOST)
+        return {
+            (name, sample.taken_at, value)
+            for session in mine
+            for sample in self.perfmon.samples[session]
+            if start <= sample.taken_at <= end
+            for name, value in sample.metrics.items()
+            if name in metrics
+        }
 
-    def stored_samples(
-        self, token: str, session: str, start: float, end: float, timeout: float | None = None
-    ) -> list[Sample]:
-        """The session's samples in [start, end], oldest first, equal times in arrival order."""
-        self._check_up()
-        if self.perfmon.owners.get(session) != self._owner(token):
-            raise ServerUnavailable(NO_SUCH_SESSION)
-        held = [s for s in self.perfmon.samples[session] if start <= s.taken_at <= end]
-        return sorted(held, key=lambda s: s.taken_at)
+    def host_history(self, host: str | None = None) -> list[Sample]:
+        """Every sample of the host (this client's by default), all its sessions merged, by time."""
+        host = self.host if host is None else host
+        every = [s for t, got in self.perfmon.samples.items() if self.perfmon.hosts[t] == host for s in got]
+        return sorted(every, key=lambda s: s.taken_at)
 
     def all_cpus(self) -> list[float]:
-        """Every sample the server holds, of every session, by time."""
+        """The cpu of every sample the server holds, of every session, by time."""
         every = [s for got in self.perfmon.samples.values() for s in got]
-        return [s.cpu for s in sorted(every, key=lambda s: s.taken_at)]
+        return [s.metrics["cpu"] for s in sorted(every, key=lambda s: s.taken_at)]
 
     def forget_sessions(self) -> None:
         """The sessions this user holds become unknown (as after a restore); their samples stay, under
         sessions the agent never heard of."""
         for token in [t for t, user in self.perfmon.owners.items() if user == self.user]:
-            replacement = self.perfmon.start_session(self.user)
+            replacement = self.perfmon.start_session(self.user, self.perfmon.hosts[token])
             self.perfmon.samples[replacement] = self.perfmon.samples.pop(token)
             del self.perfmon.owners[token]
 
@@ -150,6 +178,9 @@ class FakeServer(PerfmonServer):
         if self.down:
             raise ServerUnavailable("no answer from the fake server: Connection refused")
 
+    def _valid_credentials(self) -> bool:
+        return _is_valid_name(self.user) and _is_valid_name(self.host) and 1 <= len(self.password) <= 1024
+
 
 def _is_valid_name(name: str) -> bool:
     control = any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
@@ -157,14 +188,15 @@ def _is_valid_name(name: str) -> bool:
 
 
 def _sample_problem(sample: Sample) -> str | None:
-    if not (math.isfinite(sample.cpu) and sample.cpu >= 0):
-        return "cpu must be a finite number >= 0"
+    """PROTOCOL.md part 3's rules for one sample, the first broken one named as the server names it."""
     if not (math.isfinite(sample.taken_at) and 0 <= sample.taken_at < 1e11):
         return "time must be a finite number in [0, 1e11)"
+    if not 1 <= len(sample.metrics) <= 64:
+        return "metrics must hold 1..64 metrics"
+    for name, value in sample.metrics.items():
+        if not METRIC_NAME.fullmatch(name):
+            return f"metrics: {name!r} is not a metric name: it must match [a-z][a-z0-9_]{{0,63}}"
+        if not math.isfinite(value) or (value < 0 and name in NON_NEGATIVE):
+            rule = ">= 0" if name in NON_NEGATIVE else ""
+            return f"metrics.{name} must be a finite number {rule}".rstrip()
     return None
-
-
-def _span(token: str, samples: list[Sample]) -> StoredSession:
-    if not samples:
-        return StoredSession(token, None, None)
-    return StoredSession(token, min(s.taken_at for s in samples), max(s.taken_at for s in samples))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfmon.agent.ports import CpuReader, CredentialsRefused, PerfmonServer, SampleSpool
+from perfmon.agent.ports import CredentialsRefused, MetricsReader, PerfmonServer, SampleSpool
 from perfmon.agent.sampler import Sampler
 from perfmon.agent.sender import RetryPolicy, Sender
 from perfmon.agent.status import StatusReport
@@ -34,7 +34,7 @@ class Agent:
         self,
         server: PerfmonServer,
         spool: SampleSpool,
-        read_cpu: CpuReader,
+        read_metrics: MetricsReader,
         report: StatusReport,
         options: AgentOptions = AgentOptions(),  # noqa: B008 - frozen
         *,
@@ -43,7 +43,7 @@ class Agent:
     ) -> None:
         self._spool, self._report, self._options = spool, report, options
         self._sampler = Sampler(
-            read_cpu, spool, report, options.interval, wall_clock=wall_clock, monotonic=monotonic
+            read_metrics, spool, report, options.interval, wall_clock=wall_clock, monotonic=monotonic
         )
         self._sender = Sender(server, spool, report, register=options.register, retry=options.retry)
         self._stop = threading.Event()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+# PROTOCOL.md part 3's catalogue, which the agent sends every interval (`temp` only where the machine has
+# sensors). The server's perfmon.domain.model.CATALOGUE names the same metrics (tests hold them equal);
+# the agent keeps its own copy because it imports nothing of the server.
+CATALOGUE = (
+    "cpu", "mem", "swap", "load1", "load5", "load15", "disk",
+    "disk_read", "disk_write", "net_rx", "net_tx", "temp",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One CPU reading: percent busy, and when it was taken (seconds since the Unix epoch)."""
+    """One reading of the machine: metric name -> value (PROTOCOL.md part 3: 1..64 metrics, finite values,
+    units as in the catalogue), and when it was taken (seconds since the Unix epoch)."""
 
-    cpu: float
+    metrics: Mapping[str, float]
     taken_at: float
 
 
@@ -29,15 +39,6 @@ class SpoolCounts:
     pending: int
     dropped: int
     quarantined: int
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    """A session of the user, with the time span of its samples (None when it has none)."""
-
-    token: str
-    first: float | None
-    last: float | None
 
 
 def redact(token: str) -> str:

@@ -1,19 +1,22 @@
-"""What the agent needs from the world outside it, as ports: a perfmon server, a spool, a CPU reading.
+"""What the agent needs from the world outside it, as ports: a perfmon server, a spool, a machine reading.
 
 The HTTP client (adapters/http_client.py) implements PerfmonServer and tests fake it
 (tests/agent_fakes.py; tests/integration/test_agent_server_port.py holds both to one behaviour);
 adapters/spool.py implements SampleSpool (SampleSink for the sampler,
-SpoolQueue for the sender); adapters/cpu.py is a CpuReader."""
+SpoolQueue for the sender); adapters/machine.py is a MetricsReader."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from perfmon.agent.model import Batch, Sample, SpoolCounts, StoredSession
+from perfmon.agent.model import Batch, Sample, SpoolCounts
 
-# CPU percent since the previous reading (adapters/cpu.CpuMeter); None when no time was measured: no sample.
-CpuReader = Callable[[], float | None]
+# The machine's metrics now (adapters/machine.MachineMeter): name -> value, PROTOCOL.md part 3's catalogue
+# less what could not be measured this time; empty when nothing was: no sample.
+MetricsReader = Callable[[], Mapping[str, float]]
+# A stored value as the server reads it back: (metric, time, value).
+StoredValue = tuple[str, float, float]
 
 
 class ServerError(Exception):
@@ -43,25 +46,33 @@ class AlreadyRegistered(ServerError):
 class Rejected(ServerError):
     """400 or 413 on a batch: the server will never take it as it is."""
 
-    def __init__(self, status: int, reason: str, sample_index: int | None = None) -> None:
-        super().__init__(f"server answered {status}: {reason}")
+    def __init__(
+        self, status: int, reason: str, sample_index: int | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(f"server answered {status}: {reason}" + (f" ({detail})" if detail else ""))
         self.status = status
         self.reason = reason
+        self.detail = detail  # which field broke which rule, when the server says (PROTOCOL.md, errors)
         self.sample_index = sample_index  # the first bad sample, when the server names it
 
 
 class PerfmonServer(Protocol):
-    """The calls the agent makes, for one user; the errors above are the other answers."""
+    """The calls the agent makes, for one user and one host (PROTOCOL.md part 3); the errors above are
+    the other answers.
+
+    register and log_in open a new session on the host; post_samples stores 1..10,000 samples all or
+    nothing (POST /samples); stored_values reads back the host's history, every session of it merged
+    (GET /samples?host=), as (metric, time, value) for the metrics named, times within [start, end]."""
 
     user: str
+    host: str
 
     def register(self, timeout: float | None = None) -> str: ...
     def log_in(self, timeout: float | None = None) -> str: ...
     def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None: ...
-    def sessions(self, token: str, timeout: float | None = None) -> list[StoredSession]: ...
-    def stored_samples(
-        self, token: str, session: str, start: float, end: float, timeout: float | None = None
-    ) -> list[Sample]: ...
+    def stored_values(
+        self, token: str, metrics: Sequence[str], start: float, end: float, timeout: float | None = None
+    ) -> set[StoredValue]: ...
 
 
 class SpoolWriteError(OSError):

@@ -1,4 +1,5 @@
-"""The sampling side of the agent: one CPU reading per interval, on a monotonic schedule, into the spool."""
+"""The sampling side of the agent: one reading of the machine per interval, on a monotonic schedule, into
+the spool."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ import time
 from collections.abc import Callable
 
 from perfmon.agent.model import Sample
-from perfmon.agent.ports import CpuReader, SampleSink, SpoolWriteError
+from perfmon.agent.ports import MetricsReader, SampleSink, SpoolWriteError
 from perfmon.agent.status import StatusReport
 
 
 class Sampler:
-    """Reads the CPU every interval and spools the reading; the clocks are injected for tests."""
+    """Reads the machine's metrics every interval and spools them as one sample; the clocks are injected
+    for tests."""
 
     def __init__(
         self,
-        read_cpu: CpuReader,
+        read_metrics: MetricsReader,
         spool: SampleSink,
         report: StatusReport,
         interval: float,
@@ -27,7 +29,7 @@ class Sampler:
     ) -> None:
         if interval <= 0:
             raise ValueError("the interval must be positive")
-        self._read_cpu, self._spool, self._report = read_cpu, spool, report
+        self._read_metrics, self._spool, self._report = read_metrics, spool, report
         self._interval, self._wall_clock, self._monotonic = interval, wall_clock, monotonic
 
     def run(self, stop: threading.Event) -> None:
@@ -41,11 +43,11 @@ class Sampler:
                 next_tick = self._monotonic() + self._interval
 
     def take_sample(self) -> None:
-        """Read the CPU and spool the reading with the wall-clock time it was taken."""
-        cpu = self._read_cpu()
-        if cpu is None:
-            return  # no interval measured: a gap is truer than a made-up reading
-        sample = Sample(float(cpu), self._wall_clock())
+        """Read the metrics and spool them with the wall-clock time they were taken."""
+        metrics = self._read_metrics()
+        if not metrics:
+            return  # nothing measured: a gap is truer than a made-up reading
+        sample = Sample({name: float(value) for name, value in metrics.items()}, self._wall_clock())
         try:
             self._spool.append(sample)
         except SpoolWriteError as error:

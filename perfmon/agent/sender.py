@@ -25,7 +25,7 @@ from perfmon.agent.ports import (
 )
 from perfmon.agent.status import StatusReport
 
-MAX_BATCH = 10_000  # PROTOCOL.md part 2: a batch holds 1..10,000 samples
+MAX_BATCH = 10_000  # PROTOCOL.md part 3: a POST /samples batch holds 1..10,000 samples
 IDLE_WAIT_SECONDS = 0.25
 
 
@@ -154,9 +154,8 @@ class Sender:
     def _session(self) -> str:
         if self._token is None:
             self._token = self._open_session()
-            self._report.event(
-                logging.INFO, f"logged in as {self._server.user}, session {redact(self._token)}"
-            )
+            who = f"{self._server.user} on host {self._server.host}"
+            self._report.event(logging.INFO, f"logged in as {who}, session {redact(self._token)}")
         return self._token
 
     def _open_session(self) -> str:
@@ -171,20 +170,17 @@ class Sender:
         return token
 
     def _already_stored(self, token: str, batch: Batch) -> int:
-        """How many of the batch's leading samples the server already holds, in any session of the user.
-        Samples are matched by exact value and time, so another machine of the same user would have to
-        take the very same reading at the very same instant to be mistaken for one of ours."""
+        """How many of the batch's leading samples the server already holds for this host, in any of its
+        sessions (one GET /samples?host= read). A sample counts as held when every one of its metrics is
+        stored at its exact time with its exact value, so only the very same reading taken at the very
+        same instant on this host could be mistaken for one of ours."""
         start = min(sample.taken_at for sample in batch.samples)
         end = max(sample.taken_at for sample in batch.samples)
-        stored: set[tuple[float, float]] = set()
-        for session in self._server.sessions(token, self._timeout):
-            if session.first is None or session.last is None or session.last < start or session.first > end:
-                continue
-            for sample in self._server.stored_samples(token, session.token, start, end, self._timeout):
-                stored.add((sample.cpu, sample.taken_at))
+        names = sorted({name for sample in batch.samples for name in sample.metrics})
+        stored = self._server.stored_values(token, names, start, end, self._timeout)
         found = 0
         for sample in batch.samples:
-            if (sample.cpu, sample.taken_at) not in stored:
+            if any((name, sample.taken_at, value) not in stored for name, value in sample.metrics.items()):
                 break
             found += 1
         return found

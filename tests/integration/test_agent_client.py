@@ -1,10 +1,12 @@
-"""The agent's HTTP client and its duplicate check against a real server, on each storage."""
+"""The agent's HTTP client and its duplicate check against a real server, on each storage: multi-metric
+samples on a host (PROTOCOL.md part 3)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import requests
 
 from perfmon.agent.adapters.http_client import ServerClient
 from perfmon.agent.adapters.spool import Spool
@@ -19,22 +21,32 @@ from perfmon.agent.ports import (
 from perfmon.agent.sender import Sender
 from perfmon.agent.status import StatusReport
 
-SAMPLES = [Sample(0.1 + 0.2, 1_700_000_000.123456789 + n) for n in range(3)]
+SAMPLES = [
+    Sample({"cpu": 0.1 + 0.2, "net_rx": 1e9 / 3, "temp": -1.5 - n}, 1_700_000_000.123456789 + n)
+    for n in range(3)
+]
+NAMES = ["cpu", "net_rx", "temp"]
+
+
+def _values(samples: list[Sample]) -> set[tuple[str, float, float]]:
+    return {(name, s.taken_at, value) for s in samples for name, value in s.metrics.items()}
+
+
 UNKNOWN_SESSION = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture
 def client(server_url: str) -> ServerClient:
-    return ServerClient(server_url, "agent-user", "agent-password", timeout=5)
+    return ServerClient(server_url, "agent-user", "agent-password", "web-1", timeout=5)
 
 
 def test_what_the_client_posts_reads_back_exactly(client: ServerClient) -> None:
     token = client.register()
     client.post_samples(token, SAMPLES)
 
-    [session] = client.sessions(token)
-    assert (session.token, session.first, session.last) == (token, SAMPLES[0].taken_at, SAMPLES[-1].taken_at)
-    assert client.stored_samples(token, token, SAMPLES[1].taken_at, SAMPLES[2].taken_at) == SAMPLES[1:]
+    assert client.stored_values(token, NAMES, SAMPLES[1].taken_at, SAMPLES[2].taken_at) == _values(
+        SAMPLES[1:]
+    )
 
 
 def test_the_server_answers_become_the_client_errors(client: ServerClient) -> None:
@@ -46,13 +58,13 @@ def test_the_server_answers_become_the_client_errors(client: ServerClient) -> No
     with pytest.raises(SessionExpired):
         client.post_samples(UNKNOWN_SESSION, SAMPLES)
     with pytest.raises(Rejected, match="samples") as rejection:
-        client.post_samples(client.log_in(), [SAMPLES[0], Sample(-1.0, 1.0)])
+        client.post_samples(client.log_in(), [SAMPLES[0], Sample({"cpu": -1.0}, 1.0)])
     assert rejection.value.sample_index == 1
 
 
 def test_a_server_that_is_not_there_is_unavailable() -> None:
     with pytest.raises(ServerUnavailable, match="no answer"):
-        ServerClient("http://127.0.0.1:9", "agent-user", "agent-password", timeout=1).log_in()
+        ServerClient("http://127.0.0.1:9", "agent-user", "agent-password", "web-1", timeout=1).log_in()
 
 
 def test_a_new_agent_does_not_resend_what_the_server_already_has(
@@ -68,7 +80,16 @@ def test_a_new_agent_does_not_resend_what_the_server_already_has(
         while sender.send_one_batch():
             pass
 
-    stored = [
-        s for session in client.sessions(token) for s in client.stored_samples(token, session.token, 0, 1e11)
-    ]
-    assert sorted(stored, key=lambda s: s.taken_at) == SAMPLES
+    assert client.stored_values(client.log_in(), NAMES, 0, 1e11) == _values(SAMPLES)
+    with requests.Session() as http:
+        token = http.post(
+            f"{client.base_url}/login", json={"user": "agent-user", "passwd": "agent-password"}, timeout=5
+        ).json()["hash"]
+        answer = http.get(
+            f"{client.base_url}/samples",
+            params={"hash": token, "host": "web-1", "metric": ["cpu", "temp"]},
+            timeout=5,
+        ).json()["payload"]
+    # Exactly once each: the batch the earlier agent sent was not sent again.
+    assert [row["value"] for row in answer["temp"]] == [-1.5, -2.5, -3.5]
+    assert [row["timestamp"] for row in answer["cpu"]] == [s.taken_at for s in SAMPLES]

@@ -1,4 +1,4 @@
-"""The agent's CPU meter on this machine's real counters, under a real, time-bounded load."""
+"""The agent's machine meter on this machine's real counters (psutil), under a real, time-bounded load."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-from perfmon.agent.adapters.cpu import CpuMeter
+from perfmon.agent.adapters.machine import MachineMeter, psutil_reading
 from perfmon.agent.adapters.spool import Spool
+from perfmon.agent.model import CATALOGUE
 from perfmon.agent.sampler import Sampler
 from perfmon.agent.status import StatusReport
 
@@ -21,13 +22,15 @@ INTERVAL = 0.5
 AT_LEAST = 25.0 / (os.cpu_count() or 1)
 
 
-def test_the_first_sample_under_load_is_the_load_although_the_meter_was_made_on_another_thread(
+def test_the_first_sample_holds_the_load_and_the_machines_gauges_though_the_meter_was_made_on_another_thread(
     tmp_path: Path,
 ) -> None:
     spin = f"import time\nend = time.monotonic() + {BUSY_SECONDS}\nwhile time.monotonic() < end: pass"
     load = subprocess.Popen([sys.executable, "-c", spin])
     try:
-        meter = CpuMeter()  # made here, read on the sampler's thread, as `perfmon agent` does
+        meter = MachineMeter(
+            psutil_reading("/")
+        )  # made here, read on the sampler's thread, as the agent does
         with Spool(tmp_path / "spool", limit=100) as spool:
             stop = threading.Event()
             sampler = threading.Thread(
@@ -45,4 +48,9 @@ def test_the_first_sample_under_load_is_the_load_although_the_meter_was_made_on_
         load.wait(timeout=5)
 
     assert first, "no sample within 10 s"
-    assert first[0].cpu >= AT_LEAST > 0
+    metrics = first[0].metrics
+    assert metrics["cpu"] >= AT_LEAST > 0
+    # Every machine has these; rates and temp depend on what it has (disks, interfaces, sensors).
+    assert {"mem", "swap", "load1", "load5", "load15", "disk"} <= set(metrics) <= set(CATALOGUE)
+    assert all(value >= 0 for name, value in metrics.items() if name != "temp")
+    assert 0 <= metrics["mem"] <= 100 and 0 <= metrics["disk"] <= 100

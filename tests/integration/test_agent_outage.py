@@ -30,7 +30,7 @@ from tests.servers import ServerProcess, start_server_process
 
 pytestmark = pytest.mark.slow
 
-USER, PASSWORD = "agent-user", "agent-password-123"
+USER, PASSWORD, HOST = "agent-user", "agent-password-123", "web-1"
 INTERVAL = 0.02
 OPTIONS = AgentOptions(
     interval=INTERVAL, register=True, retry=RetryPolicy(first=0.05, most=0.2), final_drain_seconds=2
@@ -53,14 +53,15 @@ def _free_port() -> int:
 
 
 class Counter:
-    """The fake CPU: 0, 1, 2, ... so that gaps, duplicates and reordering all show."""
+    """The fake machine: cpu 0, 1, 2, ... (and a second metric) so that gaps, duplicates and reordering
+    all show."""
 
     def __init__(self) -> None:
         self.taken = 0
 
-    def __call__(self) -> float:
+    def __call__(self) -> dict[str, float]:
         value, self.taken = self.taken, self.taken + 1
-        return float(value)
+        return {"cpu": float(value), "load1": value / 4}
 
 
 @dataclass
@@ -114,7 +115,7 @@ class RunningAgent:
 def running_agent(url: str, spool_dir: Path, sampler: Counter) -> Iterator[RunningAgent]:
     spool = Spool(spool_dir, limit=100_000)
     report = StatusReport()
-    agent = Agent(ServerClient(url, USER, PASSWORD, timeout=2), spool, sampler, report, OPTIONS)
+    agent = Agent(ServerClient(url, USER, PASSWORD, HOST, timeout=2), spool, sampler, report, OPTIONS)
     exit_status: list[int] = []
     thread = threading.Thread(target=lambda: exit_status.append(agent.run()), daemon=True)
     thread.start()
@@ -199,7 +200,7 @@ def _acknowledged(spool_dir: Path) -> int:
 def test_the_agent_command_posts_real_cpu_and_exits_0_on_sigterm(served: ServedData, tmp_path: Path) -> None:
     agent = subprocess.Popen(
         [sys.executable, "-m", "perfmon", "agent", "--server", served.url, "--user", USER, "--register"]
-        + ["--interval", "0.05", "--spool-dir", str(tmp_path / "spool")],
+        + ["--interval", "0.05", "--spool-dir", str(tmp_path / "spool"), "--host", HOST],
         env={**os.environ, "PERFMON_PASSWORD": PASSWORD},
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

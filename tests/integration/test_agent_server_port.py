@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from perfmon.agent.adapters.http_client import ServerClient
-from perfmon.agent.model import Sample, StoredSession
+from perfmon.agent.model import Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
@@ -24,13 +24,14 @@ from perfmon.agent.ports import (
 from tests.agent_fakes import FakePerfmon, FakeServer
 from tests.servers import threaded_server
 
-# A client of the port for a user and password; clients made by one Connect share one server.
-Connect = Callable[[str, str], PerfmonServer]
+# A client of the port for a user, password and host; clients made by one Connect share one server.
+Connect = Callable[..., PerfmonServer]
 
 T0 = 1_700_000_000.0
 UNKNOWN_SESSION = "00000000-0000-4000-8000-0000000000ff"
-SMALL_BODY_BYTES = 2048  # the real server's body limit in the 413 case: about 50 samples
-FAKE_LARGEST_BATCH = 50  # the same limit, as the fake counts it
+SMALL_BODY_BYTES = 2048  # the real server's body limit in the 413 case: about 40 samples of two metrics
+FAKE_LARGEST_BATCH = 40  # the same limit, as the fake counts it
+ALL = ("cpu", "mem", "temp")
 
 
 @pytest.fixture(params=["fake", "file", pytest.param("db", marks=pytest.mark.postgres)])
@@ -43,9 +44,9 @@ def storage_kind(request: pytest.FixtureRequest) -> str:
 def connect(storage_kind: str, request: pytest.FixtureRequest) -> Connect:
     if storage_kind == "fake":
         perfmon = FakePerfmon()
-        return lambda user, password: FakeServer(user, password, perfmon)
+        return lambda user, password, host="web-1": FakeServer(user, password, perfmon, host)
     url = request.getfixturevalue("server_url")
-    return lambda user, password: ServerClient(url, user, password, timeout=5)
+    return lambda user, password, host="web-1": ServerClient(url, user, password, host, timeout=5)
 
 
 @pytest.fixture
@@ -54,8 +55,8 @@ def connect_small_body(storage_kind: str, request: pytest.FixtureRequest) -> Ite
     if storage_kind == "fake":
         perfmon = FakePerfmon()
 
-        def fake(user: str, password: str) -> PerfmonServer:
-            server = FakeServer(user, password, perfmon)
+        def fake(user: str, password: str, host: str = "web-1") -> PerfmonServer:
+            server = FakeServer(user, password, perfmon, host)
             server.largest_batch = FAKE_LARGEST_BATCH
             return server
 
@@ -63,11 +64,15 @@ def connect_small_body(storage_kind: str, request: pytest.FixtureRequest) -> Ite
         return
     settings = request.getfixturevalue("server_settings")
     with threaded_server(dataclasses.replace(settings, max_body_bytes=SMALL_BODY_BYTES)) as url:
-        yield lambda user, password: ServerClient(url, user, password, timeout=5)
+        yield lambda user, password, host="web-1": ServerClient(url, user, password, host, timeout=5)
 
 
 def _samples(*cpus: float, start: float = T0) -> list[Sample]:
-    return [Sample(cpu, start + n) for n, cpu in enumerate(cpus)]
+    return [Sample({"cpu": cpu, "mem": 40.0 + n}, start + n) for n, cpu in enumerate(cpus)]
+
+
+def _values(samples: list[Sample]) -> set[tuple[str, float, float]]:
+    return {(name, s.taken_at, value) for s in samples for name, value in s.metrics.items()}
 
 
 def test_registering_opens_a_session_and_registering_again_is_already_registered(connect: Connect) -> None:
@@ -85,6 +90,8 @@ def test_a_name_the_server_does_not_accept_is_refused_as_bad_arguments(connect: 
         connect("", "pw").register()
     with pytest.raises(CredentialsRefused, match=r"^log in refused: Bad arguments$"):
         connect("a\x00b", "pw").log_in()
+    with pytest.raises(CredentialsRefused, match=r"^registration refused: Bad arguments$"):
+        connect("alice", "pw", "web\n1").register()
 
 
 def test_logging_in_opens_a_new_session_every_time(connect: Connect) -> None:
@@ -105,63 +112,60 @@ def test_an_unknown_user_and_a_wrong_password_are_refused_alike(connect: Connect
         assert str(refusal.value) == "log in refused: Wrong credentials or user is not registered"
 
 
-def test_a_posted_batch_is_held_by_its_session_oldest_first(connect: Connect) -> None:
+def test_the_hosts_history_reads_back_exactly_every_session_of_it_merged(connect: Connect) -> None:
     alice = connect("alice", "pw")
+    first = alice.register()
+    early = [Sample({"cpu": 0.1 + 0.2, "mem": 41.0, "temp": -3.25}, T0 + 0.123456789)]
+    alice.post_samples(first, early)  # the single form
+    late = _samples(10.0, 20.0, start=T0 + 10)
+    second = alice.log_in()  # a restart: a new session on the same host
+    alice.post_samples(second, late)
+
+    assert alice.stored_values(second, ALL, T0, T0 + 11) == _values(early + late)
+    assert alice.stored_values(first, ["mem"], T0 + 1, T0 + 10) == {("mem", T0 + 10, 40.0)}
+
+
+def test_another_hosts_or_another_users_samples_are_not_the_hosts(connect: Connect) -> None:
+    alice, alices_laptop = connect("alice", "pw", "web-1"), connect("alice", "pw", "laptop")
+    bob = connect("bob", "pw", "web-1")
     token = alice.register()
-    late, early = _samples(30.0, start=T0 + 10), _samples(10.0, 20.0)
+    alice.post_samples(token, _samples(1.0))
+    alices_laptop.post_samples(alices_laptop.log_in(), _samples(2.0, 3.0))
+    bob.post_samples(bob.register(), _samples(4.0, 5.0))
 
-    alice.post_samples(token, late)
-    alice.post_samples(token, early)
-
-    assert alice.stored_samples(token, token, T0, T0 + 10) == [*early, *late]
-    assert alice.stored_samples(token, token, T0 + 1, T0 + 1) == early[1:]
-    assert alice.sessions(token) == [StoredSession(token, T0, T0 + 10)]
+    assert alice.stored_values(token, ALL, T0, T0 + 10) == _values(_samples(1.0))
 
 
-def test_the_sessions_of_the_user_are_listed_newest_first_with_their_spans(connect: Connect) -> None:
-    alice, bob = connect("alice", "pw"), connect("bob", "pw")
-    older = alice.register()
-    alice.post_samples(older, _samples(1.0, 2.0))
-    newer = alice.log_in()
-    bob.post_samples(bob.register(), _samples(5.0))
+def test_a_host_without_a_session_of_the_user_is_no_such_host(connect: Connect) -> None:
+    token = connect("alice", "pw", "web-1").register()
+    connect("bob", "pw", "web-2").register()
 
-    assert alice.sessions(newer) == [StoredSession(newer, None, None), StoredSession(older, T0, T0 + 1)]
+    with pytest.raises(ServerUnavailable) as missing:
+        connect("alice", "pw", "web-2").stored_values(token, ["cpu"], T0, T0)
 
-
-def test_another_session_of_the_user_is_readable_and_another_users_is_no_such_session(
-    connect: Connect,
-) -> None:
-    alice, bob = connect("alice", "pw"), connect("bob", "pw")
-    older = alice.register()
-    alice.post_samples(older, _samples(1.0))
-    bobs = bob.register()
-    newer = alice.log_in()
-
-    assert alice.stored_samples(newer, older, T0, T0) == _samples(1.0)
-    for session in (bobs, UNKNOWN_SESSION):
-        with pytest.raises(ServerUnavailable) as missing:
-            alice.stored_samples(newer, session, T0, T0)
-        assert str(missing.value) == "server answered 404: No such session"
+    assert str(missing.value) == "server answered 404: No such host"
 
 
 def test_a_batch_with_a_bad_sample_is_rejected_naming_it_and_nothing_is_stored(connect: Connect) -> None:
     alice = connect("alice", "pw")
     token = alice.register()
-    bad_cpu = [Sample(1.0, T0), Sample(2.0, T0 + 1), Sample(-1.0, T0 + 2)]
-    bad_time = [Sample(1.0, T0), Sample(2.0, -1.0)]
+    bad_cpu = [*_samples(1.0, 2.0), Sample({"mem": 1.0, "cpu": -1.0}, T0 + 2)]
+    bad_time = [*_samples(1.0), Sample({"cpu": 2.0}, -1.0)]
 
     with pytest.raises(Rejected) as cpu_rejection:
         alice.post_samples(token, bad_cpu)
     with pytest.raises(Rejected) as time_rejection:
         alice.post_samples(token, bad_time)
+    with pytest.raises(Rejected) as single_rejection:
+        alice.post_samples(token, [Sample({"temp": 20.0, "swap": -0.5}, T0)])
 
     assert (cpu_rejection.value.status, cpu_rejection.value.sample_index) == (400, 2)
-    assert cpu_rejection.value.reason == "Bad arguments: samples[2] cpu must be a finite number >= 0"
+    assert cpu_rejection.value.reason == "Bad arguments: samples[2].metrics.cpu must be a finite number >= 0"
     assert (time_rejection.value.status, time_rejection.value.sample_index) == (400, 1)
-    assert (
-        time_rejection.value.reason == "Bad arguments: samples[1] time must be a finite number in [0, 1e11)"
-    )
-    assert alice.sessions(token) == [StoredSession(token, None, None)]
+    assert time_rejection.value.reason.startswith("Bad arguments: samples[1].time must be a finite number")
+    assert (single_rejection.value.reason, single_rejection.value.sample_index) == ("Bad arguments", None)
+    assert single_rejection.value.detail == "metrics.swap must be a finite number >= 0"
+    assert alice.stored_values(token, ALL, 0, 1e11) == set()
 
 
 def test_a_batch_over_ten_thousand_samples_is_rejected_without_an_index(connect: Connect) -> None:
@@ -169,7 +173,7 @@ def test_a_batch_over_ten_thousand_samples_is_rejected_without_an_index(connect:
     token = alice.register()
 
     with pytest.raises(Rejected) as rejection:
-        alice.post_samples(token, [Sample(1.0, T0 + n) for n in range(10_001)])
+        alice.post_samples(token, [Sample({"cpu": 1.0}, T0 + n) for n in range(10_001)])
 
     assert (rejection.value.status, rejection.value.sample_index) == (400, None)
     assert rejection.value.reason == "Bad arguments: samples must be a list of 1..10000 samples"
@@ -180,24 +184,21 @@ def test_a_batch_over_the_body_limit_is_rejected_as_too_large(connect_small_body
     token = alice.register()
 
     with pytest.raises(Rejected) as rejection:
-        alice.post_samples(token, [Sample(1.0, T0 + n) for n in range(500)])
+        alice.post_samples(token, _samples(*range(500)))
     alice.post_samples(token, _samples(1.0, 2.0))
 
     assert (rejection.value.status, rejection.value.reason) == (413, "Request body too large")
-    assert alice.sessions(token) == [StoredSession(token, T0, T0 + 1)]
+    assert alice.stored_values(token, ALL, 0, 1e11) == _values(_samples(1.0, 2.0))
 
 
 def test_an_unknown_session_is_expired_with_the_servers_reason(connect: Connect) -> None:
     alice = connect("alice", "pw")
-    token = alice.register()
+    alice.register()
 
     with pytest.raises(SessionExpired) as on_post:
         alice.post_samples(UNKNOWN_SESSION, _samples(1.0))
-    with pytest.raises(SessionExpired) as on_sessions:
-        alice.sessions(UNKNOWN_SESSION)
     with pytest.raises(SessionExpired) as on_read:
-        alice.stored_samples(UNKNOWN_SESSION, token, T0, T0)
+        alice.stored_values(UNKNOWN_SESSION, ["cpu"], T0, T0)
 
     assert str(on_post.value) == "server answered 401: Not authorized user try to post data, please login"
-    assert str(on_sessions.value) == "server answered 401: Not authorized user try to get data, please login"
     assert str(on_read.value) == "server answered 401: Not authorized user try to get data, please login"

@@ -1,4 +1,4 @@
-"""The agent's sending side against an in-memory server: order, no resend of what the server holds,
+"""The agent's sending side against an in-memory server: order, no resend of what the host holds,
 re-login, bad samples."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
 
 def _spool_samples(spool: Spool, cpus: Sequence[float], start: int = 0) -> None:
     for n, cpu in enumerate(cpus, start):
-        spool.append(Sample(cpu, 1_700_000_000.0 + n))
+        spool.append(Sample({"cpu": cpu, "mem": 50.0 + cpu}, 1_700_000_000.0 + n))
 
 
 def _sender(server: FakeServer, spool: Spool, **options: bool) -> Sender:
@@ -144,15 +144,15 @@ def _run_agent(
     result: list[int] = []
     enough = threading.Event()
 
-    def read_cpu() -> float:
+    def read_metrics() -> dict[str, float]:
         taken.append(float(len(taken)))
         if len(taken) >= stop_after_samples:
             enough.set()
             time.sleep(last_reading_seconds)
-        return taken[-1]
+        return {"cpu": taken[-1], "load1": 0.5}
 
     options = AgentOptions(interval=0.005, retry=RetryPolicy(first=0.01, most=0.05), final_drain_seconds=1)
-    agent = Agent(server, spool, read_cpu, StatusReport(), options)
+    agent = Agent(server, spool, read_metrics, StatusReport(), options)
     runner = threading.Thread(target=lambda: result.append(agent.run()))
     runner.start()
     assert enough.wait(timeout=5)
@@ -197,3 +197,34 @@ def test_after_refused_credentials_the_summary_names_the_refusal_as_the_last_err
     assert status == 1
     [summary] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("agent stopped")]
     assert "last error: log in refused: Wrong credentials or user is not registered" in summary
+
+
+def test_the_duplicate_check_needs_every_metric_of_a_sample_stored_on_this_host(spool: Spool) -> None:
+    ours = FakeServer(host="web-1")
+    ours.create_user()
+    theirs = FakeServer(host="web-2", perfmon=ours.perfmon)
+    ours.post_samples(ours.log_in(), [Sample({"cpu": 0.0}, 1_700_000_000.0)])  # mem missing
+    theirs.post_samples(theirs.log_in(), [Sample({"cpu": 1.0, "mem": 51.0}, 1_700_000_001.0)])  # other host
+    _spool_samples(spool, [0, 1])
+
+    _send_all(_sender(ours, spool))
+
+    assert [s.metrics for s in ours.host_history()] == [
+        {"cpu": 0.0},
+        {"cpu": 0.0, "mem": 50.0},
+        {"cpu": 1.0, "mem": 51.0},
+    ]
+
+
+def test_a_restarted_agent_adds_to_the_same_hosts_history_in_a_new_session(
+    server: FakeServer, spool: Spool
+) -> None:
+    _spool_samples(spool, [0, 1])
+    _send_all(_sender(server, spool))
+    _spool_samples(spool, [2, 3], start=2)
+
+    _send_all(_sender(server, spool))  # a new agent: it logs in again
+
+    assert len(server.perfmon.owners) == 2
+    assert set(server.perfmon.hosts.values()) == {"web-1"}
+    assert [s.metrics["cpu"] for s in server.host_history()] == [0, 1, 2, 3]

@@ -1,12 +1,12 @@
 """CPU use as the agent measures it: percent busy between two readings of the machine's CPU-time counters.
 
-The meter keeps the previous counters itself. psutil.cpu_percent(interval=None) keeps them per calling
-thread since psutil 5.9.6, so priming it on one thread and sampling on another gave 0.0 as the first
-reading whatever the load; a meter holding its own counters cannot depend on who calls it."""
+The meter (adapters/machine.py) keeps the previous counters itself. psutil.cpu_percent(interval=None)
+keeps them per calling thread since psutil 5.9.6, so priming it on one thread and sampling on another
+gave 0.0 as the first reading whatever the load; a meter holding its own counters cannot depend on who
+calls it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -16,9 +16,6 @@ class CpuTimes:
 
     busy: float
     total: float
-
-
-CpuTimesSource = Callable[[], CpuTimes]
 
 
 def psutil_cpu_times() -> CpuTimes:
@@ -33,23 +30,12 @@ def psutil_cpu_times() -> CpuTimes:
     return CpuTimes(busy=busy, total=total)
 
 
-class CpuMeter:
-    """Percent of the machine's CPU time spent busy since the previous reading (0..100).
-
-    The counters are read once on construction, so the first reading covers the real interval from
-    then on. A reading over an interval in which the counters did not move (they tick every 10 ms on
-    Linux) is None: no measurement rather than a made-up 0."""
-
-    def __init__(self, read_times: CpuTimesSource = psutil_cpu_times) -> None:
-        self._read_times = read_times
-        self._last = read_times()
-
-    def __call__(self) -> float | None:
-        now = self._read_times()
-        total = now.total - self._last.total
-        if total <= 0:
-            return None  # keep the older counters: the next reading spans a real interval
-        # Counters have been seen to step back a little (psutil issues 392, 645, 1210): clamp.
-        busy = min(max(now.busy - self._last.busy, 0.0), total)
-        self._last = now
-        return 100.0 * busy / total
+def busy_percent(last: CpuTimes, now: CpuTimes) -> float | None:
+    """Percent of the CPU time between two readings spent busy (0..100); None when the counters did not
+    move (they tick every 10 ms on Linux): no measurement rather than a made-up 0."""
+    total = now.total - last.total
+    if total <= 0:
+        return None
+    # Counters have been seen to step back a little (psutil issues 392, 645, 1210): clamp.
+    busy = min(max(now.busy - last.busy, 0.0), total)
+    return 100.0 * busy / total

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from perfmon.agent.model import Sample, StoredSession
+from perfmon.agent.model import Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
@@ -21,21 +21,25 @@ from perfmon.agent.ports import (
     Rejected,
     ServerUnavailable,
     SessionExpired,
+    StoredValue,
 )
 
 ALREADY_REGISTERED = "User is already registered"
 _SAMPLE_INDEX = re.compile(r"samples\[(\d+)\]")
+MAX_METRICS_PER_READ = 16  # PROTOCOL.md part 3: GET /samples takes 1..16 metric names
 
 
 class ServerClient(PerfmonServer):
-    """One perfmon server, one user; the password is kept to log in again when a session expires."""
+    """One perfmon server, one user, one host; the password is kept to log in again when a session
+    expires."""
 
-    def __init__(self, base_url: str, user: str, password: str, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, user: str, password: str, host: str, timeout: float = 5.0) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the server must be an http:// or https:// URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.user = user
+        self.host = host
         self._password = password
         self._timeout = timeout
 
@@ -52,34 +56,48 @@ class ServerClient(PerfmonServer):
         return self._token(status, document, "log in")
 
     def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None:
-        """Store the samples as one all-or-nothing batch (1..10,000 of them)."""
-        body = {"hash": token, "samples": [{"cpu": s.cpu, "time": s.taken_at} for s in samples]}
-        status, document = self._call("POST", "/cpu", body, timeout)
+        """Store the samples all or nothing (POST /samples, 1..10,000 of them): one sample in the single
+        form, `{"hash", "time", "metrics"}`, several as a batch, `{"hash", "samples": [...]}`."""
+        rows = [{"time": s.taken_at, "metrics": dict(s.metrics)} for s in samples]
+        body: dict[str, Any] = (
+            {"hash": token, **rows[0]} if len(rows) == 1 else {"hash": token, "samples": rows}
+        )
+        status, document = self._call("POST", "/samples", body, timeout)
         if status in (400, 413):
             reason = str(document.get("reason", ""))
-            index = _SAMPLE_INDEX.search(reason)
-            raise Rejected(status, reason, int(index.group(1)) if index else None)
+            detail = document.get("detail")
+            detail = detail if isinstance(detail, str) else None
+            # The bad sample is named in the reason or in the detail beside it (PROTOCOL.md, errors).
+            index = _SAMPLE_INDEX.search(f"{reason} {detail or ''}")
+            raise Rejected(status, reason, int(index.group(1)) if index else None, detail)
         self._expect_ok(status, document)
 
-    def sessions(self, token: str, timeout: float | None = None) -> list[StoredSession]:
-        """Every session of the user, with the span of its samples."""
-        status, document = self._call(
-            "GET", "/sessions?" + urllib.parse.urlencode({"hash": token}), None, timeout
-        )
-        self._expect_ok(status, document)
-        return [StoredSession(row["session"], row["first"], row["last"]) for row in document["payload"]]
-
-    def stored_samples(
-        self, token: str, session: str, start: float, end: float, timeout: float | None = None
-    ) -> list[Sample]:
-        """The samples of one of the user's sessions taken within [start, end]."""
-        query = {"hash": token, "session": session, "start_time": repr(start), "cur_time": repr(end)}
-        status, document = self._call("GET", "/cpu?" + urllib.parse.urlencode(query), None, timeout)
-        self._expect_ok(status, document)
-        return [Sample(row["cpu"], row["timestamp"]) for row in document["payload"]]
+    def stored_values(
+        self, token: str, metrics: Sequence[str], start: float, end: float, timeout: float | None = None
+    ) -> set[StoredValue]:
+        """The host's stored values of the metrics within [start, end], every session of the host merged
+        (GET /samples?host=NAME), as (metric, time, value)."""
+        found: set[StoredValue] = set()
+        for first in range(0, len(metrics), MAX_METRICS_PER_READ):
+            names = metrics[first : first + MAX_METRICS_PER_READ]
+            query = [
+                ("hash", token),
+                ("host", self.host),
+                ("start_time", repr(start)),
+                ("cur_time", repr(end)),
+            ]
+            query += [("metric", name) for name in names]
+            status, document = self._call("GET", "/samples?" + urllib.parse.urlencode(query), None, timeout)
+            self._expect_ok(status, document)
+            payload = document.get("payload")
+            if not isinstance(payload, dict):
+                raise ServerUnavailable("the answer holds no payload: is --server a perfmon server?")
+            for name in names:
+                found.update((name, row["timestamp"], row["value"]) for row in payload.get(name, []))
+        return found
 
     def _credentials(self) -> dict[str, str]:
-        return {"user": self.user, "passwd": self._password}
+        return {"user": self.user, "passwd": self._password, "host": self.host}
 
     def _token(self, status: int, document: dict[str, Any], what: str) -> str:
         if status in (400, 401):

@@ -1,6 +1,7 @@
 """The agent's bounded on-disk spool: every sample waits here, oldest first, until the server has it.
 
-Samples are appended as `cpu,time` lines to a segment file and counted as spooled once the write has
+Samples are appended as lines (spool_files.py: `time,name=value,...`; the previous release's `cpu,time`
+lines still read) to a segment file and counted as spooled once the write has
 returned (fsync optional). `state.json` names the segment and the byte offset of the oldest sample not
 yet acknowledged; it is replaced atomically right after each acknowledgement, so a crash can at most
 forget the acknowledgement of the last batch (the sender then checks with the server before resending).

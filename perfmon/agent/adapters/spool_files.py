@@ -1,4 +1,10 @@
-"""The files behind the spool: segments of `cpu,time` lines, the state file, the lock and the quarantine."""
+"""The files behind the spool: segments of sample lines, the state file, the lock and the quarantine.
+
+A sample is one ASCII line, `time,name=value,name=value...` (`1700000000.5,cpu=12.5,mem=41.0`): metric
+names match `[a-z][a-z0-9_]{0,63}` (PROTOCOL.md part 3), so they hold neither `,` nor `=`. Segments
+written by the release before hosts and metrics hold `cpu,time` lines (`12.5,1700000000.0`), which have no
+`=`: they still read back, as samples of the one metric `cpu`. (That release cannot read the new lines:
+going back to it sets them aside in the quarantine.)"""
 
 from __future__ import annotations
 
@@ -123,15 +129,28 @@ def count_lines(path: Path, offset: int) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
 
 
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
 def encode(sample: Sample) -> bytes:
     # repr() is the shortest text that reads back as the same float: values round-trip exactly.
-    return f"{float(sample.cpu)!r},{float(sample.taken_at)!r}\n".encode()
+    values = "".join(f",{name}={float(value)!r}" for name, value in sample.metrics.items())
+    return f"{float(sample.taken_at)!r}{values}\n".encode()
 
 
 def decode(line: bytes) -> Sample | None:
-    """The sample on a line, or None when the line is not one (a damaged file)."""
+    """The sample on a line, in either format, or None when the line is not one (a damaged file)."""
     with contextlib.suppress(ValueError, UnicodeDecodeError):
-        cpu, taken_at = (float(value) for value in line.decode("ascii").strip().split(","))
-        if math.isfinite(cpu) and math.isfinite(taken_at):
-            return Sample(cpu, taken_at)
+        fields = line.decode("ascii").strip().split(",")
+        if b"=" not in line:
+            cpu, taken_at = (float(value) for value in fields)  # the previous release's `cpu,time`
+            metrics = {"cpu": cpu}
+        else:
+            taken_at = float(fields[0])
+            pairs = [field.split("=") for field in fields[1:]]
+            metrics = {name: float(value) for name, value in pairs}
+            if len(metrics) != len(pairs) or not all(_METRIC_NAME.fullmatch(name) for name in metrics):
+                return None
+        if metrics and math.isfinite(taken_at) and all(math.isfinite(v) for v in metrics.values()):
+            return Sample(metrics, taken_at)
     return None

@@ -1,0 +1,87 @@
+"""`perfmon agent`'s command line: --host and --disk-path, their defaults, and usage errors at start."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from perfmon.agent import command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perfmon")
+    command.add_parser(parser.add_subparsers())
+    return parser
+
+
+def _arguments(*flags: str) -> argparse.Namespace:
+    return _parser().parse_args(["agent", "--server", "http://127.0.0.1:9", "--user", "alice", *flags])
+
+
+def test_the_host_defaults_to_the_machines_name_and_the_disk_path_to_the_root() -> None:
+    arguments = _arguments()
+
+    assert (arguments.host, arguments.disk_path) == (socket.gethostname(), "/")
+
+
+def test_host_and_disk_path_are_taken_as_given() -> None:
+    arguments = _arguments("--host", "web-1 (rack 4)", "--disk-path", "/var/lib")
+
+    assert (arguments.host, arguments.disk_path) == ("web-1 (rack 4)", "/var/lib")
+
+
+def test_the_help_names_the_new_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["agent", "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--host" in shown and "--disk-path" in shown and "this machine's host name" in shown
+
+
+@pytest.mark.parametrize("host", ["", "x" * 129, "web\n1", "web\x001"])
+def test_a_host_name_the_server_would_refuse_is_a_usage_error_before_anything_starts(
+    host: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    arguments = _arguments("--host", host, "--spool-dir", str(tmp_path / "spool"))
+
+    with caplog.at_level(logging.ERROR):
+        assert command.run(arguments, {command.PASSWORD_VARIABLE: "pw"}) == 2
+
+    assert "--host must be 1..128 characters" in caplog.text
+    assert not (tmp_path / "spool").exists()
+
+
+def test_a_host_name_of_128_characters_of_any_script_is_accepted() -> None:
+    assert command.is_host_name("é🖥" * 64)
+
+
+def test_a_disk_path_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    arguments = _arguments("--disk-path", str(tmp_path / "missing"), "--spool-dir", str(tmp_path / "spool"))
+
+    with caplog.at_level(logging.ERROR):
+        assert command.run(arguments, {command.PASSWORD_VARIABLE: "pw"}) == 2
+
+    assert "--disk-path" in caplog.text
+
+
+def test_a_spool_folder_claimed_for_another_host_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "spool"
+    command.claim_spool_dir(folder, "http://127.0.0.1:9", "alice", "web-1")
+
+    with caplog.at_level(logging.ERROR):
+        status = command.run(
+            _arguments("--host", "web-2", "--spool-dir", str(folder)), {command.PASSWORD_VARIABLE: "pw"}
+        )
+
+    assert status == 1
+    assert "another server, user or host" in caplog.text
+    assert json.loads((folder / command.TARGET_FILE).read_text())["host"] == "web-1"

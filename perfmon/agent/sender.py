@@ -25,7 +25,10 @@ from perfmon.agent.ports import (
 )
 from perfmon.agent.status import StatusReport
 
-MAX_BATCH = 10_000  # PROTOCOL.md part 3: a POST /samples batch holds 1..10,000 samples
+# PROTOCOL.md part 3: a POST /samples batch holds 1..10,000 samples. A sample of the whole catalogue is
+# 300 to 400 bytes of JSON: 2,000 make under 800 KB, within the server's default body limit (1 MiB), where
+# 10,000 would be answered 413 and halved twice at every start.
+FIRST_BATCH = 2_000
 IDLE_WAIT_SECONDS = 0.25
 
 
@@ -52,7 +55,7 @@ class Sender:
         self._server, self._spool, self._report = server, spool, report
         self._register, self._retry = register, retry
         self._token: str | None = None
-        self._batch_size = MAX_BATCH
+        self._batch_size = FIRST_BATCH
         self._next_batch_limit: int | None = None
         self._timeout: float | None = None  # per call; None is the client's own
         # Whether the oldest spooled samples may already be on the server: true at start (an earlier
@@ -95,7 +98,7 @@ class Sender:
 
     def send_one_batch(self) -> bool:
         """One step of the work; False when there was nothing to send. ServerUnavailable on failure."""
-        batch = self._spool.peek(min(self._batch_size, self._next_batch_limit or MAX_BATCH))
+        batch = self._spool.peek(min(self._batch_size, self._next_batch_limit or self._batch_size))
         if not batch.samples:
             return False
         token = self._session()

@@ -58,6 +58,12 @@ test("a session reads as its start and the head of its hash, marked when it is t
   assert.equal(sessionLabel(session, session.session, "en-GB", "UTC"), "1 Jan 1970, 00:00 · 01234567 · this sign-in");
 });
 
+test("a session on a host names it; one without a host (null, or an older server's entry) does not", () => {
+  const session = { session: "01234567-89ab-4def-8123-456789abcdef", created: 0, samples: 0, first: null, last: null };
+  assert.equal(sessionLabel({ ...session, host: "web-1" }, "x", "en-GB", "UTC"), "1 Jan 1970, 00:00 · 01234567 · web-1");
+  assert.equal(sessionLabel({ ...session, host: null }, "x", "en-GB", "UTC"), "1 Jan 1970, 00:00 · 01234567");
+});
+
 test("the refresh line names the time and the period, in seconds", () => {
   assert.equal(
     refreshedLine(new Date(Date.UTC(2024, 0, 2, 3, 4, 5)), 5000, "en-GB", "UTC"),

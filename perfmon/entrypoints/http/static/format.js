@@ -22,9 +22,11 @@ export const formatMoment = (seconds, locale, timeZone) =>
 // A session in the picker: when it began and the start of its hash; marked when it is the one signed in
 // with. No sample count: the list is read before the chart's data, so a count would lag the figures
 // beside it (and it counts the whole session, not the range shown). The figures say how many.
+// A session on a host (PROTOCOL.md part 3: `host` in GET /sessions) names it; one without names none.
 export function sessionLabel(session, signedInHash, locale, timeZone) {
   const mine = session.session === signedInHash ? " · this sign-in" : "";
-  return `${formatMoment(session.created, locale, timeZone)} · ${session.session.slice(0, 8)}${mine}`;
+  const host = session.host ? ` · ${session.host}` : "";
+  return `${formatMoment(session.created, locale, timeZone)} · ${session.session.slice(0, 8)}${host}${mine}`;
 }
 
 // The line under the chart after a load at `when` (a Date), refreshed every `refreshMs` milliseconds.

@@ -129,6 +129,12 @@ export class HostCharts {
         },
       ],
       hooks: {
+        // What the chart's time axis shows, for tests and tools: every chart's is the same.
+        setScale: [
+          (u, key) => {
+            if (key === "x") Object.assign(box.dataset, { xMin: String(u.scales.x.min), xMax: String(u.scales.x.max) });
+          },
+        ],
         setSelect: [
           (u) => {
             if (u.select.width >= MIN_DRAG_PIXELS) {

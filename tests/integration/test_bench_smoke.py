@@ -1,5 +1,6 @@
 """The benchmark harness runs end to end: `python -m bench`, short runs on the file storage, print their
-table: `post` (also against a --baseline tree) and `history`.
+table: `post` and `post-metrics` (also against a --baseline tree) and `history`. And wrk's requests of
+`post-metrics` (bench/workload.lua) carry what the bench's check expects (bench/workload.py).
 
 Needs wrk (skipped without it; CI does not install it). The figures are not checked: a 2-second run on a
 shared machine says nothing; the harness's own checks (no lost sample, no non-2xx) decide the exit status.
@@ -7,12 +8,20 @@ shared machine says nothing; the harness's own checks (no lost sample, no non-2x
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from bench import workload as w
+from bench.processes import run_wrk
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,12 +55,27 @@ def test_quick_post_run_on_file_storage_prints_a_table(tmp_path: Path) -> None:
     assert results.read_text().strip() == finished.stdout.strip()
 
 
+def test_quick_post_metrics_run_on_file_storage_checks_every_metric(tmp_path: Path) -> None:
+    finished = _bench(
+        tmp_path / "results.md", "--only", "post-metrics", "--seconds", "2", "--max-minutes", "3"
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    assert any(line.startswith("| post-metrics: 12 metrics per POST /samples, 16 conn.") for line in lines)
+    assert any(line.startswith("| post-metrics file ÷ ceiling | ≥ 0.7× | ") for line in lines)
+    assert any(line.startswith("| post_metrics | file | ") and line.endswith(" | 0 | ok |") for line in lines)
+    assert "| post_metrics | ceiling | " in finished.stdout
+    assert "no acknowledged write lost, every answer 2xx" in finished.stdout
+
+
 def test_quick_post_run_against_a_baseline_tree_runs_both_side_by_side(tmp_path: Path) -> None:
     # The checkout itself stands in for the older tree: the same machinery, its own servers and storage.
+    # post-metrics runs on this tree only: an older baseline has no POST /samples.
     finished = _bench(
         tmp_path / "results.md",
         "--only",
-        "post",
+        "post,post-metrics",
         "--seconds",
         "2",
         "--baseline",
@@ -64,6 +88,8 @@ def test_quick_post_run_against_a_baseline_tree_runs_both_side_by_side(tmp_path:
     assert "## Against the baseline" in finished.stdout
     assert "| post | baseline-file | " in finished.stdout  # its writes checked through its own adapters
     assert "| post file ÷ baseline | ≥ 0.9× | " in finished.stdout
+    assert "| post_metrics | file | " in finished.stdout
+    assert "post_metrics | baseline-file" not in finished.stdout
     assert "no acknowledged write lost, every answer 2xx" in finished.stdout
 
 
@@ -82,3 +108,66 @@ def test_quick_history_run_on_file_storage_prints_its_table(tmp_path: Path) -> N
     )
     assert "| history_post_busy | file | " in finished.stdout  # the posts' integrity row
     assert "no acknowledged write lost, every answer 2xx" in finished.stdout
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Keeps each request's path and body and answers as perfmon answers a single sample."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as wrk's connections are
+    requests: list[tuple[str, bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.requests.append((self.path, body))
+        answer = b'{"stored": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """A recording server on a free port of 127.0.0.1: its URL and the requests it has had."""
+    requests: list[tuple[str, bytes]] = []
+    handler = type("Handler", (_Recorder,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_wrk_post_metrics_requests_carry_the_metrics_the_check_expects(
+    tmp_path: Path, recorder: tuple[str, list[tuple[str, bytes]]]
+) -> None:
+    url, requests = recorder
+    tokens = [str(uuid.uuid4()) for _ in range(5)]
+    base = w.run_time_base(1)
+    config = {"kind": "post_metrics", "tokens": tokens, "base_time": base}
+
+    result = run_wrk(url, config, connections=4, seconds=1, work_dir=tmp_path, name="recorded")
+
+    assert result.ok > 0 and result.not_ok == 0
+    assert len(result.acked) == result.ok  # every {"stored": 1} counted as an acknowledgement
+    threads = len(result.sent_by_thread)
+    seen = set()
+    for path, body in requests:
+        sample = json.loads(body)
+        thread, request = divmod(sample["time"] - 0.25 - base, w.THREAD_TIME_SPAN)
+        thread, request = int(thread), int(request)
+        assert path == "/samples"
+        assert sample["hash"] == tokens[(thread + request * threads) % len(tokens)]
+        assert sample["metrics"] == w.agent_metrics(request)
+        assert list(sample["metrics"]) == list(w.POST_METRICS)
+        assert request < result.sent_by_thread[thread]
+        seen.add((thread, request))
+    assert len(seen) == len(requests) >= result.ok

@@ -136,6 +136,16 @@ def test_a_csv_read_of_one_metric_has_its_name_in_the_header(client: TestClient)
     assert result.text == "mem,time\n41.25,1.5\n42.0,2.5\n"
 
 
+def test_a_failed_csv_read_answers_its_error_as_json(client: TestClient) -> None:
+    token = register(client)
+    refused = get(client, "/samples", hash=UNKNOWN, metric="cpu", format="csv")
+    missing = get(client, "/samples", hash=token, metric="cpu", format="csv", host="nowhere")
+    assert [(r.status_code, r.headers["content-type"]) for r in (refused, missing)] == [
+        (401, "application/json"),
+        (404, "application/json"),
+    ]
+
+
 def test_a_metric_asked_twice_is_read_once(client: TestClient) -> None:
     token = register(client)
     post(client, token, 1.0, cpu=5.0)

@@ -55,8 +55,9 @@ class MetricSamples:
                 raise BadArguments("step and format=csv do not combine")
             if len(metrics) > 1:
                 raise BadArguments("format=csv takes one metric")
-            resp.content_type = falcon.MEDIA_CSV
             samples = self._history.samples(token, time_range, of_session, metrics[0], host)
+            # Only once the read has succeeded: an error answer is JSON, whatever was asked.
+            resp.content_type = falcon.MEDIA_CSV
             resp.stream = csv_lines(samples, metrics[0])
             return
         payload: dict[str, list[dict[str, Any]]] = {}

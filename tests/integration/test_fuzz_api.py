@@ -51,15 +51,18 @@ UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 @dataclass(frozen=True)
 class Accounts:
-    """Two users on the server under test: alice with two sessions (the first holding samples), bob."""
+    """Two users on the server under test: alice with two sessions (the first holding samples), the
+    second on host web-1 holding metrics; bob, on host web-2."""
 
     user: str
     passwd: str
     hashes: tuple[str, ...]
+    hosts: tuple[str, ...]
 
 
-def _open_session(url: str, call: str, user: str, passwd: str) -> str:
-    answer = requests.post(f"{url}/{call}", json={"user": user, "passwd": passwd}, timeout=10)
+def _open_session(url: str, call: str, user: str, passwd: str, host: str | None = None) -> str:
+    body = {"user": user, "passwd": passwd, "host": host}
+    answer = requests.post(f"{url}/{call}", json=body, timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.json()["hash"]
 
@@ -71,9 +74,17 @@ def accounts(server_url: str) -> Accounts:
     samples += [{"cpu": 0, "time": 0}, {"cpu": 100.0, "time": 99_999_999_999.5}]
     stored = requests.post(f"{server_url}/cpu", json={"hash": alice, "samples": samples}, timeout=10)
     assert stored.status_code == 200, stored.text
-    alice_again = _open_session(server_url, "login", "alice", "alice's secret")
-    bob = _open_session(server_url, "register", "bob", "bob's secret")
-    return Accounts("alice", "alice's secret", (alice, alice_again, bob))
+    alice_again = _open_session(server_url, "login", "alice", "alice's secret", "web-1")
+    metrics = [
+        {"time": 1_700_000_000.0 + i, "metrics": {"cpu": 1.0 * i, "mem": 40.0, "temp": -2.5}}
+        for i in range(20)
+    ]
+    stored = requests.post(
+        f"{server_url}/samples", json={"hash": alice_again, "samples": metrics}, timeout=10
+    )
+    assert stored.status_code == 200, stored.text
+    bob = _open_session(server_url, "register", "bob", "bob's secret", "web-2")
+    return Accounts("alice", "alice's secret", (alice, alice_again, bob), ("web-1", "web-2"))
 
 
 def _is_session_hash(value: object) -> bool:
@@ -94,7 +105,9 @@ def _use_live_sessions(case: Case, accounts: Accounts) -> None:
     elif case.operation.method.upper() == "POST":
         case.body = _with_live_hashes(case.body, ("hash",), accounts)
     else:
-        case.query = _with_live_hashes(case.query, ("hash", "user_hash", "session"), accounts)
+        case.query = _with_live_hosts(
+            _with_live_hashes(case.query, ("hash", "user_hash", "session"), accounts), accounts
+        )
 
 
 def _pick(fields: dict[str, Any], choices: int, salt: str = "") -> int:
@@ -112,6 +125,15 @@ def _with_live_hashes(fields: Any, names: tuple[str, ...], accounts: Accounts) -
             choices = (fields[name], *accounts.hashes)
             swapped[name] = choices[_pick(fields, len(choices), salt=name)]
     return {**fields, **swapped}
+
+
+def _with_live_hosts(fields: Any, accounts: Accounts) -> Any:
+    """The fields with a generated `host` kept or swapped for a host of the accounts, so that host reads
+    reach their 200 as often as their 404."""
+    if not isinstance(fields, dict) or not isinstance(fields.get("host"), str):
+        return fields
+    choices = (fields["host"], *accounts.hosts)
+    return {**fields, "host": choices[_pick(fields, len(choices), salt="host")]}
 
 
 def _packaged_document() -> dict[str, Any]:

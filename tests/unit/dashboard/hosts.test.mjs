@@ -39,7 +39,7 @@ test("the card shows the latest CPU, memory, disk and the three loads", () => {
     ["CPU", "12.3 %"],
     ["Memory", "41.0 %"],
     ["Disk", "70.1 %"],
-    ["Load", "0.50 / 0.25 / 1.00"],
+    ["Load 1, 5, 15 min", "0.50 0.25 1.00"],
   ]);
 });
 
@@ -48,7 +48,7 @@ test("an original client's host has only CPU: the rest is a dash", () => {
     ["CPU", "5.0 %"],
     ["Memory", "–"],
     ["Disk", "–"],
-    ["Load", "–"],
+    ["Load 1, 5, 15 min", "–"],
   ]);
   assert.deepEqual(latestFigures({}).map(([, text]) => text), ["–", "–", "–", "–"]);
 });

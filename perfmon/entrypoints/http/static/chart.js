@@ -12,7 +12,9 @@ export const TIME_TICKS = [
   [3600 * 24, "{D} {MMM}", "\n{YYYY}", null, null, null, null, null, 1],
   [3600, "{HH}:{mm}", "\n{D} {MMM} {YYYY}", null, "\n{D} {MMM}", null, null, null, 1],
   [60, "{HH}:{mm}", "\n{D} {MMM} {YYYY}", null, "\n{D} {MMM}", null, null, null, 1],
-  [1, ":{ss}", "\n{D} {MMM} {HH}:{mm}", null, "\n{D} {MMM} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+  // Ticks seconds apart are close: under the first and each new minute the time only, not a date that
+  // would run into the neighbouring labels (the other charts' rows and the legend give the date).
+  [1, ":{ss}", "\n{HH}:{mm}", null, "\n{HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
 ];
 
 // The chart's size in CSS pixels for its container.

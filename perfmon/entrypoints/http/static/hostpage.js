@@ -11,6 +11,9 @@ import { UNITS } from "./units.js";
 const SYNC_KEY = "perfmon-host";
 // One colour per metric of a chart, in its order; the band is the same colour, faint.
 const COLOURS = ["29, 78, 216", "180, 83, 9", "4, 120, 87"];
+// Every chart's y axis is as wide (CSS pixels; room for "999 kB/s"), so that their plots line up and one
+// time sits at one x in all of them.
+const AXIS_SIZE = 72;
 // A drag narrower than this (CSS pixels) is a click, not a zoom.
 const MIN_DRAG_PIXELS = 4;
 
@@ -93,11 +96,12 @@ export class HostCharts {
     chart.metrics.forEach((metric, i) => {
       const colour = COLOURS[i % COLOURS.length];
       const mean = series.length;
-      // The legend gives the mean and, in brackets, the bucket's min to max.
-      const value = (u, v, _series, index) =>
-        v === null || index === null
-          ? "–"
-          : `${unit.value(v)} (${unit.value(u.data[mean + 1][index])} – ${unit.value(u.data[mean + 2][index])})`;
+      // The legend gives the mean and, in brackets, the bucket's min to max (when they differ as shown).
+      const value = (u, v, _series, index) => {
+        if (v === null || index === null) return "–";
+        const [low, high] = [unit.value(u.data[mean + 1][index]), unit.value(u.data[mean + 2][index])];
+        return low === high ? unit.value(v) : `${unit.value(v)} (${low} – ${high})`;
+      };
       // spanGaps false: a null (no bucket there) breaks the line and the band.
       series.push({ label: METRIC_LABELS[metric], stroke: `rgb(${colour})`, width: 1.5, spanGaps: false, value });
       series.push({ label: "min", stroke: `rgba(${colour}, 0.3)`, width: 1, spanGaps: false });
@@ -108,6 +112,7 @@ export class HostCharts {
       ...chartSize(box),
       cursor: {
         sync: { key: SYNC_KEY },
+        y: false, // no horizontal crosshair: the charts' y scales have nothing in common
         // The page zooms every chart itself (setSelect below); a double-click zooms them all out.
         drag: { x: true, y: false, setScale: false },
         bind: { dblclick: () => () => (this.setZoom(null), null) },
@@ -122,7 +127,7 @@ export class HostCharts {
         { stroke: "#374151", grid: { stroke: "#e5e7eb" }, ticks: { stroke: "#d1d5db" }, values: TIME_TICKS },
         {
           stroke: "#374151",
-          size: chart.unit === "bytes" ? 72 : 56,
+          size: AXIS_SIZE,
           grid: { stroke: "#e5e7eb" },
           ticks: { stroke: "#d1d5db" },
           values: (u, ticks) => ticks.map(unit.tick),

@@ -41,7 +41,7 @@ export function latestFigures(latest) {
     ["CPU", percentage(value("cpu"))],
     ["Memory", percentage(value("mem"))],
     ["Disk", percentage(value("disk"))],
-    ["Load", loads.every((text) => text === "–") ? "–" : loads.join(" / ")],
+    ["Load 1, 5, 15 min", loads.every((text) => text === "–") ? "–" : loads.join(" ")],
   ];
 }
 

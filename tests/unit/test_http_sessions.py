@@ -18,10 +18,25 @@ def test_sessions_lists_the_users_sessions_with_their_sample_counts(client: Test
     result = client.simulate_get("/sessions", params={"hash": second})
     assert result.status_code == 200
     # The fixed test clock gives both sessions one creation time: newest first falls back to the later one.
+    # Part 3: each entry names its host, null for sessions opened without one.
     assert result.json == {
         "payload": [
-            {"session": second, "created": 1_700_000_000.0, "samples": 0, "first": None, "last": None},
-            {"session": first, "created": 1_700_000_000.0, "samples": 2, "first": 10.0, "last": 20.0},
+            {
+                "session": second,
+                "created": 1_700_000_000.0,
+                "samples": 0,
+                "first": None,
+                "last": None,
+                "host": None,
+            },
+            {
+                "session": first,
+                "created": 1_700_000_000.0,
+                "samples": 2,
+                "first": 10.0,
+                "last": 20.0,
+                "host": None,
+            },
         ]
     }
 

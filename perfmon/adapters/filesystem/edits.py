@@ -83,9 +83,12 @@ def _make(folder: Path, edit: Edit, fsync: bool, opened: Mapping[str, int] | Non
 
 def _write(fd: int, edit: Edit, fsync: bool) -> None:
     start = max(edit.keep, 0)
-    if edit.replaced:
-        os.ftruncate(fd, start)
+    # Written over the replaced bytes, then cut only if they were longer: a file truncated to 0 and
+    # written again has its blocks allocated when it is closed (ext4's auto_da_alloc), which made each
+    # rewrite of a session's status.csv cost 1.6 ms instead of 20 us.
     if edit.new:
         write_whole_at(fd, edit.new, start)
+    if len(edit.replaced) > len(edit.new):
+        os.ftruncate(fd, start + len(edit.new))
     if fsync:
         os.fsync(fd)

@@ -5,10 +5,14 @@ Layout under the data dir (every file name is derived, never taken from user inp
     users/<key>.json         a user: {"name": ..., "password_hash": ...}; created whole or not at all
     users/<key>.sessions     the user's session tokens, one per line, oldest first; may name a session
                              whose record a crash kept from being written (readers skip those)
-    sessions/<token>.json    a session: {"user": ..., "created_at": ...}; its existence commits the session
+    sessions/<token>.json    a session: {"user": ..., "created_at": ..., "host": ... or null}; its existence
+                             commits the session (a record of an earlier release has no "host": none)
     sessions/<token>/        the session's series, made when the session starts (appending needs it):
         session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session
         session.journal      how to undo a write to several files that never finished (journal.py)
+        status.csv           the session's status (seen, first, the latest value and time of each metric),
+                             rewritten by each append in the same journalled write as its samples; made
+                             by the first append (status_file.py)
         <metric>/            one series, named by its metric ([a-z][a-z0-9_]{0,63})
             <day>.csv        its samples taken on the UTC day <day> (YYYY-MM-DD), ready for a spreadsheet:
                              the header `<metric>,time`, then `value,time` lines in arrival order, floats
@@ -27,12 +31,17 @@ Layout under the data dir (every file name is derived, never taken from user inp
     tmp/                     temporary files, linked or renamed into place once complete
 
 A data dir of an earlier release (`sessions/<token>.csv`, `<token>.pending`) is upgraded to this
-layout when the storage opens it (upgrade.py). Maintenance (maintenance.py: rolling.py, compaction.py,
-folding.py, pruning.py) keeps the rollups, compacts closed days and drops what retention no longer keeps.
+layout when the storage opens it (upgrade.py). A session of the release before hosts has no status.csv:
+it has no status (GET /hosts only sums up hosts' sessions, and it has no host) until its next append,
+whose status counts from that append on; nothing scans its samples to make one. Maintenance
+(maintenance.py: rolling.py, compaction.py, folding.py, pruning.py) keeps the rollups, compacts closed
+days and drops what retention no longer keeps.
 
 <key> is a readable slug of the name's [A-Za-z0-9_-] characters (at most 32, maybe none) + "~" + the
 SHA-256 of the name in UTF-8: it cannot leave its folder, and two names never share it.
-<token> is the canonical UUID string of the session.
+<token> is the canonical UUID string of the session. A host's name is data in a session's record, never
+part of a path. A session holds at most 256 series (metric folders): an append that would start more is
+refused whole (TooManySeries).
 """
 
 from __future__ import annotations

@@ -95,6 +95,8 @@ class Appending:
     def __init__(self, folder: Path, groups: Groups) -> None:
         self.edits: list[Edit] = []
         self.opened: dict[str, int] = {}
+        # The metrics whose series the write starts (their folder is made by it).
+        self.new_series: list[str] = []
         try:
             self._plan(str(folder), groups)
         except BaseException:
@@ -120,6 +122,7 @@ class Appending:
         for metric in created:
             if not os.path.isdir(f"{folder}/{metric}"):
                 self.edits.insert(0, Edit.folder(metric))  # the first sample of the series
+                self.new_series.append(metric)
             self.edits.extend(_register(Path(folder), metric, created[metric]))
 
     def _segment(

@@ -18,20 +18,25 @@ from perfmon.adapters.filesystem import (
     segment_search,
     segments,
     snapshots,
+    status_file,
 )
 from perfmon.adapters.filesystem.files import storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.maintenance import FileMaintenance, series_of
 from perfmon.adapters.filesystem.series_files import DayFiles, day_of
 from perfmon.adapters.filesystem.session_lock import SessionLocks
+from perfmon.domain.errors import TooManySeries
 from perfmon.domain.model import (
     EVERYTHING,
+    MAX_SERIES_PER_SESSION,
     Sample,
     SampleSeries,
     SampleSummary,
     SessionStatus,
     TimeRange,
     check_metric_name,
+    is_canonical_session_token,
+    moved_status,
 )
 from perfmon.domain.ports import HistoryMaintenance, PruneReport, SampleRepository
 from perfmon.domain.rollups import DAY, RollupBucket, check_width, merge_partials, overlapping, rollup
@@ -52,16 +57,39 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         self._parsed = rollup_rows.ParsedRollups()
 
     def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
-        return {}  # not kept yet: issue 12 keeps it in the append
+        """Each session's `status.csv` as its last finished write left it (status_file.py): one small
+        file read per session, under its shared lock, never a scan of its samples."""
+        found: dict[str, SessionStatus] = {}
+        with storage_errors("reading session status"):
+            for token in tokens:
+                if not is_canonical_session_token(token):
+                    continue  # names no session, and no folder
+                with self._locks.shared(token) as folder:
+                    status = None if folder is None else status_file.committed(folder)
+                if status is not None:
+                    found[token] = status
+        return found
 
     def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
+        """Store the samples and move the session's status (status.csv) in one journalled write: both
+        or neither, whatever crashes. TooManySeries, nothing stored, when the write would start series
+        beyond MAX_SERIES_PER_SESSION (PROTOCOL.md part 3)."""
         if not samples:
             return
         groups = appends.group(samples)
         with storage_errors("storing samples"), self._locks.exclusive(token) as folder:
             journal.roll_back(folder, self._dir.fsync)
-            with appends.Appending(folder, groups) as appending:
-                edits.apply(folder, appending.edits, self._dir.fsync, appending.opened)
+            with appends.Appending(folder, groups) as appending, status_file.Opened(folder) as status:
+                # Only a write that starts a series can pass the limit: the others list nothing.
+                if appending.new_series and (
+                    len(series_of(folder)) + len(appending.new_series) > MAX_SERIES_PER_SESSION
+                ):
+                    raise TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
+                moved = moved_status(status.status, samples, received_at)
+                opened = appending.opened
+                if status.fd is not None:
+                    opened = {**opened, status_file.STATUS: status.fd}
+                edits.apply(folder, [*appending.edits, status.edit(moved)], self._dir.fsync, opened)
         self._maintenance.appended(token)
 
     def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:

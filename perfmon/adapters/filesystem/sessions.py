@@ -29,7 +29,8 @@ class _NoSuchSession(LookupError):
 
 
 class FileSessionRepository(SessionRepository):
-    """Sessions in `sessions/<token>.json`; a lookup opens one known path, a hot one opens nothing."""
+    """Sessions in `sessions/<token>.json` (`{"user", "created_at", "host"}`, host a string or null; a
+    record of an earlier release has no host); a lookup opens one known path, a hot one opens nothing."""
 
     def __init__(self, data_dir: DataDir) -> None:
         self._dir = data_dir
@@ -37,7 +38,8 @@ class FileSessionRepository(SessionRepository):
         self._load = functools.lru_cache(maxsize=_CACHED_SESSIONS)(self._read)
 
     def add(self, session: Session) -> None:
-        record = {"user": session.user.value, "created_at": session.created_at}
+        # The host is data in the record, never part of a path (PROTOCOL.md part 3).
+        record = {"user": session.user.value, "created_at": session.created_at, "host": session.host}
         with storage_errors("starting a session"):
             # The folder of its series comes first, so that a committed session always has one to append to.
             folder = self._dir.session_folder(session.token)
@@ -81,4 +83,10 @@ class FileSessionRepository(SessionRepository):
         if content is None:
             raise _NoSuchSession()
         record = json.loads(content)
-        return Session(token=token, user=Username(record["user"]), created_at=record["created_at"])
+        # A record of an earlier release has no host: its session has none.
+        return Session(
+            token=token,
+            user=Username(record["user"]),
+            created_at=record["created_at"],
+            host=record.get("host"),
+        )

@@ -202,6 +202,8 @@ def _read(
 
 
 def _drag(page: Page, selector: str, start: float, end: float) -> None:
+    """Drag across the element from `start` to `end` of its width (mouse coordinates are the window's)."""
+    page.locator(selector).scroll_into_view_if_needed()
     over = page.locator(selector).bounding_box()
     assert over is not None
     y = over["y"] + over["height"] / 2

@@ -23,6 +23,7 @@ test("brief outages say that the page is retrying", () => {
 
 test("other failures name their status and the server's reason", () => {
   assert.equal(describe(failure(404), "data"), "that session is no longer available");
+  assert.equal(describe(failure(404, "No such host"), "data"), "no such host");
   assert.equal(describe(failure(400, "Invalid step"), "data"), "error 400: Invalid step");
   assert.equal(describe(failure(500, "Internal error"), "login"), "error 500: Internal error");
 });

@@ -13,7 +13,10 @@ export function describe(error, context) {
   if (error.status === 503) return "storage unavailable, retrying";
   if (error.status === 0) return "server unreachable, retrying";
   if (error.status === 400 && context === "hash") return "that is not a session hash";
-  if (error.status === 404) return "that session is no longer available";
+  if (error.status === 404) {
+    // PROTOCOL.md part 3: a host read answers "No such host", a session read "No such session".
+    return error.message === "No such host" ? "no such host" : "that session is no longer available";
+  }
   return `error ${error.status}: ${error.message}`;
 }
 

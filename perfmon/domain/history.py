@@ -60,9 +60,20 @@ class History:
     ) -> SampleSeries:
         """The metric's samples within the range, oldest first, of the token's session, another of its
         user's (SessionNotFound for any other), or one of its user's hosts (HostNotFound for any other)."""
-        return self._source(token, of_session, host, check_metric_name(metric), time_range).between(
-            time_range
-        )
+        return self.samples_of(token, [metric], time_range, of_session, host)[metric]
+
+    def samples_of(
+        self,
+        token: str,
+        metrics: Sequence[str],
+        time_range: TimeRange,
+        of_session: str | None = None,
+        host: str | None = None,
+    ) -> dict[str, SampleSeries]:
+        """samples() of several metrics, the session or host found once (GET /samples, PROTOCOL.md part 3)."""
+        names = [check_metric_name(metric) for metric in metrics]
+        tokens = self._readable(token, of_session, host, time_range)
+        return {name: _Series(self._samples, tokens, name).between(time_range) for name in names}
 
     def buckets(
         self,
@@ -75,9 +86,24 @@ class History:
     ) -> list[Bucket]:
         """The metric's samples within the range downsampled to one bucket per step seconds, oldest
         first: exactly what the raw samples give, read from the rollups where they serve (rollups.py)."""
+        return self.buckets_of(token, [metric], time_range, step, of_session, host)[metric]
+
+    def buckets_of(
+        self,
+        token: str,
+        metrics: Sequence[str],
+        time_range: TimeRange,
+        step: float,
+        of_session: str | None = None,
+        host: str | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """buckets() of several metrics, the session or host found once (a host page's one read)."""
         check_step(step)
-        source = self._source(token, of_session, host, check_metric_name(metric), time_range)
-        return stepped_buckets(source, time_range, step)
+        names = [check_metric_name(metric) for metric in metrics]
+        tokens = self._readable(token, of_session, host, time_range)
+        return {
+            name: stepped_buckets(_Series(self._samples, tokens, name), time_range, step) for name in names
+        }
 
     def sessions_of_user(self, token: str, metric: str = CPU) -> list[SessionOverview]:
         """Every session of the token's user, newest first, with a summary of its samples of the metric."""
@@ -102,12 +128,12 @@ class History:
             raise UnknownSession()
         return session
 
-    def _source(
-        self, token: str, of_session: str | None, host: str | None, metric: str, time_range: TimeRange
-    ) -> _Series:
-        """The series the caller may read: its session's, another session's of its user, or a host's
-        (only its sessions whose samples may meet the range: an agent restarted daily for a year has
-        365 sessions, and a chart of the last hour reads one or two)."""
+    def _readable(
+        self, token: str, of_session: str | None, host: str | None, time_range: TimeRange
+    ) -> list[str]:
+        """The sessions the caller may read: its own, another of its user's, or a host's (only those of
+        its sessions whose samples may meet the range: an agent restarted daily for a year has 365
+        sessions, and a chart of the last hour reads one or two)."""
         caller = self.session(token)
         if of_session is not None and host is not None:
             raise InvalidInput("session and host do not combine")
@@ -117,14 +143,14 @@ class History:
             # Another user's host answers exactly like one that does not exist.
             if not sessions:
                 raise HostNotFound()
-            return _Series(self._samples, self._meeting(sessions, time_range), metric)
+            return self._meeting(sessions, time_range)
         if of_session is None:
-            return _Series(self._samples, [caller.token], metric)
+            return [caller.token]
         target = self._sessions.get(parse_session_token(of_session))
         # Another user's session answers exactly like one that does not exist.
         if target is None or target.user != caller.user:
             raise SessionNotFound()
-        return _Series(self._samples, [target.token], metric)
+        return [target.token]
 
     def _meeting(self, sessions: list[Session], time_range: TimeRange) -> list[str]:
         """The tokens of the sessions whose first..last sample times (status(): any metric, ever) meet

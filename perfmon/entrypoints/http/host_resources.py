@@ -60,14 +60,13 @@ class MetricSamples:
             resp.content_type = falcon.MEDIA_CSV
             resp.stream = csv_lines(samples, metrics[0])
             return
-        payload: dict[str, list[dict[str, Any]]] = {}
-        for metric in metrics:
-            if step is None:
-                series = self._history.samples(token, time_range, of_session, metric, host)
-                payload[metric] = _points_document(series)
-            else:
-                buckets = self._history.buckets(token, time_range, step, of_session, metric, host)
-                payload[metric] = [_bucket_document(bucket) for bucket in buckets]
+        payload: dict[str, list[dict[str, Any]]]
+        if step is None:
+            read = self._history.samples_of(token, metrics, time_range, of_session, host)
+            payload = {metric: _points_document(series) for metric, series in read.items()}
+        else:
+            stepped = self._history.buckets_of(token, metrics, time_range, step, of_session, host)
+            payload = {metric: [_bucket_document(b) for b in buckets] for metric, buckets in stepped.items()}
         resp.media = {"payload": payload}
 
 

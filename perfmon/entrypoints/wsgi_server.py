@@ -77,7 +77,9 @@ def create_server(
         host=host,
         port=port,
         threads=threads,
-        max_request_body_size=max_body_bytes,
+        # waitress refuses a body of max_request_body_size bytes or more; PROTOCOL.md refuses only one
+        # larger than the limit: a body of exactly max_body_bytes is read (the app checks it again).
+        max_request_body_size=max_body_bytes + 1,
         ident="perfmon",
         # X-Forwarded-For reaches the app, which believes it from trusted proxies only
         # (perfmon.entrypoints.http.client_address); waitress 3 would drop it before.

@@ -277,3 +277,27 @@ def test_health_and_readiness_report_the_storage(server_url: str, storage_kind: 
         "status": "ok",
         "storage": storage_kind,
     }
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413(server_url: str) -> None:
+    # PROTOCOL.md, limits: only a body *larger* than the limit (default 1 MiB) is 413. A valid sample padded
+    # with spaces (JSON whitespace) to exactly 1 MiB is stored; one byte more is refused, nothing stored.
+    # (With Content-Length; a chunked body's limit counts waitress's chunk framing too.)
+    token = _register(server_url, _name())
+    limit = 1024 * 1024
+
+    def post(size: int, moment: float) -> requests.Response:
+        body = json.dumps({"hash": token, "time": moment, "metrics": {"cpu": 1.0}}).encode()
+        return requests.post(
+            f"{server_url}/samples",
+            data=body + b" " * (size - len(body)),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    exact = post(limit, 1.0)
+    assert (exact.status_code, exact.json()) == (200, {"stored": 1})
+    over = post(limit + 1, 2.0)
+    assert (over.status_code, over.json()) == (413, {"reason": "Request body too large"})
+    stored = requests.get(f"{server_url}/samples", params={"hash": token, "metric": "cpu"}, timeout=10)
+    assert stored.json() == {"payload": {"cpu": [{"timestamp": 1.0, "value": 1.0}]}}

@@ -55,7 +55,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     agent.add_argument(
         "--spool-dir",
         type=Path,
-        help="where unsent samples wait (default: a folder per server and user under "
+        help="where unsent samples wait (default: a folder per server, user and host under "
         "$XDG_STATE_HOME/perfmon-agent, else ~/.local/state/perfmon-agent)",
     )
     agent.add_argument(
@@ -91,7 +91,7 @@ def run(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None)
     except ValueError as problem:
         logger.error("%s", problem)
         return 2
-    folder = arguments.spool_dir or default_spool_dir(server.base_url, arguments.user, environ)
+    folder = arguments.spool_dir or default_spool_dir(server.base_url, arguments.user, host, environ)
     try:
         claim_spool_dir(folder, server.base_url, arguments.user, host)
         spool = Spool(folder, arguments.spool_limit)
@@ -131,11 +131,39 @@ def read_password(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def default_spool_dir(server: str, user: str, environ: Mapping[str, str]) -> Path:
-    """A folder per server and user, named by a digest: user names are data, never paths."""
-    state_home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    digest = hashlib.sha256(f"{server}\n{user}".encode()).hexdigest()[:16]
-    return Path(state_home) / "perfmon-agent" / digest
+def default_spool_dir(server: str, user: str, host: str, environ: Mapping[str, str]) -> Path:
+    """A folder per server, user and host, named by a digest: names are data, never paths.
+
+    Two agents of one user on one machine with different --host each get their own. The release before
+    hosts kept one folder per server and user: while this host has no folder of its own, that one is
+    used if it is still the previous release's, or already this host's, so its samples still drain."""
+    base = Path(environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")) / "perfmon-agent"
+    folder = base / _digest(server, user, host)
+    previous = base / _digest(server, user)
+    if not folder.exists() and _claimed_by(previous) in (
+        {"server": server, "user": user},
+        _target(server, user, host),
+    ):
+        return previous
+    return folder
+
+
+def _digest(*names: str) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def _target(server: str, user: str, host: str) -> dict[str, str]:
+    return {"server": server, "user": user, "host": host}
+
+
+def _claimed_by(folder: Path) -> object:
+    """The claim in a spool folder's target file; None without one, {} for one that is not JSON."""
+    try:
+        return json.loads((folder / TARGET_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}
 
 
 def is_host_name(name: str) -> bool:
@@ -150,14 +178,9 @@ def claim_spool_dir(folder: Path, server: str, user: str, host: str) -> None:
     place. A folder claimed by the release before hosts (no host in it) is taken over for this host: its
     samples were taken on this machine."""
     make_private_folder(folder)
-    target = {"server": server, "user": user, "host": host}
+    target = _target(server, user, host)
     path = folder / TARGET_FILE
-    try:
-        claimed = json.loads(path.read_text())
-    except FileNotFoundError:
-        claimed = None
-    except ValueError:
-        claimed = {}
+    claimed = _claimed_by(folder)
     if isinstance(claimed, dict) and claimed == {"server": server, "user": user}:
         claimed = None  # the previous release's claim: ours now
     if claimed is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import socket
@@ -85,3 +86,39 @@ def test_a_spool_folder_claimed_for_another_host_is_refused(
     assert status == 1
     assert "another server, user or host" in caplog.text
     assert json.loads((folder / command.TARGET_FILE).read_text())["host"] == "web-1"
+
+
+def _default_and_claim(state: Path, host: str, server: str = "http://127.0.0.1:9") -> Path:
+    """What `perfmon agent` does at start without --spool-dir: pick the default folder, then claim it."""
+    folder = command.default_spool_dir(server, "alice", host, {"XDG_STATE_HOME": str(state)})
+    command.claim_spool_dir(folder, server, "alice", host)
+    return folder
+
+
+def test_two_agents_of_one_user_with_different_hosts_get_their_own_default_spool_folders(
+    tmp_path: Path,
+) -> None:
+    web = _default_and_claim(tmp_path, "web-1")
+    db = _default_and_claim(tmp_path, "db-1")
+
+    assert web != db
+    assert web.parent == db.parent == tmp_path / "perfmon-agent"
+    assert _default_and_claim(tmp_path, "web-1") == web  # a restart finds its spool again
+    assert _default_and_claim(tmp_path, "db-1", server="http://127.0.0.1:10") != db
+
+
+def test_the_previous_releases_default_spool_folder_is_taken_over_by_one_host_and_kept(
+    tmp_path: Path,
+) -> None:
+    # The release before hosts named its folder by server and user only, and claimed it without a host.
+    old = tmp_path / "perfmon-agent" / hashlib.sha256(b"http://127.0.0.1:9\nalice").hexdigest()[:16]
+    old.mkdir(parents=True)
+    (old / command.TARGET_FILE).write_text(json.dumps({"server": "http://127.0.0.1:9", "user": "alice"}))
+
+    first = _default_and_claim(tmp_path, "web-1")
+    other = _default_and_claim(tmp_path, "db-1")
+
+    assert first == old
+    assert json.loads((old / command.TARGET_FILE).read_text())["host"] == "web-1"
+    assert other != old
+    assert _default_and_claim(tmp_path, "web-1") == old  # its later runs keep draining it

@@ -100,7 +100,10 @@ class Agent:
         try:
             work(*arguments)
         except CredentialsRefused as refusal:
-            self._report.event(logging.ERROR, f"{refusal}: stopping (spooled samples are kept)")
+            # The server's reason is the same for an unknown user and a wrong password (part 1), so say
+            # what to check: a first run without --register is the usual cause.
+            hint = "" if self._options.register else "; check the user and password, or add --register"
+            self._report.event(logging.ERROR, f"{refusal}: stopping (spooled samples are kept){hint}")
             self._failed = True
         except Exception as error:
             self._report.event(

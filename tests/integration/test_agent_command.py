@@ -30,4 +30,5 @@ def test_a_refused_log_in_stops_the_agent_with_the_refusal_in_its_summary(
     assert status == 1
     [summary] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("agent stopped")]
     assert "last error: log in refused: Wrong credentials or user is not registered" in summary
+    assert "check the user and password, or add --register" in summary  # run without --register
     assert "not-a-password-here" not in caplog.text

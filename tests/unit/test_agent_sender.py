@@ -136,7 +136,11 @@ def test_nothing_leaves_the_spool_while_the_server_is_down(server: FakeServer, s
 
 
 def _run_agent(
-    server: FakeServer, spool: Spool, stop_after_samples: int, last_reading_seconds: float = 0.0
+    server: FakeServer,
+    spool: Spool,
+    stop_after_samples: int,
+    last_reading_seconds: float = 0.0,
+    register: bool = False,
 ) -> tuple[int, list[float]]:
     """Run a whole agent on a counter for a sampler; stop it once it has sampled enough. The last reading
     may take a while, so that stop() comes while the sampler is still taking it."""
@@ -151,7 +155,8 @@ def _run_agent(
             time.sleep(last_reading_seconds)
         return {"cpu": taken[-1], "load1": 0.5}
 
-    options = AgentOptions(interval=0.005, retry=RetryPolicy(first=0.01, most=0.05), final_drain_seconds=1)
+    retry = RetryPolicy(first=0.01, most=0.05)
+    options = AgentOptions(interval=0.005, retry=retry, final_drain_seconds=1, register=register)
     agent = Agent(server, spool, read_metrics, StatusReport(), options)
     runner = threading.Thread(target=lambda: result.append(agent.run()))
     runner.start()
@@ -186,17 +191,20 @@ def test_wrong_credentials_stop_the_agent_and_keep_the_samples(server: FakeServe
     assert spool.counts().pending == len(taken)
 
 
+@pytest.mark.parametrize("register", [False, True])
 def test_after_refused_credentials_the_summary_names_the_refusal_as_the_last_error(
-    server: FakeServer, spool: Spool, caplog: pytest.LogCaptureFixture
+    server: FakeServer, spool: Spool, caplog: pytest.LogCaptureFixture, register: bool
 ) -> None:
     server.password = "changed"
 
     with caplog.at_level(logging.INFO):
-        status, _ = _run_agent(server, spool, stop_after_samples=1)
+        status, _ = _run_agent(server, spool, stop_after_samples=1, register=register)
 
     assert status == 1
     [summary] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("agent stopped")]
     assert "last error: log in refused: Wrong credentials or user is not registered" in summary
+    # Without --register, the usual cause of a first run's refusal is named; with it, --register is no cure.
+    assert ("or add --register" in summary) is not register
 
 
 def test_the_duplicate_check_needs_every_metric_of_a_sample_stored_on_this_host(spool: Spool) -> None:

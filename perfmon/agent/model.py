@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,5 +43,6 @@ class SpoolCounts:
 
 
 def redact(token: str) -> str:
-    """Enough of a session hash to tell sessions apart in a log, not enough to use it."""
-    return f"{token[:8]}…"
+    """A name for a session in a log: the first 8 hex digits of the SHA-256 of its hash, enough to tell
+    sessions apart and no part of the hash itself (no secret in any log line, not even a prefix)."""
+    return "#" + hashlib.sha256(token.encode()).hexdigest()[:8]

@@ -133,6 +133,7 @@ _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def encode(sample: Sample) -> bytes:
+    """The sample as one ASCII spool line ending in a newline: `time,name=value,...`, metrics in its order."""
     # repr() is the shortest text that reads back as the same float: values round-trip exactly.
     values = "".join(f",{name}={float(value)!r}" for name, value in sample.metrics.items())
     return f"{float(sample.taken_at)!r}{values}\n".encode()

@@ -94,6 +94,9 @@ class Hosts:
         self._history = history
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """`{"payload": [{"host", "sessions", "first", "last", "seen", "latest": {metric: value}}, ...]}` in
+        code-point order of the names; times in epoch seconds, null (and `latest` `{}`) for a host without
+        samples (PROTOCOL.md part 3)."""
         hosts = self._history.hosts(required_param(req, "hash"))
         resp.media = {"payload": [_host_document(host) for host in hosts]}
 

@@ -1,6 +1,7 @@
 """Thin Falcon resources: parse the request, call a domain service, shape the answer.
 
-The wire format (JSON field names) lives here and nowhere else.
+The wire format (JSON field names) lives here and, for PROTOCOL.md part 3 (POST/GET /samples, GET /hosts),
+in host_resources.py: nowhere else.
 """
 
 from __future__ import annotations

@@ -62,3 +62,16 @@ def test_another_users_session_is_404_like_a_missing_one(client: TestClient) -> 
         result = client.simulate_get("/cpu", params={"hash": bobs, "session": session})
         assert (result.status_code, result.json) == (404, {"reason": "No such session"})
     assert client.simulate_get("/cpu", params={"hash": bobs, "session": "nope"}).status_code == 400
+
+
+def test_sessions_count_and_span_only_the_cpu_series_of_a_session(client: TestClient) -> None:
+    # Part 3 changes nothing of part 2's figures: `samples`, `first` and `last` are those of `cpu`, so a
+    # session that posted other metrics only lists none (as openapi.json and docs/protocol.md say).
+    token = register(client)
+    for moment, metrics in ((5.0, {"mem": 41.0}), (6.0, {"mem": 42.0, "cpu": 3.0}), (7.0, {"load1": 0.5})):
+        posted = client.simulate_post("/samples", json={"hash": token, "time": moment, "metrics": metrics})
+        assert posted.status_code == 200, posted.text
+
+    (entry,) = client.simulate_get("/sessions", params={"hash": token}).json["payload"]
+
+    assert (entry["samples"], entry["first"], entry["last"]) == (1, 6.0, 6.0)

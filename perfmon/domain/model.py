@@ -169,6 +169,14 @@ class Sample:
                 raise InvalidInput(f"{name} must be a finite number")
 
 
+def _is_finite(value: float) -> bool:
+    """math.isfinite, also for an integer too large for a double (10**400), which is not finite here."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def metric_sample(taken_at: float, values: Mapping[str, float]) -> Sample:
     """A sample of PROTOCOL.md part 3: 1..64 metrics with valid names and finite values, those of the
     catalogue but `temp` >= 0; InvalidInput naming the metric (`mem must be a finite number >= 0`)
@@ -180,7 +188,7 @@ def metric_sample(taken_at: float, values: Mapping[str, float]) -> Sample:
     for name, value in values.items():
         if not (isinstance(name, str) and _METRIC_NAME.fullmatch(name)):
             raise InvalidInput(f"{name!r} is not a metric name: it must match [a-z][a-z0-9_]{{0,63}}")
-        if isinstance(value, bool) or not isinstance(value, float | int) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, float | int) or not _is_finite(value):
             raise InvalidInput(f"{name} must be a finite number")
         if value < 0 and name in NON_NEGATIVE_METRICS:
             raise InvalidInput(f"{name} must be a finite number >= 0")

@@ -235,6 +235,7 @@ def test_every_catalogue_metric_but_temp_must_not_be_negative(metric: str) -> No
         ({"mem": True}, "mem must be a finite number"),
         ({"mem": "41"}, "mem must be a finite number"),
         ({"mem": None}, "mem must be a finite number"),
+        ({"mem": 10**400}, "mem must be a finite number"),
     ],
 )
 def test_a_bad_sample_names_what_is_wrong(values: dict[str, object], named: str) -> None:

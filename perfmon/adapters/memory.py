@@ -95,7 +95,8 @@ class InMemorySampleRepository(SampleRepository, HistoryMaintenance):
             known = {metric for (owner, metric) in self._raw if owner == token}
             if len(known.union(*(sample.values for sample in samples))) > MAX_SERIES_PER_SESSION:
                 raise TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
-            self._status[token] = moved_status(self._status.get(token), samples, received_at)
+            if received_at is not None:
+                self._status[token] = moved_status(self._status.get(token), samples, received_at)
             for sample in samples:
                 for metric, value in sample.values.items():
                     self._raw.setdefault((token, metric), []).append(Point(value, sample.taken_at))

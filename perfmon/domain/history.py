@@ -42,12 +42,15 @@ class History:
     def record(self, token: str, samples: Sequence[Sample]) -> Session:
         """Store 1..10,000 samples in the session named by the token, all or none; return that session.
 
-        The server's clock at the write becomes the session's `seen` (GET /hosts). Raises InvalidInput
-        (TooManySeries past 256 series), UnknownSession, StorageUnavailable."""
+        A session on a host keeps its status (GET /hosts): the server's clock at the write becomes its
+        `seen`. A session without one keeps none, which nothing reads: the original client's posts then
+        cost a single append (ports.SampleRepository.append). Raises InvalidInput (TooManySeries past 256
+        series), UnknownSession, StorageUnavailable."""
         if not 1 <= len(samples) <= MAX_BATCH_SIZE:
             raise InvalidInput(f"a batch holds 1..{MAX_BATCH_SIZE} samples")
         session = self.session(token)
-        self._samples.append(session.token, samples, self._clock())
+        received_at = None if session.host is None else self._clock()
+        self._samples.append(session.token, samples, received_at)
         return session
 
     def samples(

@@ -329,10 +329,10 @@ class SessionStatus:
 
 
 def moved_status(
-    status: SessionStatus | None, samples: Iterable[Sample], received_at: float | None
+    status: SessionStatus | None, samples: Iterable[Sample], received_at: float
 ) -> SessionStatus:
-    """The status after an append of the samples (in arrival order) at `received_at` (None keeps
-    `seen`): what every storage keeps, computed the same way by each."""
+    """The status after an append of the samples (in arrival order) received at `received_at` (seconds
+    since the epoch): what every storage keeps, computed the same way by each."""
     latest = dict(status.latest) if status is not None else {}
     first = status.first if status is not None else math.inf
     for sample in samples:
@@ -343,8 +343,7 @@ def moved_status(
             # Equal times: the later arrival is the latest (reads list equal times in arrival order).
             if known is None or moment >= known.taken_at:
                 latest[metric] = Point(float(value), moment)
-    seen = received_at if received_at is not None else (status.seen if status is not None else None)
-    return SessionStatus(seen=seen, first=first, latest=latest)
+    return SessionStatus(seen=received_at, first=first, latest=latest)
 
 
 @dataclass(frozen=True)

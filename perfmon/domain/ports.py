@@ -66,9 +66,13 @@ class SampleRepository(Protocol):
     def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
         """Store samples, each with one or more metrics, in an existing session: all of them or, on
         failure, none. rollups() counts them from then on: a storage that rolls up in the background
-        (maintain()) merges in what it has not rolled up yet. The session's status() moves in the same
-        write: `seen` becomes `received_at` (the server's clock, seconds since the epoch; None, for an
-        import of old data, leaves it), and `first` and each metric's latest sample take the samples in.
+        (maintain()) merges in what it has not rolled up yet.
+
+        With `received_at` (the server's clock at the write, seconds since the epoch) the session's
+        status() moves in the same write (model.moved_status): `seen` becomes it, and `first` and each
+        metric's latest sample take the samples in. Without it (None) the write moves no status: History
+        gives it for sessions on a host only, as nothing reads the status of the others (GET /hosts sums
+        up hosts), and an import of old data has no receive time.
 
         A write that would give the session more than MAX_SERIES_PER_SESSION (256) distinct metric
         names raises TooManySeries and stores nothing (PROTOCOL.md part 3).
@@ -97,8 +101,9 @@ class SampleRepository(Protocol):
         """The names of the session's series, sorted; none for an unknown session."""
 
     def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
-        """Each session's status as its writes left it (SessionStatus): cheap, a record per session kept
-        by append(), never a scan of samples; a session without samples is absent. Retention does not
+        """Each session's status as its writes with a receive time left it (SessionStatus): cheap, a
+        record per session kept by append(), never a scan of samples; a session without such a write is
+        absent. Retention does not
         move it: `first` stays the earliest sample ever stored."""
 
 

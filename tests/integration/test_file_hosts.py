@@ -48,9 +48,9 @@ def test_status_and_host_survive_a_restart(tmp_path: Path) -> None:
     assert status == SessionStatus(NOON + 2, NOON - 5, {"cpu": Point(-0.0, NOON), "mem": Point(5e-324, NOON)})
     assert str(status.latest["cpu"].value) == "-0.0"
     # It goes on from what the file holds.
-    reopened.samples.append(TOKEN, [Sample(NOON + 1, {"temp": 40.0})])
+    reopened.samples.append(TOKEN, [Sample(NOON + 1, {"temp": 40.0})], received_at=NOON + 3)
     assert FileStorage(tmp_path, fsync=False).samples.status([TOKEN])[TOKEN] == SessionStatus(
-        NOON + 2,
+        NOON + 3,
         NOON - 5,
         {"cpu": Point(-0.0, NOON), "mem": Point(5e-324, NOON), "temp": Point(40.0, NOON + 1)},
     )
@@ -59,9 +59,9 @@ def test_status_and_host_survive_a_restart(tmp_path: Path) -> None:
 def test_a_status_rewritten_shorter_keeps_no_stale_bytes(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     storage.samples.append(TOKEN, [Sample(NOON + 0.123456789, {"cpu": 1.2345678901234567e-300})], NOON + 0.1)
-    storage.samples.append(TOKEN, [Sample(NOON + 1, {"cpu": 1.0})])
+    storage.samples.append(TOKEN, [Sample(NOON + 1, {"cpu": 1.0})], NOON + 0.2)
 
-    status = SessionStatus(NOON + 0.1, NOON + 0.123456789, {"cpu": Point(1.0, NOON + 1)})
+    status = SessionStatus(NOON + 0.2, NOON + 0.123456789, {"cpu": Point(1.0, NOON + 1)})
     assert storage.samples.status([TOKEN]) == {TOKEN: status}
     assert (tmp_path / "sessions" / TOKEN / status_file.STATUS).read_bytes() == status_file.text(status)
 

@@ -91,17 +91,24 @@ def test_of_equal_times_the_later_arrival_is_the_latest(repositories: Repositori
     assert repositories.samples.status([TOKEN])[TOKEN].latest == {"cpu": Point(3.0, NOON)}
 
 
-def test_a_write_without_a_receive_time_keeps_seen(repositories: Repositories) -> None:
+def test_a_write_without_a_receive_time_moves_no_status(repositories: Repositories) -> None:
+    # History leaves the receive time out for sessions without a host (nothing reads their status), and
+    # an import has none: such writes store their samples and leave the status as it was.
     _open(repositories)
     repositories.samples.append(TOKEN, [Sample(NOON, {"cpu": 1.0})])
-    assert repositories.samples.status([TOKEN])[TOKEN].seen is None
+    assert repositories.samples.status([TOKEN]) == {}
 
     repositories.samples.append(TOKEN, [Sample(NOON + 1, {"cpu": 2.0})], received_at=NOON + 2)
-    repositories.samples.append(TOKEN, [Sample(NOON + 3, {"cpu": 3.0})])
+    repositories.samples.append(TOKEN, [Sample(NOON + 3, {"cpu": 3.0}), Sample(NOON - 9, {"mem": 4.0})])
 
     assert repositories.samples.status([TOKEN])[TOKEN] == SessionStatus(
-        NOON + 2, NOON, {"cpu": Point(3.0, NOON + 3)}
+        NOON + 2, NOON + 1, {"cpu": Point(2.0, NOON + 1)}
     )
+    assert list(repositories.samples.between(TOKEN, "cpu", EVERYTHING)) == [
+        Point(1.0, NOON),
+        Point(2.0, NOON + 1),
+        Point(3.0, NOON + 3),
+    ]
 
 
 def test_status_is_per_session(repositories: Repositories) -> None:

@@ -111,7 +111,8 @@ def test_the_status_is_what_moved_status_makes_of_the_appends(
     expected = None
     for batch, received_at in appends:
         repository.append(token, batch, received_at=received_at)
-        expected = moved_status(expected, batch, received_at)
+        if received_at is not None:  # a write without a receive time moves no status
+            expected = moved_status(expected, batch, received_at)
 
     assert _bits(repository.status([token]).get(token)) == _bits(expected)
 

@@ -40,7 +40,7 @@ class World:
     def __init__(self) -> None:
         self.clock = FixedClock(NOON)
         sessions = InMemorySessionRepository()
-        samples = InMemorySampleRepository(sessions)
+        self.samples = samples = InMemorySampleRepository(sessions)
         throttle = LimitsLoginThrottle(MemoryStorage(), self.clock)
         users = InMemoryUserRepository(sessions)
         self.accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), self.clock, throttle)
@@ -210,6 +210,17 @@ def test_recording_sets_seen_to_the_servers_clock_not_the_samples_time(world: Wo
 
     (host,) = world.history.hosts(token)
     assert (host.seen, host.first, host.last) == (NOON + 3600, 5.0, 5.0)
+
+
+def test_only_sessions_on_a_host_keep_a_status(world: World) -> None:
+    # GET /hosts sums up hosts' sessions only: the original client's posts keep no status, which spares
+    # each of them a second file write in the file storage.
+    on_host, without = world.login(host="web-1"), world.login(host=None)
+    world.history.record(on_host, [_cpu(1.0, NOON)])
+    world.history.record(without, [_cpu(2.0, NOON)])
+
+    assert set(world.samples.status([on_host, without])) == {on_host}
+    assert list(world.history.samples(without, EVERYTHING)) == [Point(2.0, NOON)]
 
 
 def test_a_catalogue_sample_keeps_its_values_exactly() -> None:

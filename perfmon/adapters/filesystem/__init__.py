@@ -11,8 +11,8 @@ Layout under the data dir (every file name is derived, never taken from user inp
         session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session
         session.journal      how to undo a write to several files that never finished (journal.py)
         status.csv           the session's status (seen, first, the latest value and time of each metric),
-                             rewritten by each append in the same journalled write as its samples; made
-                             by the first append (status_file.py)
+                             rewritten by each append that tells a receive time (a session on a host's)
+                             in the same journalled write as its samples; made by the first (status_file.py)
         <metric>/            one series, named by its metric ([a-z][a-z0-9_]{0,63})
             <day>.csv        its samples taken on the UTC day <day> (YYYY-MM-DD), ready for a spreadsheet:
                              the header `<metric>,time`, then `value,time` lines in arrival order, floats

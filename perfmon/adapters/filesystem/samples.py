@@ -71,26 +71,37 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         return found
 
     def append(self, token: str, samples: Sequence[Sample], received_at: float | None = None) -> None:
-        """Store the samples and move the session's status (status.csv) in one journalled write: both
-        or neither, whatever crashes. TooManySeries, nothing stored, when the write would start series
-        beyond MAX_SERIES_PER_SESSION (PROTOCOL.md part 3)."""
+        """Store the samples and, with a receive time, move the session's status (status.csv) in one
+        journalled write: both or neither, whatever crashes. Without one, a sample of one series is a
+        single append that needs no journal. TooManySeries, nothing stored, when the write would start
+        series beyond MAX_SERIES_PER_SESSION (PROTOCOL.md part 3)."""
         if not samples:
             return
         groups = appends.group(samples)
         with storage_errors("storing samples"), self._locks.exclusive(token) as folder:
             journal.roll_back(folder, self._dir.fsync)
-            with appends.Appending(folder, groups) as appending, status_file.Opened(folder) as status:
+            with appends.Appending(folder, groups) as appending:
                 # Only a write that starts a series can pass the limit: the others list nothing.
                 if appending.new_series and (
                     len(series_of(folder)) + len(appending.new_series) > MAX_SERIES_PER_SESSION
                 ):
                     raise TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
-                moved = moved_status(status.status, samples, received_at)
-                opened = appending.opened
-                if status.fd is not None:
-                    opened = {**opened, status_file.STATUS: status.fd}
-                edits.apply(folder, [*appending.edits, status.edit(moved)], self._dir.fsync, opened)
+                if received_at is None:
+                    edits.apply(folder, appending.edits, self._dir.fsync, appending.opened)
+                else:
+                    self._apply_with_status(folder, appending, samples, received_at)
         self._maintenance.appended(token)
+
+    def _apply_with_status(
+        self, folder: Path, appending: appends.Appending, samples: Sequence[Sample], received_at: float
+    ) -> None:
+        """Apply the appends and the status they move as one journalled write."""
+        with status_file.Opened(folder) as status:
+            moved = moved_status(status.status, samples, received_at)
+            opened = appending.opened
+            if status.fd is not None:
+                opened = {**opened, status_file.STATUS: status.fd}
+            edits.apply(folder, [*appending.edits, status.edit(moved)], self._dir.fsync, opened)
 
     def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
         check_metric_name(metric)

@@ -1,6 +1,7 @@
 """A session's status (SessionStatus: seen, first, the latest sample of each metric) in
-`sessions/<token>/status.csv`, rewritten in place by each append in the same journalled write as its
-samples (appends.py, edits.py), so that a crash rolls both back together.
+`sessions/<token>/status.csv`, rewritten in place by each append that tells a receive time (History
+gives one for sessions on a host) in the same journalled write as its samples (appends.py, edits.py),
+so that a crash rolls both back together.
 
 The file, floats in repr() so that they read back bit for bit (-0.0, 5e-324, 1.7976931348623157e308):
 
@@ -9,9 +10,10 @@ The file, floats in repr() so that they read back bit for bit (-0.0, 5e-324, 1.7
     metric,value,time
     <metric>,<value>,<time>      one line per metric ever written, sorted by name
 
-A session without the file has no status: one without samples, or one of an earlier release that
-kept none (its status starts at its next write, counting the samples from that write on; those
-sessions have no host, and GET /hosts only sums up hosts' sessions).
+A session without the file has no status: one without samples, one without a host (nothing reads
+its status, so its appends keep none), or one of an earlier release that kept none (its status starts
+at its next write, counting the samples from that write on; those sessions have no host, and GET /hosts
+only sums up hosts' sessions).
 """
 
 from __future__ import annotations

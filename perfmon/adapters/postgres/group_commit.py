@@ -54,14 +54,16 @@ _LATEST = (
     "ORDER BY series_id, taken_at DESC, id DESC), "
     "latest AS (UPDATE series SET latest_value = newest.value, latest_at = newest.taken_at, "
     "latest_id = newest.id FROM newest WHERE series.id = newest.series_id "
+    "AND series.session_token = ANY($4::uuid[]) "
     "AND (series.latest_at IS NULL OR (newest.taken_at, newest.id) > (series.latest_at, series.latest_id)))"
 )
 # Each session's `first` and `seen`, from arrays by token (sorted: sessions' rows are locked in token
-# order, as series_ids.claim locks them): the earliest time of the group's samples, and the server's
-# clock at the write (NULL, for an import, leaves `seen`). least() passes over a NULL `first`.
+# order, as series_ids.claim locks them) of the sessions whose status moves (writes with a receive time;
+# the latest-sample update above is limited to their series too): the earliest time of the group's
+# samples, and the server's clock at the write. least() passes over a NULL `first`.
 _STATUS = (
     "status AS (UPDATE sessions SET first = least(sessions.first, moving.first), "
-    "seen = coalesce(moving.seen, sessions.seen) "
+    "seen = moving.seen "
     "FROM unnest($4::uuid[], $5::double precision[], $6::double precision[]) AS moving (token, first, seen) "
     "WHERE sessions.token = moving.token)"
 )
@@ -250,8 +252,9 @@ def _parameters(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, st
     """The store statement's six array literals. First the group's values (series ids, times, values), one
     element per value in arrival order: requests in the order of the group, samples in the order of the
     request, metrics in the order of the sample. Then per session written, in token order: its token, the
-    earliest time of its samples, and the greatest receive time of its requests (NULL when none told one:
-    the group's requests came at once, so the greatest is the latest)."""
+    earliest time of its samples, and the greatest receive time of its requests (the group's requests
+    came at once, so the greatest is the latest). Only the sessions of writes that tell a receive time
+    are there: the others' status does not move (SampleRepository.append)."""
     id_texts = {key: str(series_id) for key, series_id in ids.items()}
     series: list[str] = []
     moments: list[str] = []
@@ -272,7 +275,7 @@ def _parameters(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, st
         earliest[token] = first
         known, received = seen.get(token), write.received_at
         seen[token] = known if received is None or (known is not None and known >= received) else received
-    tokens = sorted(earliest)
+    tokens = sorted(token for token in earliest if seen[token] is not None)
     return (
         _array(series),
         _array(moments),

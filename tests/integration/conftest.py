@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine
 
 from perfmon.adapters.postgres.engine import create_engine_for
 from perfmon.config import Settings
-from tests.postgres_server import empty_tables, migrated_database, postgres_server
+from tests.browser import CHROMIUM, launch_chromium
+from tests.postgres_server import empty_tables, give_up, migrated_database, postgres_server
 from tests.servers import threaded_server
 from tests.storage_kinds import (
     Repositories,
@@ -18,6 +20,9 @@ from tests.storage_kinds import (
     memory_repositories,
     postgres_repositories,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 STORAGE_KINDS = ["memory", "postgres", "filesystem"]
 
@@ -100,3 +105,19 @@ def server_flags(server_settings: Settings) -> list[str]:
     if server_settings.storage == "db":
         return ["--storage", "db", "--database-url", server_settings.database_url or ""]
     return ["--storage", "file", "--data-dir", str(server_settings.data_dir)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright, for a module of browser tests; skips off CI when either
+    is missing, fails on CI."""
+    if not CHROMIUM.exists():
+        give_up(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        give_up("playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()

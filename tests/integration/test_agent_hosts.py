@@ -19,11 +19,11 @@ import requests
 
 from perfmon.agent.adapters.http_client import ServerClient
 from perfmon.agent.adapters.spool import Spool
-from perfmon.agent.adapters.spool_files import STATE_FILE, read_state, segment_path
 from perfmon.agent.agent import Agent, AgentOptions
 from perfmon.agent.model import CATALOGUE
 from perfmon.agent.sender import RetryPolicy
 from perfmon.agent.status import StatusReport
+from tests.agent_spool import acknowledged_samples
 
 USER, PASSWORD = "fleet-user", "fleet-password-123"
 OPTIONS = AgentOptions(
@@ -107,14 +107,6 @@ def test_two_hosts_keep_exact_continuous_histories_across_a_restart_of_one_agent
         assert [row["timestamp"] for row in series["mem"]] == times
 
 
-def _acknowledged(spool_dir: Path) -> int:
-    """How many samples the agent has had acknowledged: the lines before the head its state file names."""
-    state = read_state(spool_dir) if (spool_dir / STATE_FILE).exists() else None
-    if state is None or not segment_path(spool_dir, state.segment).exists():
-        return 0
-    return segment_path(spool_dir, state.segment).read_bytes()[: state.head].count(b"\n")
-
-
 def _run_command_until(url: str, spool_dir: Path, disk_path: Path, acknowledged: int) -> str:
     """`perfmon agent --host web-1` as a user runs it, until the spool says `acknowledged` samples have
     been acknowledged in all; SIGTERM then; its log."""
@@ -129,7 +121,7 @@ def _run_command_until(url: str, spool_dir: Path, disk_path: Path, acknowledged:
     )
     try:
         _wait_until(
-            lambda: agent.poll() is not None or _acknowledged(spool_dir) >= acknowledged,
+            lambda: agent.poll() is not None or acknowledged_samples(spool_dir) >= acknowledged,
             f"{acknowledged} acknowledged samples",
         )
         agent.send_signal(signal.SIGTERM)
@@ -149,9 +141,9 @@ def test_the_agent_command_posts_the_catalogue_for_its_host_and_a_restart_contin
     spool_dir = tmp_path / "spool"
     first_log = _run_command_until(server_url, spool_dir, tmp_path, acknowledged=3)
     second_log = _run_command_until(
-        server_url, spool_dir, tmp_path, acknowledged=_acknowledged(spool_dir) + 3
+        server_url, spool_dir, tmp_path, acknowledged=acknowledged_samples(spool_dir) + 3
     )
-    sent = _acknowledged(spool_dir)  # every sample of both runs: the spool was drained at each stop
+    sent = acknowledged_samples(spool_dir)  # every sample of both runs: the spool was drained at each stop
 
     [host] = _read(server_url, "/hosts")
     assert (host["host"], host["sessions"]) == ("web-1", 2)

@@ -22,10 +22,10 @@ import requests
 
 from perfmon.agent.adapters.http_client import ServerClient
 from perfmon.agent.adapters.spool import Spool
-from perfmon.agent.adapters.spool_files import STATE_FILE, read_state, segment_path
 from perfmon.agent.agent import Agent, AgentOptions
 from perfmon.agent.sender import RetryPolicy
 from perfmon.agent.status import StatusReport
+from tests.agent_spool import acknowledged_samples
 from tests.servers import ServerProcess, start_server_process
 
 pytestmark = pytest.mark.slow
@@ -189,14 +189,6 @@ def test_a_new_agent_sends_what_the_previous_one_left_in_the_spool(
     _assert_every_sample_stored_once_in_order(served.url, sampler.taken)
 
 
-def _acknowledged(spool_dir: Path) -> int:
-    """How many samples the agent has had acknowledged: the lines before the head its state file names."""
-    state = read_state(spool_dir) if (spool_dir / STATE_FILE).exists() else None
-    if state is None or not segment_path(spool_dir, state.segment).exists():
-        return 0
-    return segment_path(spool_dir, state.segment).read_bytes()[: state.head].count(b"\n")
-
-
 def test_the_agent_command_posts_real_cpu_and_exits_0_on_sigterm(served: ServedData, tmp_path: Path) -> None:
     agent = subprocess.Popen(
         [sys.executable, "-m", "perfmon", "agent", "--server", served.url, "--user", USER, "--register"]
@@ -211,7 +203,7 @@ def test_the_agent_command_posts_real_cpu_and_exits_0_on_sigterm(served: ServedD
         # would trip the server's login limit (429) for this user.
         spool_dir = tmp_path / "spool"
         _wait_until(
-            lambda: agent.poll() is not None or _acknowledged(spool_dir) >= 3, "3 acknowledged samples"
+            lambda: agent.poll() is not None or acknowledged_samples(spool_dir) >= 3, "3 acknowledged samples"
         )
         agent.send_signal(signal.SIGTERM)
         _, log = agent.communicate(timeout=WAIT)

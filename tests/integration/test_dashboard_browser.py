@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -14,16 +13,13 @@ import pytest
 import requests
 
 from tests.browser import (
-    CHROMIUM,
     chart_shown,
     choose_range,
     cpu_curve,
-    launch_chromium,
     new_dashboard_page,
     register_with_samples,
     sign_in,
 )
-from tests.postgres_server import give_up
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -32,21 +28,6 @@ pytestmark = pytest.mark.slow
 
 USER, PASSWD = "dashboard-user", "correct horse battery staple"
 SAMPLES = 600
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright; skips off CI when either is missing, fails on CI."""
-    if not CHROMIUM.exists():
-        give_up(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        give_up("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 def _buckets_for(server_url: str, shown: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,16 +4,14 @@ whose samples went through POST /samples (PROTOCOL.md part 3)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
-from tests.browser import CHROMIUM, cpu_curve, launch_chromium, new_dashboard_page, register_with_samples
+from tests.browser import cpu_curve, new_dashboard_page, register_with_samples
 from tests.host_data import catalogue_samples, log_in_on_host, post_samples
-from tests.postgres_server import give_up
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -31,21 +29,6 @@ CHARTS = {
     "network": ["net_rx", "net_tx"],
 }
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright; skips off CI when either is missing, fails on CI."""
-    if not CHROMIUM.exists():
-        give_up(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        give_up("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 def _fleet(server_url: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dependency_injector import containers, providers
 from limits.storage import MemoryStorage
 
 from perfmon.adapters.filesystem import FileStorage
+from perfmon.adapters.key_source import RandomKeySource
 from perfmon.adapters.legacy.database import LegacyDatabaseSource, legacy_engine
 from perfmon.adapters.legacy.files import LegacyFileSource
 from perfmon.adapters.login_throttle import LimitsLoginThrottle
@@ -24,6 +25,7 @@ from perfmon.adapters.postgres import schema
 from perfmon.adapters.postgres.engine import engine_resource
 from perfmon.adapters.postgres.login_failures import PostgresLimitsStorage
 from perfmon.config import ConfigurationError, Settings
+from perfmon.domain.access import Access, KeyUsage, SessionGate
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.history import History
@@ -58,6 +60,11 @@ class Container(containers.DeclarativeContainer):
         file=file_storage.provided.sessions,
         db=providers.Singleton(postgres.PostgresSessionRepository, engine),
     )
+    keys = providers.Selector(
+        config.storage,
+        file=file_storage.provided.keys,
+        db=providers.Singleton(postgres.PostgresKeyRepository, engine, sessions),
+    )
     postgres_samples = providers.Singleton(postgres.PostgresSampleRepository, engine)
     samples = providers.Selector(config.storage, file=file_storage.provided.samples, db=postgres_samples)
     # The sample storage's background work: the same object as the samples in both storages.
@@ -81,6 +88,8 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     password_hasher = providers.Singleton(Argon2PasswordHasher)
+    key_usage = providers.Singleton(KeyUsage, keys=keys, clock=providers.Object(time.time))
+    gate = providers.Singleton(SessionGate, sessions=sessions, usage=key_usage)
     accounts = providers.Singleton(
         Accounts,
         users=users,
@@ -89,9 +98,19 @@ class Container(containers.DeclarativeContainer):
         new_token=providers.Object(new_session_token),
         clock=providers.Object(time.time),
         throttle=login_throttle,
+        keys=keys,
+        key_usage=key_usage,
+    )
+    access = providers.Singleton(
+        Access,
+        gate=gate,
+        sessions=sessions,
+        keys=keys,
+        key_source=providers.Singleton(RandomKeySource),
+        clock=providers.Object(time.time),
     )
     history = providers.Singleton(
-        History, sessions=sessions, samples=samples, clock=providers.Object(time.time)
+        History, gate=gate, sessions=sessions, samples=samples, clock=providers.Object(time.time)
     )
     retention = providers.Singleton(
         Retention,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,46 +10,76 @@ from sqlalchemy import Engine
 
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.adapters.memory import (
+    InMemoryKeyRepository,
     InMemorySampleRepository,
     InMemorySessionRepository,
     InMemoryUserRepository,
 )
 from perfmon.adapters.postgres.repositories import (
+    PostgresKeyRepository,
     PostgresSampleRepository,
     PostgresSessionRepository,
     PostgresUserRepository,
 )
 from perfmon.domain.model import Bucket, SampleSeries, TimeRange
-from perfmon.domain.ports import HistoryMaintenance, SampleRepository, SessionRepository, UserRepository
+from perfmon.domain.ports import (
+    HistoryMaintenance,
+    KeyRepository,
+    SampleRepository,
+    SessionRepository,
+    UserRepository,
+)
 from perfmon.domain.rollups import RollupBucket, stepped_buckets
 
 
 @dataclass
 class Repositories:
-    """The repositories of one storage, and its maintenance (the same object as its samples)."""
+    """The repositories of one storage, and its maintenance (the same object as its samples).
+
+    `another_process()` gives the same storage's repositories as a second process has them: its own
+    caches, the same data dir or database (the memory storage, one process's by nature, gives itself)."""
 
     users: UserRepository
     sessions: SessionRepository
     samples: SampleRepository
     maintenance: HistoryMaintenance
+    keys: KeyRepository
+    another_process: Callable[[], Repositories]
 
 
 def memory_repositories() -> Repositories:
     sessions = InMemorySessionRepository()
     samples = InMemorySampleRepository(sessions)
-    return Repositories(InMemoryUserRepository(sessions), sessions, samples, samples)
+    keys = InMemoryKeyRepository(sessions)
+    repos = Repositories(InMemoryUserRepository(sessions), sessions, samples, samples, keys, lambda: repos)
+    return repos
 
 
 def postgres_repositories(engine: Engine) -> Repositories:
     """The Postgres adapters over one engine; the caller owns the engine and the database's contents."""
     samples = PostgresSampleRepository(engine)
-    return Repositories(PostgresUserRepository(engine), PostgresSessionRepository(engine), samples, samples)
+    sessions = PostgresSessionRepository(engine)
+    return Repositories(
+        PostgresUserRepository(engine),
+        sessions,
+        samples,
+        samples,
+        PostgresKeyRepository(engine, sessions),
+        lambda: postgres_repositories(engine),
+    )
 
 
 def filesystem_repositories(data_dir: Path) -> Repositories:
     """The file adapters over a data dir; fsync off, as durability against power cuts is not under test."""
     storage = FileStorage(data_dir, fsync=False)
-    return Repositories(storage.users, storage.sessions, storage.samples, storage.samples)
+    return Repositories(
+        storage.users,
+        storage.sessions,
+        storage.samples,
+        storage.samples,
+        storage.keys,
+        lambda: filesystem_repositories(data_dir),
+    )
 
 
 class StoredSeries:

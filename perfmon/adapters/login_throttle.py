@@ -37,18 +37,17 @@ class LimitsLoginThrottle(LoginThrottle):
         )
         self._clock = clock
 
-    def check(self, name: Username, client: str) -> None:
+    def check(self, name: Username | None, client: str) -> None:
         window = self._window()
-        if not (
-            self._limiter.test(self._per_name, client, str(window), _digest(name))
-            and self._limiter.test(self._per_address, client, str(window))
-        ):
+        name_allowed = name is None or self._limiter.test(self._per_name, client, str(window), _digest(name))
+        if not (name_allowed and self._limiter.test(self._per_address, client, str(window))):
             window_end = (window + 1) * self._limits.window_seconds
             raise TooManyAttempts(max(1, math.ceil(window_end - self._clock())))
 
-    def record_failure(self, name: Username, client: str) -> None:
+    def record_failure(self, name: Username | None, client: str) -> None:
         window = self._window()
-        self._limiter.hit(self._per_name, client, str(window), _digest(name))
+        if name is not None:
+            self._limiter.hit(self._per_name, client, str(window), _digest(name))
         self._limiter.hit(self._per_address, client, str(window))
 
     def _window(self) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 
 from perfmon.domain.errors import TooManySeries, UnknownSession, UsernameTaken
 from perfmon.domain.model import (
     MAX_SERIES_PER_SESSION,
+    AccessKey,
     Point,
     Sample,
     SampleSeries,
@@ -22,6 +24,7 @@ from perfmon.domain.model import (
 )
 from perfmon.domain.ports import (
     HistoryMaintenance,
+    KeyRepository,
     PruneReport,
     SampleRepository,
     SessionRepository,
@@ -55,21 +58,73 @@ class InMemoryUserRepository(UserRepository):
 
 
 class InMemorySessionRepository(SessionRepository):
-    """Sessions in a dict keyed by token."""
+    """Sessions in a dict keyed by token; closed ones in a set, and those of revoked keys by the key."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, Session] = {}
+        self._closed: set[str] = set()
+        self._revoked_keys: set[str] = set()
 
     def add(self, session: Session) -> None:
         self._sessions[session.token] = session
 
     def get(self, token: str) -> Session | None:
-        return self._sessions.get(token)
+        session = self._sessions.get(token)
+        return None if session is None else self._as_stored(session)
 
     def for_user(self, user: Username) -> list[Session]:
-        mine = [session for session in list(self._sessions.values()) if session.user == user]
+        mine = [self._as_stored(session) for session in list(self._sessions.values()) if session.user == user]
         # Newest first; among equal creation times the later added first, as dicts keep insertion order.
         return sorted(reversed(mine), key=lambda session: session.created_at, reverse=True)
+
+    def close(self, token: str, at: float) -> None:
+        if token in self._sessions:
+            self._closed.add(token)
+
+    def close_sessions_of_key(self, key_id: str) -> None:
+        """Close every session opened with the key, also one opened while it is being revoked."""
+        self._revoked_keys.add(key_id)
+
+    def _as_stored(self, session: Session) -> Session:
+        closed = session.token in self._closed or session.key_id in self._revoked_keys
+        return dataclasses.replace(session, closed=True) if closed else session
+
+
+class InMemoryKeyRepository(KeyRepository):
+    """Keys in a dict keyed by id; revoking one closes its sessions in the given session store."""
+
+    def __init__(self, sessions: InMemorySessionRepository) -> None:
+        self._sessions = sessions
+        self._keys: dict[str, AccessKey] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: AccessKey) -> None:
+        with self._lock:
+            if key.id in self._keys or any(known.digest == key.digest for known in self._keys.values()):
+                raise ValueError("key id or digest already in use")
+            self._keys[key.id] = key
+
+    def by_digest(self, digest: str) -> AccessKey | None:
+        return next((key for key in list(self._keys.values()) if key.digest == digest), None)
+
+    def for_user(self, user: Username) -> list[AccessKey]:
+        mine = [key for key in list(self._keys.values()) if key.user == user]
+        return sorted(mine, key=lambda key: key.created_at)
+
+    def revoke(self, user: Username, key_id: str, at: float) -> bool:
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is None or key.user != user:
+                return False
+            del self._keys[key_id]
+            self._sessions.close_sessions_of_key(key_id)
+            return True
+
+    def mark_used(self, key_id: str, at: float) -> None:
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is not None and (key.last_used is None or key.last_used < at):
+                self._keys[key_id] = dataclasses.replace(key, last_used=at)
 
 
 class InMemorySampleRepository(SampleRepository, HistoryMaintenance):

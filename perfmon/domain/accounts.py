@@ -1,13 +1,24 @@
-"""Registration and login."""
+"""Registration, and login with a password or an access key."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 
+from perfmon.domain.access import KeyUsage
 from perfmon.domain.errors import InvalidCredentials, StorageUnavailable
-from perfmon.domain.model import Password, Session, User, Username, check_host_name
+from perfmon.domain.model import (
+    Password,
+    Session,
+    User,
+    Username,
+    check_host_name,
+    is_key_text,
+    key_digest,
+)
 from perfmon.domain.ports import (
     Clock,
+    KeyRepository,
     LoginThrottle,
     PasswordHasher,
     SessionRepository,
@@ -29,6 +40,8 @@ class Accounts:
         new_token: TokenFactory,
         clock: Clock,
         throttle: LoginThrottle,
+        keys: KeyRepository,
+        key_usage: KeyUsage,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -36,6 +49,8 @@ class Accounts:
         self._new_token = new_token
         self._clock = clock
         self._throttle = throttle
+        self._keys = keys
+        self._key_usage = key_usage
         # Verified against when the user is unknown, so that both failures take the same time.
         self._decoy_hash = hasher.hash("perfmon decoy password")
 
@@ -72,6 +87,35 @@ class Accounts:
         # counted, so the block ends with its window.
         self._throttle.record_failure(username, client)
         raise InvalidCredentials()
+
+    def log_in_with_key(self, key: str, client: str, host: str | None = None) -> Session:
+        """Open a new session with an access key (PROTOCOL.md part 4), on the host if one is named: it
+        has the key's scope, and the login counts as the key's use (last_used). Raises
+        InvalidCredentials for a text that is no live key (unknown, revoked or malformed alike),
+        InvalidInput for a bad host.
+
+        Failures count against the client's address like failed password logins (there is no name to
+        count them by), and TooManyAttempts refuses the address's logins alike."""
+        host = None if host is None else check_host_name(host)
+        self._throttle.check(None, client)
+        digest = key_digest(key) if is_key_text(key) else None
+        found = None if digest is None else self._keys.by_digest(digest)
+        # The storage finds the key by its digest's index; the comparison that admits it takes the same
+        # time wherever the digests differ (hmac.compare_digest), whatever the storage's lookup did.
+        if found is None or digest is None or not hmac.compare_digest(found.digest, digest):
+            self._throttle.record_failure(None, client)
+            raise InvalidCredentials()
+        session = Session(
+            token=self._new_token(),
+            user=found.user,
+            created_at=self._clock(),
+            host=host,
+            scope=found.scope,
+            key_id=found.id,
+        )
+        self._sessions.add(session)
+        self._key_usage.note(found.id)
+        return session
 
     def _remove_unused_user(self, username: Username) -> None:
         """Best effort: the storage that just failed may fail again, and the first error is the one to

@@ -31,6 +31,15 @@ class HostNotFound(PerfmonError):
     """A host that is not one of the caller's user's: another user's looks exactly like none."""
 
 
+class KeyNotFound(PerfmonError):
+    """A key id that is not one of the caller's user's live keys: another user's looks exactly like none."""
+
+
+class Forbidden(PerfmonError):
+    """A live session asking for what its scope does not grant (PROTOCOL.md part 4): an ingest session
+    reading, a read session posting, a key's session managing keys."""
+
+
 class TooManySeries(InvalidInput):
     """A write that would give a session more than 256 series (PROTOCOL.md part 3); nothing stored."""
 

@@ -8,13 +8,15 @@ import heapq
 import itertools
 from collections.abc import Sequence
 
-from perfmon.domain.errors import HostNotFound, InvalidInput, SessionNotFound, UnknownSession
+from perfmon.domain.access import SessionGate
+from perfmon.domain.errors import HostNotFound, InvalidInput, SessionNotFound
 from perfmon.domain.model import (
     CPU,
     MAX_BATCH_SIZE,
     NO_SAMPLES,
     Bucket,
     HostOverview,
+    Permission,
     Point,
     Sample,
     SampleSeries,
@@ -34,7 +36,10 @@ from perfmon.domain.rollups import RollupBucket, merge_partials, stepped_buckets
 class History:
     """The samples that clients push, and reads of a series (a session's or a host's metric) by time."""
 
-    def __init__(self, sessions: SessionRepository, samples: SampleRepository, clock: Clock) -> None:
+    def __init__(
+        self, gate: SessionGate, sessions: SessionRepository, samples: SampleRepository, clock: Clock
+    ) -> None:
+        self._gate = gate
         self._sessions = sessions
         self._samples = samples
         self._clock = clock
@@ -45,10 +50,10 @@ class History:
         A session on a host keeps its status (GET /hosts): the server's clock at the write becomes its
         `seen`. A session without one keeps none, which nothing reads: the original client's posts then
         cost a single append (ports.SampleRepository.append). Raises InvalidInput (TooManySeries past 256
-        series), UnknownSession, StorageUnavailable."""
+        series), UnknownSession, Forbidden (a read key's session), StorageUnavailable."""
         if not 1 <= len(samples) <= MAX_BATCH_SIZE:
             raise InvalidInput(f"a batch holds 1..{MAX_BATCH_SIZE} samples")
-        session = self.session(token)
+        session = self._gate.admit(token, Permission.POST)
         received_at = None if session.host is None else self._clock()
         self._samples.append(session.token, samples, received_at)
         return session
@@ -62,7 +67,8 @@ class History:
         host: str | None = None,
     ) -> SampleSeries:
         """The metric's samples within the range, oldest first, of the token's session, another of its
-        user's (SessionNotFound for any other), or one of its user's hosts (HostNotFound for any other)."""
+        user's (SessionNotFound for any other), or one of its user's hosts (HostNotFound for any other).
+        Every read raises UnknownSession for a hash of no live session, Forbidden for an ingest key's."""
         return self.samples_of(token, [metric], time_range, of_session, host)[metric]
 
     def samples_of(
@@ -125,11 +131,9 @@ class History:
         return [_overview(name, by_host[name], statuses) for name in sorted(by_host)]
 
     def session(self, token: str) -> Session:
-        """The live session with this token; InvalidInput if it is no UUID, UnknownSession if none."""
-        session = self._sessions.get(parse_session_token(token))
-        if session is None:
-            raise UnknownSession()
-        return session
+        """The live session with this token if it may read: InvalidInput if it is no UUID,
+        UnknownSession if none (or closed), Forbidden for an ingest key's (access.SessionGate)."""
+        return self._gate.admit(token, Permission.READ)
 
     def _readable(
         self, token: str, of_session: str | None, host: str | None, time_range: TimeRange

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import enum
+import hashlib
 import itertools
 import math
 import operator
@@ -89,15 +91,119 @@ def check_host_name(name: str) -> str:
     return name
 
 
+class Permission(enum.Enum):
+    """What a request does, as scopes grant it (PROTOCOL.md part 4)."""
+
+    POST = "post samples"
+    READ = "read"
+    MANAGE_KEYS = "make, list and revoke keys"
+    LOG_OUT = "log out"
+
+
+class Scope(enum.Enum):
+    """What a session may do, by how it was opened (PROTOCOL.md part 4): with the user's password,
+    everything (as in part 1); with an ingest key, post; with a read key, read. Any may log out."""
+
+    ALL = "all"
+    INGEST = "ingest"
+    READ = "read"
+
+    def allows(self, permission: Permission) -> bool:
+        """True when a session of this scope may do it."""
+        return permission in _GRANTS[self]
+
+
+_GRANTS: dict[Scope, frozenset[Permission]] = {
+    Scope.ALL: frozenset(Permission),
+    Scope.INGEST: frozenset({Permission.POST, Permission.LOG_OUT}),
+    Scope.READ: frozenset({Permission.READ, Permission.LOG_OUT}),
+}
+
+
 @dataclass(frozen=True)
 class Session:
     """A login of a user; its token is the `hash` the clients carry. A session opened by an agent
-    belongs to the host it watches (PROTOCOL.md part 3); the original client's have none."""
+    belongs to the host it watches (PROTOCOL.md part 3); the original client's have none.
+
+    A session opened with an access key has the key's scope and id (PROTOCOL.md part 4). A closed
+    session (logged out, or opened with a key since revoked) is refused like an unknown one, but stays:
+    its samples are read through the user's other sessions."""
 
     token: str
     user: Username
     created_at: float
     host: str | None = None
+    scope: Scope = Scope.ALL
+    key_id: str | None = None
+    closed: bool = False
+
+
+# PROTOCOL.md part 4: a key is pmk_ and 43 URL-safe base64 characters, 32 random bytes unpadded.
+KEY_PREFIX = "pmk_"
+_KEY_TEXT = re.compile(r"pmk_[A-Za-z0-9_-]{43}")
+# A key's id: 16 lowercase hex characters (64 random bits), public, safe in a path.
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+MAX_KEY_NAME_LENGTH = 128
+# The scopes a key may have: a key never grants everything (PROTOCOL.md part 4).
+KEY_SCOPES = (Scope.INGEST, Scope.READ)
+
+
+def is_key_text(text: object) -> bool:
+    """True when the text has the form of an access key (it may still name none)."""
+    return isinstance(text, str) and _KEY_TEXT.fullmatch(text) is not None
+
+
+def is_key_id(text: object) -> bool:
+    """True when the text has the form of a key id (it may still name none)."""
+    return isinstance(text, str) and _KEY_ID.fullmatch(text) is not None
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 of the key's text, in hex: what storages keep instead of the key.
+
+    A fast hash is right here, unlike for passwords: the key holds 256 random bits, so no guess of it can
+    be checked faster than by asking the server (OWASP Password Storage Cheat Sheet, on high-entropy
+    secrets). Raises InvalidInput for a text that is no key."""
+    if not is_key_text(key):
+        raise InvalidInput("key must be pmk_ and 43 URL-safe base64 characters")
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def check_key_name(name: object) -> str:
+    """A key's name: 1..128 characters without control characters (PROTOCOL.md part 4), or InvalidInput."""
+    if not (isinstance(name, str) and 1 <= len(name) <= MAX_KEY_NAME_LENGTH):
+        raise InvalidInput("name must be a string of 1..128 characters")
+    if _has_control_character(name):
+        raise InvalidInput("name must not contain control characters")
+    return name
+
+
+def check_key_scope(scope: object) -> Scope:
+    """The scope a key is made with: "ingest" or "read" (PROTOCOL.md part 4), or InvalidInput."""
+    for allowed in KEY_SCOPES:
+        if scope == allowed.value:
+            return allowed
+    raise InvalidInput('scope must be "ingest" or "read"')
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """A user's access key, as stored: its digest (key_digest), never the key itself.
+
+    `created_at` and `last_used` are seconds since the epoch; `last_used` is the latest login with the
+    key or request of a session it opened (kept to within a minute), None before any."""
+
+    id: str
+    user: Username
+    scope: Scope
+    name: str
+    created_at: float
+    digest: str
+    last_used: float | None = None
+
+    def __repr__(self) -> str:
+        # The digest is no key, but it is what a stolen key is checked against: keep it out of logs.
+        return f"AccessKey(id={self.id!r}, scope={self.scope.value!r}, name={self.name!r})"
 
 
 # The metric of part 1's samples: every call of PROTOCOL.md part 1 and 2 reads and writes this series.

@@ -62,10 +62,7 @@ def _points(pairs: list[tuple[float, float]]) -> list[Point]:
 
 def _bits(buckets: list[Bucket]) -> list[tuple[object, ...]]:
     """Buckets with every float as its bit pattern: -0.0 and 0.0 differ, as they must."""
-    return [
-        tuple(struct.pack("<d", f) if isinstance(f, float) else f for f in bucket)
-        for bucket in buckets
-    ]
+    return [tuple(struct.pack("<d", f) if isinstance(f, float) else f for f in bucket) for bucket in buckets]
 
 
 # Named series -----------------------------------------------------------------------------------------

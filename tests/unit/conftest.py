@@ -8,14 +8,16 @@ from limits.storage import MemoryStorage
 
 from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.memory import (
+    InMemoryKeyRepository,
     InMemorySampleRepository,
     InMemorySessionRepository,
     InMemoryUserRepository,
 )
+from perfmon.domain.access import Access, KeyUsage, SessionGate
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
 from perfmon.entrypoints.http.app import create_app
-from tests.fakes import FastHasher, FixedClock, SequentialTokens
+from tests.fakes import FastHasher, FixedClock, SequentialKeys, SequentialTokens
 
 
 @pytest.fixture
@@ -34,14 +36,52 @@ def samples(sessions: InMemorySessionRepository) -> InMemorySampleRepository:
 
 
 @pytest.fixture
-def accounts(users: InMemoryUserRepository, sessions: InMemorySessionRepository) -> Accounts:
-    throttle = LimitsLoginThrottle(MemoryStorage(), FixedClock())
-    return Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock(), throttle)
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture
-def history(sessions: InMemorySessionRepository, samples: InMemorySampleRepository) -> History:
-    return History(sessions, samples, FixedClock())
+def keys(sessions: InMemorySessionRepository) -> InMemoryKeyRepository:
+    return InMemoryKeyRepository(sessions)
+
+
+@pytest.fixture
+def key_usage(keys: InMemoryKeyRepository, clock: FixedClock) -> KeyUsage:
+    return KeyUsage(keys, clock)
+
+
+@pytest.fixture
+def gate(sessions: InMemorySessionRepository, key_usage: KeyUsage) -> SessionGate:
+    return SessionGate(sessions, key_usage)
+
+
+@pytest.fixture
+def accounts(
+    users: InMemoryUserRepository,
+    sessions: InMemorySessionRepository,
+    keys: InMemoryKeyRepository,
+    key_usage: KeyUsage,
+    clock: FixedClock,
+) -> Accounts:
+    throttle = LimitsLoginThrottle(MemoryStorage(), clock)
+    return Accounts(users, sessions, FastHasher(), SequentialTokens(), clock, throttle, keys, key_usage)
+
+
+@pytest.fixture
+def access(
+    gate: SessionGate, sessions: InMemorySessionRepository, keys: InMemoryKeyRepository, clock: FixedClock
+) -> Access:
+    return Access(gate, sessions, keys, SequentialKeys(), clock)
+
+
+@pytest.fixture
+def history(
+    gate: SessionGate,
+    sessions: InMemorySessionRepository,
+    samples: InMemorySampleRepository,
+    clock: FixedClock,
+) -> History:
+    return History(gate, sessions, samples, clock)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from perfmon.adapters.memory import InMemorySessionRepository, InMemoryUserRepos
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.errors import InvalidCredentials, InvalidInput, StorageUnavailable, UsernameTaken
 from perfmon.domain.model import Username
-from tests.fakes import FailingSessionRepository, FastHasher, FixedClock, SequentialTokens
+from tests.fakes import FailingSessionRepository, FixedClock, memory_accounts
 
 CLIENT = "192.0.2.1"
 
@@ -82,7 +82,7 @@ def test_limits_are_inclusive(accounts: Accounts) -> None:
 def test_register_whose_session_cannot_be_stored_leaves_no_user_and_a_retry_succeeds() -> None:
     sessions = FailingSessionRepository()
     users = InMemoryUserRepository(sessions)
-    accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), FixedClock(), _throttle())
+    accounts = memory_accounts(users, sessions, FixedClock(), _throttle())
     with pytest.raises(StorageUnavailable):
         accounts.register("alice", "s3cret")
     assert users.get(Username("alice")) is None

@@ -12,10 +12,12 @@ from limits.storage import MemoryStorage
 
 from perfmon.adapters.login_throttle import LimitsLoginThrottle
 from perfmon.adapters.memory import (
+    InMemoryKeyRepository,
     InMemorySampleRepository,
     InMemorySessionRepository,
     InMemoryUserRepository,
 )
+from perfmon.domain.access import KeyUsage, SessionGate
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.downsampling import downsample
 from perfmon.domain.errors import HostNotFound, InvalidInput, SessionNotFound
@@ -43,8 +45,12 @@ class World:
         self.samples = samples = InMemorySampleRepository(sessions)
         throttle = LimitsLoginThrottle(MemoryStorage(), self.clock)
         users = InMemoryUserRepository(sessions)
-        self.accounts = Accounts(users, sessions, FastHasher(), SequentialTokens(), self.clock, throttle)
-        self.history = History(sessions, samples, self.clock)
+        keys = InMemoryKeyRepository(sessions)
+        usage = KeyUsage(keys, self.clock)
+        self.accounts = Accounts(
+            users, sessions, FastHasher(), SequentialTokens(), self.clock, throttle, keys, usage
+        )
+        self.history = History(SessionGate(sessions, usage), sessions, samples, self.clock)
 
     def login(self, user: str = "alice", host: str | None = "web-1") -> str:
         """A new session of the user on the host, a second after the last one."""

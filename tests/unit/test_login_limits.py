@@ -10,7 +10,7 @@ from perfmon.adapters.memory import InMemorySessionRepository, InMemoryUserRepos
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.errors import InvalidCredentials, TooManyAttempts
 from perfmon.domain.login_limits import LoginLimits
-from tests.fakes import FastHasher, FixedClock, SequentialTokens
+from tests.fakes import FixedClock, memory_accounts
 
 CLIENT = "192.0.2.1"
 OTHER_CLIENT = "198.51.100.7"
@@ -28,9 +28,7 @@ def clock() -> FixedClock:
 def accounts(clock: FixedClock) -> Accounts:
     sessions = InMemorySessionRepository()
     throttle = LimitsLoginThrottle(MemoryStorage(), clock)
-    accounts = Accounts(
-        InMemoryUserRepository(sessions), sessions, FastHasher(), SequentialTokens(), clock, throttle
-    )
+    accounts = memory_accounts(InMemoryUserRepository(sessions), sessions, clock, throttle)
     accounts.register("alice", "right")
     return accounts
 
@@ -97,9 +95,7 @@ def test_refused_attempts_are_not_counted_so_they_do_not_prolong_the_block(
 def test_limits_and_window_are_constructor_arguments(clock: FixedClock) -> None:
     throttle = LimitsLoginThrottle(MemoryStorage(), clock, LoginLimits(2, 3, 60))
     sessions = InMemorySessionRepository()
-    accounts = Accounts(
-        InMemoryUserRepository(sessions), sessions, FastHasher(), SequentialTokens(), clock, throttle
-    )
+    accounts = memory_accounts(InMemoryUserRepository(sessions), sessions, clock, throttle)
     _fail(accounts, "alice", CLIENT, 2)
     with pytest.raises(TooManyAttempts):
         accounts.log_in("alice", "wrong", CLIENT)

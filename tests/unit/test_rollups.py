@@ -45,10 +45,7 @@ class _Series:
 
 def _bits(buckets: list[Bucket]) -> list[tuple[object, ...]]:
     """Buckets with every float as its bit pattern: -0.0 and 0.0 differ, as they must."""
-    return [
-        tuple(struct.pack("<d", f) if isinstance(f, float) else f for f in bucket)
-        for bucket in buckets
-    ]
+    return [tuple(struct.pack("<d", f) if isinstance(f, float) else f for f in bucket) for bucket in buckets]
 
 
 times = st.floats(min_value=0, max_value=MAX_TIMESTAMP, exclude_max=True)
@@ -60,9 +57,9 @@ def _near_boundaries() -> st.SearchStrategy[float]:
     """Times at or just around multiples of a minute, where float rounding puts samples in one bucket or
     the next: where a rollup read could go wrong."""
     return st.builds(
-        lambda k, width, ulps: max(0.0, math.nextafter(k * width, math.inf if ulps > 0 else 0.0))
-        if ulps
-        else k * width,
+        lambda k, width, ulps: (
+            max(0.0, math.nextafter(k * width, math.inf if ulps > 0 else 0.0)) if ulps else k * width
+        ),
         st.integers(0, 1_000_000_000 // 60),
         st.sampled_from(ROLLUP_WIDTHS),
         st.integers(-1, 1),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem import upgrade
 from perfmon.adapters.filesystem.files import create_file, storage_errors
+from perfmon.adapters.filesystem.keys import FileKeyRepository
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.samples import FileSampleRepository
 from perfmon.adapters.filesystem.sessions import FileSessionRepository
@@ -27,6 +28,7 @@ class FileStorage:
         self.users = FileUserRepository(self._dir)
         self.sessions = FileSessionRepository(self._dir)
         self.samples = FileSampleRepository(self._dir)
+        self.keys = FileKeyRepository(self._dir)
 
     def check(self) -> None:
         """Raise StorageUnavailable unless serving can write: a file can be created in each folder that

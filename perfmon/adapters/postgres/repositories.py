@@ -35,6 +35,7 @@ from perfmon.adapters.postgres.transactions import transaction
 from perfmon.domain.downsampling import zeros_ordered
 from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
+    AccessKey,
     Point,
     Sample,
     SampleSeries,
@@ -47,6 +48,7 @@ from perfmon.domain.model import (
 )
 from perfmon.domain.ports import (
     HistoryMaintenance,
+    KeyRepository,
     PruneReport,
     SampleRepository,
     SessionRepository,
@@ -138,6 +140,9 @@ class PostgresSessionRepository(SessionRepository):
         )
         with transaction(self._engine) as connection:
             return [_session(row) for row in connection.execute(query)]
+
+    def close(self, token: str, at: float) -> None:
+        raise NotImplementedError("issue 13 in progress")
 
     def _remember(self, session: Session) -> None:
         with self._cache_lock:
@@ -340,3 +345,26 @@ def _rollups_query(series_id: int, width: float, time_range: TimeRange) -> Selec
         .where(*conditions)
         .order_by(rollups.c.start)
     )
+
+
+class PostgresKeyRepository(KeyRepository):
+    """Access keys in the access_keys table (migration 0005). Not yet built: issue 13 in progress."""
+
+    def __init__(self, engine: Engine, sessions: PostgresSessionRepository) -> None:
+        self._engine = engine
+        self._sessions = sessions
+
+    def add(self, key: AccessKey) -> None:
+        raise NotImplementedError
+
+    def by_digest(self, digest: str) -> AccessKey | None:
+        raise NotImplementedError
+
+    def for_user(self, user: Username) -> list[AccessKey]:
+        raise NotImplementedError
+
+    def revoke(self, user: Username, key_id: str, at: float) -> bool:
+        raise NotImplementedError
+
+    def mark_used(self, key_id: str, at: float) -> None:
+        raise NotImplementedError

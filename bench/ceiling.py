@@ -78,7 +78,7 @@ def _buckets(samples: list[tuple[float, float]], step: float) -> list[tuple[floa
 def _perfmon_media_handlers(app: falcon.App) -> None:
     """Give the app the JSON handlers of perfmon's app (built over placeholders: no request reaches it)."""
     try:
-        perfmon_app = create_app(None, None, storage_name="none", check_storage=lambda: None)  # type: ignore[arg-type]
+        perfmon_app = create_app(None, None, None, storage_name="none", check_storage=lambda: None)  # type: ignore[arg-type]
     except Exception as error:  # a changed create_app: say so, and measure with Falcon's defaults
         print(f"ceiling: perfmon's media handlers unavailable ({error!r})", file=sys.stderr)
         return

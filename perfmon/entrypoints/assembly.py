@@ -15,6 +15,7 @@ def build_http_app(settings: Settings, container: Container) -> falcon.App[falco
     return create_app(
         container.accounts(),
         container.history(),
+        container.access(),
         storage_name=settings.storage,
         check_storage=container.check_storage(),
         max_body_bytes=settings.max_body_bytes,

@@ -85,8 +85,8 @@ def history(
 
 
 @pytest.fixture
-def client(accounts: Accounts, history: History) -> falcon.testing.TestClient:
+def client(accounts: Accounts, history: History, access: Access) -> falcon.testing.TestClient:
     app = create_app(
-        accounts, history, storage_name="memory", check_storage=lambda: None, max_body_bytes=4096
+        accounts, history, access, storage_name="memory", check_storage=lambda: None, max_body_bytes=4096
     )
     return falcon.testing.TestClient(app)

@@ -7,6 +7,7 @@ import json
 import pytest
 from falcon.testing import TestClient
 
+from perfmon.domain.access import Access
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
 from perfmon.domain.legacy_records import LegacySourceUnreadable
@@ -201,12 +202,12 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 
 def test_a_domain_error_nobody_mapped_is_a_logged_500_in_json(
-    accounts: Accounts, history: History, caplog: pytest.LogCaptureFixture
+    accounts: Accounts, history: History, access: Access, caplog: pytest.LogCaptureFixture
 ) -> None:
     def unreadable() -> None:
         raise LegacySourceUnreadable("no answer")
 
-    app = create_app(accounts, history, storage_name="memory", check_storage=unreadable)
+    app = create_app(accounts, history, access, storage_name="memory", check_storage=unreadable)
 
     result = TestClient(app).simulate_get("/readyz")
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import falcon
 
 from perfmon.config import DEFAULT_MAX_BODY_BYTES
+from perfmon.domain.access import Access
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
-from perfmon.entrypoints.http import host_resources, resources
+from perfmon.entrypoints.http import access_resources, host_resources, resources
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.dashboard import DashboardHeaders, add_dashboard
 from perfmon.entrypoints.http.errors import register_error_handlers
@@ -19,6 +20,7 @@ from perfmon.entrypoints.http.media import use_fast_json
 def create_app(
     accounts: Accounts,
     history: History,
+    access: Access,
     *,
     storage_name: str,
     check_storage: Callable[[], None],
@@ -37,6 +39,9 @@ def create_app(
     app.add_route("/sessions", resources.Sessions(history))
     app.add_route("/samples", host_resources.MetricSamples(history, max_body_bytes))
     app.add_route("/hosts", host_resources.Hosts(history))
+    app.add_route("/logout", access_resources.Logout(access, max_body_bytes))
+    app.add_route("/keys", access_resources.Keys(access, max_body_bytes))
+    app.add_route("/keys/{key_id}", access_resources.Key(access))
     app.add_route("/healthz", resources.Health())
     app.add_route("/readyz", resources.Readiness(storage_name, check_storage))
     app.add_route("/openapi.json", resources.ApiDescription())

@@ -8,9 +8,11 @@ from typing import Any
 import falcon
 
 from perfmon.domain.errors import (
+    Forbidden,
     HostNotFound,
     InvalidCredentials,
     InvalidInput,
+    KeyNotFound,
     PerfmonError,
     SessionNotFound,
     StorageUnavailable,
@@ -32,12 +34,18 @@ _ANSWERS: dict[type[PerfmonError], tuple[str, str]] = {
     InvalidCredentials: (falcon.HTTP_401, "Wrong credentials or user is not registered"),
     SessionNotFound: (falcon.HTTP_404, "No such session"),
     HostNotFound: (falcon.HTTP_404, "No such host"),
+    KeyNotFound: (falcon.HTTP_404, "No such key"),
+    Forbidden: (falcon.HTTP_403, "Forbidden"),
     StorageUnavailable: (falcon.HTTP_503, "Storage unavailable, retry later"),
     TooManyAttempts: (falcon.HTTP_429, "Too many attempts, retry later"),
 }
-# The original protocol words the same 401 by what the client was doing.
+# The original protocol words the same 401 by what the client was doing: changing (POST) or reading (GET).
+# PROTOCOL.md part 4 gives DELETE /keys/{id} no text of its own; revoking a key changes data, so it is
+# worded as a POST is (any other method, as a GET).
+_POST_401 = "Not authorized user try to post data, please login"
 _UNKNOWN_SESSION_REASONS = {
-    "POST": "Not authorized user try to post data, please login",
+    "POST": _POST_401,
+    "DELETE": _POST_401,
     "GET": "Not authorized user try to get data, please login",
 }
 

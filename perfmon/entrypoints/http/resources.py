@@ -1,19 +1,21 @@
 """Thin Falcon resources: parse the request, call a domain service, shape the answer.
 
 The wire format (JSON field names) lives here and, for PROTOCOL.md part 3 (POST/GET /samples, GET /hosts),
-in host_resources.py: nowhere else.
+in host_resources.py, for part 4 (logout and keys) in access_resources.py: nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from importlib import resources as package_files
+from typing import Any
 
 import falcon
 
 from perfmon.domain.accounts import Accounts
 from perfmon.domain.history import History
 from perfmon.domain.model import CPU, Bucket, SampleSeries, Session, TimeRange
+from perfmon.entrypoints.http.access_resources import key_in
 from perfmon.entrypoints.http.client_address import ClientAddress
 from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import (
@@ -28,7 +30,7 @@ from perfmon.entrypoints.http.parsing import (
 
 
 class _AccountCall:
-    """The shape of /register and /login: a {"user", "passwd"} body in, a {"hash"} of a session out."""
+    """The shape of /register and /login: a JSON object in, a {"hash"} of a new session out."""
 
     def __init__(self, accounts: Accounts, max_body_bytes: int) -> None:
         self._accounts = accounts
@@ -36,34 +38,49 @@ class _AccountCall:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, self._max_body_bytes)
-        name, password = require_string(body, "user"), require_string(body, "passwd")
-        # PROTOCOL.md part 3: an optional host the new session belongs to; absent or null: none.
-        host = body.get("host")
-        if host is not None and not isinstance(host, str):
-            raise BadArguments("host must be a string or null")
-        resp.media = {"hash": self._open_session(req, name, password, host).token}
+        resp.media = {"hash": self._open_session(req, body).token}
 
-    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
+    def _open_session(self, req: falcon.Request, body: dict[str, Any]) -> Session:
         raise NotImplementedError
 
 
-class Registration(_AccountCall):
-    """POST /register: create a user and open its first session (on a host, if one is named)."""
+def _credentials(body: dict[str, Any]) -> tuple[str, str]:
+    """Part 1's {"user", "passwd"}: both strings (their rules are the domain's)."""
+    return require_string(body, "user"), require_string(body, "passwd")
 
-    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
-        return self._accounts.register(name, password, host)
+
+def _host(body: dict[str, Any]) -> str | None:
+    """PROTOCOL.md part 3: an optional host the new session belongs to; absent or null: none."""
+    host = body.get("host")
+    if host is not None and not isinstance(host, str):
+        raise BadArguments("host must be a string or null")
+    return host
+
+
+class Registration(_AccountCall):
+    """POST /register `{"user", "passwd", "host"?}`: create a user and open its first session (on a host, if
+    one is named)."""
+
+    def _open_session(self, req: falcon.Request, body: dict[str, Any]) -> Session:
+        name, password = _credentials(body)
+        return self._accounts.register(name, password, _host(body))
 
 
 class Login(_AccountCall):
-    """POST /login: open a new session for a known user (on a host, if one is named); failures are limited
-    per client address."""
+    """POST /login `{"user", "passwd", "host"?}` or `{"key", "host"?}` (PROTOCOL.md part 4): open a new
+    session for a known user, with the password's scope (everything) or the key's (on a host, if one is
+    named). Failures are limited per client address, whichever credential was given."""
 
     def __init__(self, accounts: Accounts, max_body_bytes: int, client_address: ClientAddress) -> None:
         super().__init__(accounts, max_body_bytes)
         self._client_address = client_address
 
-    def _open_session(self, req: falcon.Request, name: str, password: str, host: str | None) -> Session:
-        return self._accounts.log_in(name, password, self._client_address.of(req), host)
+    def _open_session(self, req: falcon.Request, body: dict[str, Any]) -> Session:
+        client = self._client_address.of(req)
+        if "key" in body:
+            return self._accounts.log_in_with_key(key_in(body), client, _host(body))
+        name, password = _credentials(body)
+        return self._accounts.log_in(name, password, client, _host(body))
 
 
 class CpuSamples:

@@ -5,13 +5,15 @@ import { createServer } from "node:http";
 
 import { load } from "./static.mjs";
 
-const { api, ApiError, isTransient, DEFAULT_RETRY_SECONDS } = await load("api.js");
+const { api, apiBlob, send, ApiError, isTransient, DEFAULT_RETRY_SECONDS } = await load("api.js");
 
 // Answers by path: [status, headers, body]; records the requests it got.
 const ANSWERS = {
   "/sessions": [200, { "Content-Type": "application/json" }, '{"payload": []}'],
   "/busy": [503, { "Content-Type": "application/json", "Retry-After": "2" }, '{"reason": "Storage unavailable"}'],
   "/gone": [404, { "Content-Type": "text/plain" }, "not json"],
+  "/export": [200, { "Content-Type": "text/csv; charset=utf-8" }, "cpu,time\n1.5,100\n"],
+  "/forbidden": [403, { "Content-Type": "application/json" }, '{"reason": "Forbidden"}'],
   "/broken": [500, { "Content-Type": "application/json" }, '{"reason": "Internal error"}'],
 };
 
@@ -85,4 +87,22 @@ test("the server's clock comes from an answer's Date header, in whole epoch seco
   assert.deepEqual(answer.body, { payload: [] });
   assert.equal(requests.at(-1).url, "/sessions?metric=cpu&metric=mem");
   assert.ok(Math.abs(answer.serverTime - Date.now() / 1000) < 3600); // Node's server sends a Date
+});
+
+test("send posts a JSON body (or another method's) and returns the JSON answer", async () => {
+  assert.deepEqual(await send(`${base}/sessions`, { hash: "h", name: "web 1" }), { payload: [] });
+  assert.deepEqual(requests.at(-1), { method: "POST", url: "/sessions", body: '{"hash":"h","name":"web 1"}' });
+  await send(`${base}/sessions`, {}, "PUT");
+  assert.equal(requests.at(-1).method, "PUT");
+  const error = await refusal(() => send(`${base}/forbidden`, { hash: "h" }));
+  assert.deepEqual([error.status, error.message], [403, "Forbidden"]);
+});
+
+test("apiBlob: the answer's bytes and type, to be saved as a file; refusals as api()'s", async () => {
+  const blob = await apiBlob(`${base}/export`, { hash: "h", format: "csv" });
+  assert.equal(blob.type.replace(" ", ""), "text/csv;charset=utf-8"); // normalised as a MIME type
+  assert.equal(await blob.text(), "cpu,time\n1.5,100\n");
+  assert.equal(requests.at(-1).url, "/export?hash=h&format=csv");
+  const error = await refusal(() => apiBlob(`${base}/busy`, { hash: "h" }));
+  assert.deepEqual([error.status, error.retryAfter], [503, 2]);
 });

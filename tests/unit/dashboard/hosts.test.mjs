@@ -60,5 +60,6 @@ test("a host's route round-trips any name, and other fragments name a view or no
   }
   assert.deepEqual(parseRoute("#fleet"), { view: "fleet" });
   assert.deepEqual(parseRoute("#sessions"), { view: "sessions" });
+  assert.deepEqual(parseRoute("#keys"), { view: "keys" });
   for (const other of ["", "#", "#host=", "#host=%E0%A4%A", "#nothing"]) assert.equal(parseRoute(other), null);
 });

@@ -5,15 +5,34 @@ import assert from "node:assert/strict";
 import { load } from "./static.mjs";
 
 const { ApiError } = await load("api.js");
-const { describe, givenUp, signInAgain, nothingToShow, afterLoad, chartLabel } = await load("messages.js");
+const { describe, givenUp, signInAgain, nothingToShow, afterLoad, chartLabel, NOT_A_KEY } = await load("messages.js");
 
 const failure = (status, reason = "whatever the server said") => new ApiError(status, reason, 5);
 
 test("a refused sign-in says which kind of sign-in failed", () => {
   assert.equal(describe(failure(401), "login"), "wrong user or password");
   assert.equal(describe(failure(401), "hash"), "session hash not recognised");
-  assert.equal(describe(failure(401), "data"), "session hash not recognised");
+  assert.equal(describe(failure(401), "key"), "key not recognised: it may have been revoked");
   assert.equal(describe(failure(400), "hash"), "that is not a session hash");
+  assert.match(NOT_A_KEY, /^that is not a whole key: a key is pmk_ and 43 more/);
+});
+
+test("a session the server no longer knows, while reading or on the keys page, has ended", () => {
+  for (const context of ["data", "keys"]) {
+    assert.equal(describe(failure(401), context), "the session has ended (signed out, or its key revoked)");
+  }
+});
+
+test("a refusal of the session's scope (403) says what that session cannot do", () => {
+  const forbidden = failure(403, "Forbidden");
+  assert.match(describe(forbidden, "key"), /^that is an ingest key: it can only send samples .*use a read key or your password$/);
+  assert.equal(describe(forbidden, "hash"), "that session can only send samples (it was opened with an ingest key)");
+  assert.equal(describe(forbidden, "keys"), "only a session signed in with the password can manage keys");
+  assert.equal(describe(forbidden, "data"), "this session may not read that");
+});
+
+test("revoking a key that is gone says so", () => {
+  assert.equal(describe(failure(404, "No such key"), "keys"), "no such key: it may have been revoked already");
 });
 
 test("brief outages say that the page is retrying", () => {
@@ -31,7 +50,7 @@ test("other failures name their status and the server's reason", () => {
 test("after the last attempt, and when the hash is gone, the text says what to do", () => {
   assert.equal(givenUp(failure(503), "login"), "storage unavailable: try again later");
   assert.equal(givenUp(failure(0), "hash"), "server unreachable: try again later");
-  assert.equal(signInAgain(failure(401)), "session hash not recognised: sign in again");
+  assert.equal(signInAgain(failure(401)), "the session has ended (signed out, or its key revoked): sign in again");
 });
 
 test("the status line: nothing to show, no samples in the range, recovered, or nothing to say", () => {

@@ -27,6 +27,32 @@ export function serverTime(dateHeader) {
 // As api(), with the server's clock when it answered: {body, serverTime} (serverTime null when the
 // answer has no Date header). The fleet page judges hosts by the server's clock, not this machine's.
 export async function apiAnswer(path, params, init) {
+  const response = await call(path, params, init);
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  return { body, serverTime: serverTime(response.headers.get("Date")) };
+}
+
+// A JSON body sent with `method` (POST unless told): its JSON answer, as api().
+export const send = (path, body, method = "POST") =>
+  api(path, null, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+// The answer's body as a Blob of its type (a CSV export, to be saved as a file); throws as api().
+export async function apiBlob(path, params) {
+  const response = await call(path, params);
+  try {
+    return await response.blob();
+  } catch {
+    throw new ApiError(0, "server unreachable", DEFAULT_RETRY_SECONDS); // the answer broke off
+  }
+}
+
+// The server's answer to a call when it is a success; else ApiError with its status and reason.
+async function call(path, params, init) {
   const url = params ? `${path}?${new URLSearchParams(params)}` : path;
   let response;
   try {
@@ -34,17 +60,15 @@ export async function apiAnswer(path, params, init) {
   } catch {
     throw new ApiError(0, "server unreachable", DEFAULT_RETRY_SECONDS);
   }
+  if (response.ok) return response;
   let body = null;
   try {
     body = await response.json();
   } catch {
     body = null;
   }
-  if (!response.ok) {
-    const retryAfter = Number(response.headers.get("Retry-After")) || DEFAULT_RETRY_SECONDS;
-    throw new ApiError(response.status, (body && body.reason) || response.statusText, retryAfter);
-  }
-  return { body, serverTime: serverTime(response.headers.get("Date")) };
+  const retryAfter = Number(response.headers.get("Retry-After")) || DEFAULT_RETRY_SECONDS;
+  throw new ApiError(response.status, (body && body.reason) || response.statusText, retryAfter);
 }
 
 // Failures worth retrying: storage briefly unavailable, or the server out of reach.

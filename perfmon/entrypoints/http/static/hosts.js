@@ -48,11 +48,11 @@ export function latestFigures(latest) {
 // Where the page shows a host (the URL's fragment: it holds the host's name, never a session hash).
 export const hostRoute = (name) => `#host=${encodeURIComponent(name)}`;
 
-// The view a URL fragment names: {view: "fleet"}, {view: "sessions"}, {view: "host", host: NAME},
-// or null for none (then the page picks one).
+// The view a URL fragment names: {view: "fleet"}, {view: "sessions"}, {view: "keys"},
+// {view: "host", host: NAME}, or null for none (then the page picks one).
 export function parseRoute(fragment) {
   const text = fragment.replace(/^#/, "");
-  if (text === "fleet" || text === "sessions") return { view: text };
+  if (text === "fleet" || text === "sessions" || text === "keys") return { view: text };
   if (text.startsWith("host=")) {
     try {
       const host = decodeURIComponent(text.slice(5));

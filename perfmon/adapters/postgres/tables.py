@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Double,
@@ -15,11 +16,13 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 
 # Deterministic constraint names: the migrations spell them out and the adapters recognise
@@ -42,6 +45,33 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Users' access keys (PROTOCOL.md part 4), declared before sessions, which refer to them. A revoked key
+# stays, with its revoked_at, as its sessions refer to it; no read lists it or finds it by its digest.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    # 16 lowercase hex characters (model.is_key_id), public: it names the key in DELETE /keys/{id}.
+    Column("id", Text, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey(users.c.id), nullable=False),
+    Column(
+        "scope",
+        Text,
+        CheckConstraint("scope IN ('ingest', 'read')", name="ck_access_keys_scope"),
+        nullable=False,
+    ),
+    # 1..128 characters (model.check_key_name), as data.
+    Column("name", Text, nullable=False),
+    # Seconds since the epoch, as sessions.created_at.
+    Column("created_at", Double, nullable=False),
+    # The SHA-256 of the key in hex (model.key_digest), never the key: a login finds the key by it.
+    Column("digest", Text, nullable=False, unique=True),
+    # The latest use, kept to within a minute (access.KeyUsage); None before any.
+    Column("last_used", Double),
+    Column("revoked_at", Double),
+    # Serves "the keys of a user, oldest first" and keeps the foreign key cheap to check.
+    Index(None, "user_id", "created_at"),
+)
+
 sessions = Table(
     "sessions",
     metadata,
@@ -57,8 +87,34 @@ sessions = Table(
     # first sample). The latest sample of each metric is on its series row.
     Column("seen", Double),
     Column("first", Double),
+    # What the session may do (model.Scope): 'all' for a password login, else its key's scope.
+    Column(
+        "scope",
+        Text,
+        CheckConstraint("scope IN ('all', 'ingest', 'read')", name="ck_sessions_scope"),
+        nullable=False,
+        server_default="all",
+    ),
+    # The key that opened the session, None for a password login. A session of a revoked key reads closed
+    # whatever its closed_at (a login may store its session as the key is being revoked).
+    Column("key_id", Text, ForeignKey(access_keys.c.id)),
+    # When it was logged out or its key revoked (seconds since the epoch); None while open.
+    Column("closed_at", Double),
     # Serves "the sessions of a user, newest first" and keeps the foreign key cheap to check.
     Index(None, "user_id", "created_at"),
+    # Finds a revoked key's sessions; partial, as most sessions have no key.
+    Index(None, "key_id", postgresql_where=text("key_id IS NOT NULL")),
+)
+
+# The change mark of closings (session_cache.SessionCache): one row, whose mark every logout and revocation
+# moves in its own transaction, so a process that sees the new mark also sees the change. A row rather than
+# a sequence, as nextval is seen by others before the change commits. The row may be missing (no closing
+# yet, or the tables emptied): the first bump inserts it.
+access_changes = Table(
+    "access_changes",
+    metadata,
+    Column("id", SmallInteger, CheckConstraint("id = 1", name="ck_access_changes_id"), primary_key=True),
+    Column("mark", BigInteger, nullable=False),
 )
 
 # One row per named series of a session (issue 11): samples and rollups refer to it by a narrow id.
@@ -142,5 +198,6 @@ login_failures = Table(
 )
 
 USERS_NAME_UNIQUE = "uq_users_name"
+ACCESS_CHANGES_ROW = 1
 SERIES_SESSION_FK = "fk_series_session_token_sessions"
 ROLLUPS_SERIES_FK = "fk_rollups_series_id_series"

@@ -2,7 +2,8 @@
 
 tests/integration/test_agent_server_port.py runs one behaviour suite over this fake and over the HTTP
 client talking to a real server, so the reasons and rules below are the server's (PROTOCOL.md), not the
-fake's own. What only the fake does (`down`, `lose_next_answer`) stands for the network failing."""
+fake's own. What only the fake does (`down`, `lose_next_answer`) stands for the network failing; keys
+(PROTOCOL.md part 4) are made and revoked on the FakePerfmon, as a user does on the dashboard."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from perfmon.agent.model import CATALOGUE, Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
+    Forbidden,
+    KeyRefused,
     PerfmonServer,
     Rejected,
     ServerUnavailable,
@@ -33,6 +36,7 @@ GET_UNAUTHORIZED = "server answered 401: Not authorized user try to get data, pl
 TOO_LARGE = "Request body too large"
 BAD_ARGUMENTS = "Bad arguments"
 NO_SUCH_HOST = "server answered 404: No such host"
+FORBIDDEN = "server answered 403: Forbidden"
 MAX_BATCH = 10_000  # PROTOCOL.md part 3
 MAX_NAME = 128  # PROTOCOL.md: a user (and host) name is 1..128 characters without control characters
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -45,7 +49,8 @@ def _tokens() -> Iterator[str]:
 
 @dataclass
 class FakePerfmon:
-    """The server's side: users' passwords, each session's owner and host, and its samples in arrival
+    """The server's side: users' passwords and keys, each session's owner, host and scope ("all" for a
+    password's, else its key's), the sessions closed by a revocation, and each session's samples in arrival
     order.
 
     Several FakeServer clients (users, hosts, or one user with another password) can share one."""
@@ -55,13 +60,34 @@ class FakePerfmon:
     hosts: dict[str, str] = field(default_factory=dict)
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     tokens: Iterator[str] = field(default_factory=_tokens)
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # live key -> (user, scope)
+    scopes: dict[str, str] = field(default_factory=dict)
+    key_of: dict[str, str] = field(default_factory=dict)  # session -> the key that opened it
+    closed: set[str] = field(default_factory=set)
+    key_numbers: Iterator[int] = field(default_factory=itertools.count)
 
-    def start_session(self, user: str, host: str) -> str:
+    def start_session(self, user: str, host: str, scope: str = "all", key: str | None = None) -> str:
         token = next(self.tokens)
         self.owners[token] = user
         self.hosts[token] = host
+        self.scopes[token] = scope
+        if key is not None:
+            self.key_of[token] = key
         self.samples[token] = []
         return token
+
+    def make_key(self, user: str, scope: str = "ingest") -> str:
+        """A new key of the user, as POST /keys makes it (its text is made up, shaped as a real one's)."""
+        key = f"pmk_{next(self.key_numbers):043d}"
+        self.keys[key] = (user, scope)
+        return key
+
+    def revoke(self, key: str) -> None:
+        """DELETE /keys/{id}: the key opens no session, and every session it opened is closed (401); their
+        samples stay."""
+        del self.keys[key]
+        # A copy of the items: an agent's thread may be opening a session as the test revokes.
+        self.closed.update(token for token, opener in list(self.key_of.items()) if opener == key)
 
 
 class FakeServer(PerfmonServer):
@@ -83,12 +109,22 @@ class FakeServer(PerfmonServer):
         # The most samples a post may hold before the server's body limit answers 413 (None: no limit).
         self.largest_batch: int | None = None
         self.posts = 0
+        self.key: str | None = None
+
+    @classmethod
+    def with_key(cls, key: str, perfmon: FakePerfmon, host: str = "web-1") -> FakeServer:
+        """A client logging in with a key, as ServerClient.with_key: its user is the key's, unknown here."""
+        server = cls("", "", perfmon, host)
+        server.user, server.key = None, key
+        return server
 
     def create_user(self) -> None:
         """The user exists on the server, with this client's password, and has no session yet."""
         self.perfmon.passwords[self.user] = self.password
 
     def register(self, timeout: float | None = None) -> str:
+        if self.user is None:
+            raise ValueError("a client with a key does not register: the key's user exists")
         self._check_up()
         if not self._valid_credentials():
             raise CredentialsRefused(f"registration refused: {BAD_NAME}")
@@ -99,7 +135,12 @@ class FakeServer(PerfmonServer):
 
     def log_in(self, timeout: float | None = None) -> str:
         self._check_up()
-        if not self._valid_credentials():
+        if self.key is not None:
+            if self.key not in self.perfmon.keys:
+                raise KeyRefused(LOG_IN_REFUSED)
+            user, scope = self.perfmon.keys[self.key]
+            return self.perfmon.start_session(user, self.host, scope, self.key)
+        if self.user is None or not self._valid_credentials():
             raise CredentialsRefused(f"log in refused: {BAD_NAME}")
         if self.perfmon.passwords.get(self.user) != self.password:
             raise CredentialsRefused(LOG_IN_REFUSED)
@@ -119,8 +160,10 @@ class FakeServer(PerfmonServer):
             if problem:
                 located = f"samples[{index}].{problem}"
                 raise Rejected(400, f"{BAD_ARGUMENTS}: {located}", index, located)
-        if token not in self.perfmon.owners:
+        if token not in self.perfmon.owners or token in self.perfmon.closed:
             raise SessionExpired(POST_UNAUTHORIZED)
+        if self.perfmon.scopes[token] == "read":
+            raise Forbidden(FORBIDDEN)
         self.perfmon.samples[token].extend(samples)
         if self.lose_next_answer:
             self.lose_next_answer = False
@@ -132,6 +175,8 @@ class FakeServer(PerfmonServer):
         """The host's values of the metrics in [start, end], every session of the host merged."""
         self._check_up()
         owner = self._owner(token)
+        if self.perfmon.scopes[token] == "ingest":
+            raise Forbidden(FORBIDDEN)
         mine = [
             t
             for t, user in self.perfmon.owners.items()
@@ -163,13 +208,14 @@ class FakeServer(PerfmonServer):
         """The sessions this user holds become unknown (as after a restore); their samples stay, under
         sessions the agent never heard of."""
         for token in [t for t, user in self.perfmon.owners.items() if user == self.user]:
-            replacement = self.perfmon.start_session(self.user, self.perfmon.hosts[token])
-            self.perfmon.samples[replacement] = self.perfmon.samples.pop(token)
-            del self.perfmon.owners[token]
+            fake = self.perfmon
+            replacement = fake.start_session(fake.owners[token], fake.hosts[token], fake.scopes[token])
+            fake.samples[replacement] = fake.samples.pop(token)
+            del fake.owners[token]
 
     def _owner(self, token: str) -> str:
         owner = self.perfmon.owners.get(token)
-        if owner is None:
+        if owner is None or token in self.perfmon.closed:
             raise SessionExpired(GET_UNAUTHORIZED)
         return owner
 
@@ -178,6 +224,8 @@ class FakeServer(PerfmonServer):
             raise ServerUnavailable("no answer from the fake server: Connection refused")
 
     def _valid_credentials(self) -> bool:
+        if self.user is None:
+            return False
         return _is_valid_name(self.user) and _is_valid_name(self.host) and 1 <= len(self.password) <= 1024
 
 

@@ -8,10 +8,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfmon.agent.ports import CredentialsRefused, MetricsReader, PerfmonServer, SampleSpool
+from perfmon.agent.ports import (
+    CredentialsRefused,
+    Forbidden,
+    KeyRefused,
+    MetricsReader,
+    PerfmonServer,
+    SampleSpool,
+)
 from perfmon.agent.sampler import Sampler
 from perfmon.agent.sender import RetryPolicy, Sender
 from perfmon.agent.status import StatusReport
+
+# Exit statuses of run(), and so of `perfmon agent` (which adds 2 for bad usage); README, "Deploying agents".
+EXIT_STOPPED = 0  # stopped on request (SIGTERM, Ctrl-C)
+EXIT_FAILED = 1  # a fatal error, a refused password among them
+# The server refused the key: revoked or unknown at log in, or a key whose sessions may not post (a read
+# key). Restarting with the same key cannot help, so it has a status of its own for a service manager to
+# stop on (systemd's RestartPreventExitStatus=): sysexits.h's EX_NOPERM.
+EXIT_KEY_REFUSED = 77
+KEY_VARIABLE = "PERFMON_AGENT_KEY"  # where `perfmon agent` reads its key; named in the refusal's message
+WHAT_TO_DO = (
+    "make a new ingest key on the dashboard's keys page (or POST /keys) and restart the agent with it in "
+    f"{KEY_VARIABLE}; the unsent samples are kept in the spool and go out with the new key"
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,7 @@ class Agent:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._spool, self._report, self._options = spool, report, options
+        self._with_key = server.user is None
         self._sampler = Sampler(
             read_metrics, spool, report, options.interval, wall_clock=wall_clock, monotonic=monotonic
         )
@@ -50,7 +71,7 @@ class Agent:
         # Set when the sampler has ended: the sender's last drain waits for it, so that the reading taken
         # as stop came is spooled first and goes out with the rest.
         self._sampling_over = threading.Event()
-        self._failed = False
+        self._status = EXIT_STOPPED
 
     def stop(self) -> None:
         """Ask the agent to stop: sampling ends at once, sending after one last drain. Signal-safe: it
@@ -58,7 +79,9 @@ class Agent:
         self._stop.set()
 
     def run(self) -> int:
-        """Run until stop() or a fatal error; 0 after a clean stop, 1 after a fatal error."""
+        """Run until stop() or a fatal error; EXIT_STOPPED (0) after a clean stop, EXIT_KEY_REFUSED (77) when
+        the server refused the key, EXIT_FAILED (1) after any other fatal error. The spool is kept as it
+        is: nothing unsent is deleted."""
         threads = [
             threading.Thread(target=self._guarded, args=(self._sample_until_stopped,), name="sampler"),
             threading.Thread(
@@ -72,7 +95,7 @@ class Agent:
             thread.start()
         self._join(threads)
         self._report.finish(self._spool.counts())
-        return 1 if self._failed else 0
+        return self._status
 
     def _sample_until_stopped(self) -> None:
         try:
@@ -91,7 +114,7 @@ class Agent:
                 self._report.event(
                     logging.ERROR, "the sender did not finish in time; unsent samples stay spooled"
                 )
-                self._failed = True
+                self._fail(EXIT_FAILED)
                 return
             next(thread for thread in threads if thread.is_alive()).join(timeout=0.1)
 
@@ -99,18 +122,41 @@ class Agent:
         """Run one side; whatever ends it early stops the other side too."""
         try:
             work(*arguments)
+        except KeyRefused as refusal:
+            pending = self._spool.counts().pending
+            self._report.event(
+                logging.ERROR,
+                f"{refusal}: the server does not accept this key (revoked, or not one of its keys): "
+                f"stopping with {pending} sample(s) unsent; {WHAT_TO_DO}",
+            )
+            self._fail(EXIT_KEY_REFUSED)
+        except Forbidden as refusal:
+            # Only a post can end here (the sender copes with a read it may not make): a read key.
+            pending = self._spool.counts().pending
+            self._report.event(
+                logging.ERROR,
+                f"{refusal}: this key's sessions may not post samples (a read key?): stopping with "
+                f"{pending} sample(s) unsent; {WHAT_TO_DO}",
+            )
+            self._fail(EXIT_KEY_REFUSED)
         except CredentialsRefused as refusal:
             # The server's reason is the same for an unknown user and a wrong password (part 1), so say
             # what to check: a first run without --register is the usual cause.
-            hint = "" if self._options.register else "; check the user and password, or add --register"
+            check = "; check the user and password, or add --register"
+            hint = "" if self._options.register or self._with_key else check
             self._report.event(logging.ERROR, f"{refusal}: stopping (spooled samples are kept){hint}")
-            self._failed = True
+            self._fail(EXIT_FAILED)
         except Exception as error:
             self._report.event(
                 logging.ERROR,
                 f"the agent's {threading.current_thread().name} failed ({error!r}): stopping",
                 exc_info=True,
             )
-            self._failed = True
+            self._fail(EXIT_FAILED)
         finally:
             self._stop.set()
+
+    def _fail(self, status: int) -> None:
+        """The first fatal error's status is run()'s: what went wrong first is what to fix."""
+        if self._status == EXIT_STOPPED:
+            self._status = status

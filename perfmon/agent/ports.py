@@ -39,6 +39,16 @@ class CredentialsRefused(ServerError):
     """Log in or registration refused: wrong password, unknown user, or a name the server does not accept."""
 
 
+class KeyRefused(CredentialsRefused):
+    """Log in with a key refused (401): the key is unknown or has been revoked (PROTOCOL.md part 4). Trying
+    again cannot help: a new key is needed."""
+
+
+class Forbidden(ServerError):
+    """403 on a data call: the session may not do this (PROTOCOL.md part 4: an ingest key's session may post
+    but not read; a read key's may read but not post)."""
+
+
 class AlreadyRegistered(ServerError):
     """Registration refused because the user exists."""
 
@@ -60,11 +70,14 @@ class PerfmonServer(Protocol):
     """The calls the agent makes, for one user and one host (PROTOCOL.md part 3); the errors above are
     the other answers.
 
-    register and log_in open a new session on the host; post_samples stores 1..10,000 samples all or
-    nothing (POST /samples); stored_values reads back the host's history, every session of it merged
-    (GET /samples?host=), as (metric, time, value) for the metrics named, times within [start, end]."""
+    register and log_in open a new session on the host, with the user's password, or with a key (part 4:
+    then `user` is None, the server knows the key's user, log_in raises KeyRefused for an unknown or
+    revoked key, and there is no registering); post_samples stores 1..10,000 samples all or nothing
+    (POST /samples); stored_values reads back the host's history, every session of it merged
+    (GET /samples?host=), as (metric, time, value) for the metrics named, times within [start, end].
+    A session that may not make a call (a key's scope) gets Forbidden."""
 
-    user: str
+    user: str | None
     host: str
 
     def register(self, timeout: float | None = None) -> str: ...

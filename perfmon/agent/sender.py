@@ -5,7 +5,11 @@ A batch leaves the spool only once the server has it. When a post ends without a
 the server which of the oldest spooled samples it already holds and acknowledges those instead of
 resending them; while the server cannot be asked, nothing is sent. Delivery is at-least-once, as the
 README says: the check avoids duplicates in practice, but a post that timed out on the agent's side while
-the server was still writing it can look missing to the check, be sent again, and be stored twice."""
+the server was still writing it can look missing to the check, be sent again, and be stored twice.
+
+A session opened with an ingest key may post but not read (PROTOCOL.md part 4: 403 on any read): such a
+sender resends without the check, still at-least-once, a lost answer's batch then stored twice. A 403 on a
+post, and a key refused at log in (revoked, or unknown), end the run: no retry can cure them."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from perfmon.agent.model import Batch, redact
 from perfmon.agent.ports import (
     AlreadyRegistered,
+    Forbidden,
     PerfmonServer,
     Rejected,
     ServerUnavailable,
@@ -61,13 +66,16 @@ class Sender:
         # Whether the oldest spooled samples may already be on the server: true at start (an earlier
         # run may have died between a 200 and its acknowledgement) and after every unanswered post.
         self._check_first = True
+        # False once a read answered 403 (a session opened with an ingest key): then no check at all.
+        self._may_read = True
 
     def run(
         self, stop: threading.Event, final_drain_seconds: float, sampling_over: threading.Event | None = None
     ) -> None:
         """Send until stop is set, backing off while the server is unavailable; then a last, short drain,
         once sampling_over is set (the sampler has spooled the reading it was taking when stop came), or
-        the drain's time has passed. CredentialsRefused ends the run (the caller stops the agent)."""
+        the drain's time has passed. CredentialsRefused (KeyRefused among them) and Forbidden on a post end
+        the run: the caller stops the agent."""
         delay = self._retry.first
         while not stop.is_set():
             try:
@@ -102,11 +110,19 @@ class Sender:
         if not batch.samples:
             return False
         token = self._session()
-        if self._check_first:
+        if self._check_first and self._may_read:
             try:
                 found = self._already_stored(token, batch)
             except SessionExpired:
                 self._token = None
+                return True
+            except Forbidden:
+                self._may_read = False
+                self._report.event(
+                    logging.INFO,
+                    "this session may post but not read (an ingest key): a batch whose answer was lost is "
+                    "sent again without asking the server what it holds (at-least-once)",
+                )
                 return True
             if found:
                 self._spool.commit(batch, found)
@@ -157,8 +173,9 @@ class Sender:
     def _session(self) -> str:
         if self._token is None:
             self._token = self._open_session()
-            who = f"{self._server.user} on host {self._server.host}"
-            self._report.event(logging.INFO, f"logged in as {who}, session {redact(self._token)}")
+            who = "with a key" if self._server.user is None else f"as {self._server.user}"
+            where = f"on host {self._server.host}, session {redact(self._token)}"
+            self._report.event(logging.INFO, f"logged in {who} {where}")
         return self._token
 
     def _open_session(self) -> str:

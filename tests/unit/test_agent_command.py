@@ -122,3 +122,110 @@ def test_the_previous_releases_default_spool_folder_is_taken_over_by_one_host_an
     assert json.loads((old / command.TARGET_FILE).read_text())["host"] == "web-1"
     assert other != old
     assert _default_and_claim(tmp_path, "web-1") == old  # its later runs keep draining it
+
+
+KEY = "pmk_" + "k" * 43  # shaped as PROTOCOL.md part 4's keys; never to be shown
+
+
+def _with_key(*flags: str) -> argparse.Namespace:
+    """A command line without --user, as an agent deployed with a key runs."""
+    return _parser().parse_args(["agent", "--server", "http://127.0.0.1:9", *flags])
+
+
+def test_a_key_comes_from_the_flag_else_from_the_variable_and_the_flag_wins() -> None:
+    from_variable = command.given_key(_with_key(), {command.KEY_VARIABLE: f" {KEY}\n"})
+    from_flag = command.given_key(_with_key("--key", KEY), {command.KEY_VARIABLE: "pmk_other"})
+
+    assert from_variable is not None and (from_variable.text, from_variable.source) == (
+        KEY,
+        "$PERFMON_AGENT_KEY",
+    )
+    assert from_flag is not None and (from_flag.text, from_flag.source) == (KEY, "--key")
+    assert command.given_key(_with_key(), {command.KEY_VARIABLE: ""}) is None
+    assert KEY not in repr(from_flag)
+
+
+def test_with_a_key_no_user_is_needed() -> None:
+    assert command.usage_problem(_with_key(), {command.KEY_VARIABLE: KEY}) is None
+    assert command.usage_problem(_with_key("--key", KEY), {}) is None
+
+
+def test_the_help_says_a_key_flag_shows_in_ps_and_names_the_variable_and_the_exit_statuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["agent", "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--key" in shown and "shows in `ps`" in shown and "$PERFMON_AGENT_KEY" in shown
+    assert "77 the server refused the key" in shown
+    assert "per server and host" in shown  # --spool-dir's default with a key
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "expected"),
+    [
+        ((), {}, "no credentials: set PERFMON_AGENT_KEY to an ingest key, or give --user"),
+        (
+            ("--user", "alice"),
+            {command.KEY_VARIABLE: KEY},
+            "--user does not go with a key (from $PERFMON_AGENT_KEY)",
+        ),
+        (("--user", "alice", "--key", KEY), {}, "leave out --key to log in as --user"),
+        (("--register",), {command.KEY_VARIABLE: KEY}, "--register does not go with a key"),
+        (
+            ("--key", "hunter2-password"),
+            {},
+            "the key from --key is not a perfmon key (those start with pmk_)",
+        ),
+    ],
+)
+def test_credentials_that_do_not_go_together_are_a_usage_error_before_anything_starts(
+    flags: tuple[str, ...],
+    environ: dict[str, str],
+    expected: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    arguments = _with_key(*flags, "--spool-dir", str(tmp_path / "spool"))
+
+    with caplog.at_level(logging.DEBUG):
+        assert command.run(arguments, environ) == command.EXIT_USAGE
+
+    assert expected in caplog.text
+    assert KEY not in caplog.text and "hunter2" not in caplog.text
+    assert not (tmp_path / "spool").exists()
+
+
+def test_with_a_key_the_default_spool_folder_is_per_server_and_host_whichever_the_key(
+    tmp_path: Path,
+) -> None:
+    state = {"XDG_STATE_HOME": str(tmp_path)}
+    folder = command.default_spool_dir("http://127.0.0.1:9", None, "web-1", state)
+    command.claim_spool_dir(folder, "http://127.0.0.1:9", None, "web-1")
+
+    # A restart with another key (the first one revoked) finds the same folder, and may use it.
+    assert command.default_spool_dir("http://127.0.0.1:9", None, "web-1", state) == folder
+    command.claim_spool_dir(folder, "http://127.0.0.1:9", None, "web-1")
+    assert command.default_spool_dir("http://127.0.0.1:9", None, "web-2", state) != folder
+    assert command.default_spool_dir("http://127.0.0.1:10", None, "web-1", state) != folder
+    # Never a folder of an agent with a password, whatever its user's name (one named as the host even).
+    assert folder not in {
+        _default_and_claim(tmp_path, "web-1"),
+        command.default_spool_dir("http://127.0.0.1:9", "web-1", "web-1", state),
+    }
+    assert json.loads((folder / command.TARGET_FILE).read_text()) == {
+        "server": "http://127.0.0.1:9",
+        "host": "web-1",
+    }
+
+
+def test_a_key_agent_and_a_password_agent_do_not_share_a_spool_folder(tmp_path: Path) -> None:
+    by_password, by_key = tmp_path / "password", tmp_path / "key"
+    command.claim_spool_dir(by_password, "http://127.0.0.1:9", "alice", "web-1")
+    command.claim_spool_dir(by_key, "http://127.0.0.1:9", None, "web-1")
+
+    with pytest.raises(ValueError, match="logging in the other way"):
+        command.claim_spool_dir(by_password, "http://127.0.0.1:9", None, "web-1")
+    with pytest.raises(ValueError, match="logging in the other way"):
+        command.claim_spool_dir(by_key, "http://127.0.0.1:9", "alice", "web-1")

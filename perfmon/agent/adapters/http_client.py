@@ -1,6 +1,6 @@
 """The perfmon HTTP API as the agent calls it, over the standard library's urllib, every call with a timeout.
 
-Answers become return values or the errors of `server.py`; the wire format lives only in this module."""
+Answers become return values or the errors of `ports.py`; the wire format lives only in this module."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from perfmon.agent.model import Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
+    Forbidden,
+    KeyRefused,
     PerfmonServer,
     Rejected,
     ServerUnavailable,
@@ -30,29 +32,47 @@ MAX_METRICS_PER_READ = 16  # PROTOCOL.md part 3: GET /samples takes 1..16 metric
 
 
 class ServerClient(PerfmonServer):
-    """One perfmon server, one user, one host; the password is kept to log in again when a session
-    expires."""
+    """One perfmon server, one host, and the credentials to log in with: a user's password, or a key
+    (with_key). They are kept to log in again when a session expires, and never shown (no repr of them)."""
 
     def __init__(self, base_url: str, user: str, password: str, host: str, timeout: float = 5.0) -> None:
+        """A client logging in as the user with the password; ValueError for a base URL that is not
+        http(s)."""
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the server must be an http:// or https:// URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
-        self.user = user
+        self.user: str | None = user
         self.host = host
-        self._password = password
         self._timeout = timeout
+        # The body of POST /login and POST /register, as PROTOCOL.md parts 1 and 3 name its fields.
+        self._credentials: dict[str, str] = {"user": user, "passwd": password, "host": host}
+
+    @classmethod
+    def with_key(cls, base_url: str, key: str, host: str, timeout: float = 5.0) -> ServerClient:
+        """A client logging in with a key, `POST /login {"key", "host"}` (PROTOCOL.md part 4): the server
+        knows the key's user, so `user` is None; ValueError for a base URL that is not http(s)."""
+        client = cls(base_url, "", "", host, timeout)
+        client.user = None
+        client._credentials = {"key": key, "host": host}
+        return client
 
     def register(self, timeout: float | None = None) -> str:
-        """Create the user and open a session; AlreadyRegistered when the user exists."""
-        status, document = self._call("POST", "/register", self._credentials(), timeout)
+        """Create the user and open a session; AlreadyRegistered when the user exists. ValueError with a
+        key: a key belongs to a registered user."""
+        if self.user is None:
+            raise ValueError("a client with a key does not register: the key's user exists")
+        status, document = self._call("POST", "/register", self._credentials, timeout)
         if status == 400 and document.get("reason") == ALREADY_REGISTERED:
             raise AlreadyRegistered(ALREADY_REGISTERED)
         return self._token(status, document, "registration")
 
     def log_in(self, timeout: float | None = None) -> str:
-        """Open a new session; CredentialsRefused on a wrong password or an unknown user."""
-        status, document = self._call("POST", "/login", self._credentials(), timeout)
+        """Open a new session; CredentialsRefused on a wrong password or an unknown user, KeyRefused on an
+        unknown or revoked key (PROTOCOL.md part 4: 401)."""
+        status, document = self._call("POST", "/login", self._credentials, timeout)
+        if status == 401 and self.user is None:
+            raise KeyRefused(f"log in refused: {document.get('reason', status)}")
         return self._token(status, document, "log in")
 
     def post_samples(self, token: str, samples: Sequence[Sample], timeout: float | None = None) -> None:
@@ -96,9 +116,6 @@ class ServerClient(PerfmonServer):
                 found.update((name, row["timestamp"], row["value"]) for row in payload.get(name, []))
         return found
 
-    def _credentials(self) -> dict[str, str]:
-        return {"user": self.user, "passwd": self._password, "host": self.host}
-
     def _token(self, status: int, document: dict[str, Any], what: str) -> str:
         if status in (400, 401):
             raise CredentialsRefused(f"{what} refused: {document.get('reason', status)}")
@@ -112,6 +129,8 @@ class ServerClient(PerfmonServer):
     def _expect_ok(status: int, document: dict[str, Any]) -> None:
         if status == 401:
             raise SessionExpired(f"server answered 401: {document.get('reason', '')}")
+        if status == 403:
+            raise Forbidden(f"server answered 403: {document.get('reason', '')}")
         if status != 200:
             # A 404 or 405 means a wrong --server more likely than bad samples: keep them, say so, retry.
             raise ServerUnavailable(f"server answered {status}: {document.get('reason', '')}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -21,17 +20,31 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
 from perfmon.adapters.postgres.maintenance import PostgresHistoryMaintenance
 from perfmon.adapters.postgres.series_ids import SeriesIds
-from perfmon.adapters.postgres.tables import USERS_NAME_UNIQUE, rollups, samples, series, sessions, users
+from perfmon.adapters.postgres.tables import (
+    ACCESS_CHANGES_ROW,
+    USERS_NAME_UNIQUE,
+    access_changes,
+    access_keys,
+    rollups,
+    samples,
+    series,
+    sessions,
+    users,
+)
 from perfmon.adapters.postgres.transactions import transaction
+from perfmon.adapters.session_cache import SessionCache
 from perfmon.domain.downsampling import zeros_ordered
 from perfmon.domain.errors import StorageUnavailable, UsernameTaken
 from perfmon.domain.model import (
@@ -40,6 +53,7 @@ from perfmon.domain.model import (
     Sample,
     SampleSeries,
     SampleSummary,
+    Scope,
     Session,
     SessionStatus,
     TimeRange,
@@ -56,8 +70,8 @@ from perfmon.domain.ports import (
 )
 from perfmon.domain.rollups import DAY, RollupBucket, check_width
 
-# Bounds the memory of the session cache; the oldest entries make room (FIFO is enough:
-# a client uses its newest session, and a miss only costs one indexed lookup).
+# Bounds the memory of the session cache; the least recently used make room (a miss only costs one
+# indexed lookup).
 SESSION_CACHE_LIMIT = 100_000
 
 
@@ -98,43 +112,46 @@ class PostgresUserRepository(UserRepository):
 
 
 class PostgresSessionRepository(SessionRepository):
-    """Sessions in the sessions table, with found sessions cached: they are never deleted."""
+    """Sessions in the sessions table, never deleted; a closed one keeps its row with its closed_at.
+
+    get() goes through a SessionCache whose change mark is the access_changes row, which every logout and
+    revocation moves in its own transaction (PROTOCOL.md part 4: a closed session is refused by every
+    process within a second)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._cache: dict[str, Session] = {}
-        # Waitress serves from a thread pool; evicting while another thread inserts needs the lock.
-        self._cache_lock = threading.Lock()
+        self._cache: SessionCache[Session] = SessionCache(self.read_mark, SESSION_CACHE_LIMIT)
 
     def add(self, session: Session) -> None:
         owner = select(users.c.id).where(users.c.name == session.user.value).scalar_subquery()
         statement = insert(sessions).values(
-            token=session.token, user_id=owner, created_at=session.created_at, host=session.host
+            token=session.token,
+            user_id=owner,
+            created_at=session.created_at,
+            host=session.host,
+            scope=session.scope.value,
+            key_id=session.key_id,
         )
         with transaction(self._engine) as connection:
             connection.execute(statement)
-        # A client posts right after logging in: remember the session it is about to use.
-        self._remember(session)
+        # Not cached here: only a load computes `closed` from the state of the key, and a login racing
+        # a revocation of its key would otherwise cache its session open for good.
 
     def get(self, token: str) -> Session | None:
-        with self._cache_lock:
-            cached = self._cache.get(token)
-        if cached is not None:
-            return cached
+        return self._cache.get(token, self._load)
+
+    def _load(self, token: str) -> Session | None:
+        """The session as stored now, closed when logged out or when its key is revoked: one lookup by
+        the two primary keys. Absent tokens are not cached: they cost a lookup each, but fill no memory."""
         with transaction(self._engine) as connection:
-            row = connection.execute(_sessions_with_owner().where(sessions.c.token == token)).one_or_none()
-        # Absent tokens are not cached: they cost a lookup each, but cannot fill the memory.
-        if row is None:
-            return None
-        session = _session(row)
-        self._remember(session)
-        return session
+            row = connection.execute(_sessions_as_stored().where(sessions.c.token == token)).one_or_none()
+        return None if row is None else _session(row)
 
     def for_user(self, user: Username) -> list[Session]:
         # No arrival order is stored for sessions: equal creation times (equal clock readings) are ordered
         # by token, which is stable but not "later added first" as the port asks.
         query = (
-            _sessions_with_owner()
+            _sessions_as_stored()
             .where(users.c.name == user.value)
             .order_by(sessions.c.created_at.desc(), sessions.c.token.desc())
         )
@@ -142,13 +159,96 @@ class PostgresSessionRepository(SessionRepository):
             return [_session(row) for row in connection.execute(query)]
 
     def close(self, token: str, at: float) -> None:
-        raise NotImplementedError("issue 13 in progress")
+        statement = update(sessions).where(sessions.c.token == token, sessions.c.closed_at.is_(None))
+        with transaction(self._engine) as connection:
+            if connection.execute(statement.values(closed_at=at)).rowcount:
+                _move_change_mark(connection)
+        # Also when this closed nothing: another process may have closed it, and this one may still
+        # hold it open.
+        self.changed()
 
-    def _remember(self, session: Session) -> None:
-        with self._cache_lock:
-            if len(self._cache) >= SESSION_CACHE_LIMIT:
-                del self._cache[next(iter(self._cache))]
-            self._cache[session.token] = session
+    def changed(self) -> None:
+        """This process has just stored a closing (a logout, a revocation): forget every cached session."""
+        self._cache.changed()
+
+    def read_mark(self) -> int | None:
+        """The change mark of closings (access_changes), None while no closing has been stored.
+        Raises StorageUnavailable when the database cannot be reached."""
+        with transaction(self._engine) as connection:
+            return connection.execute(select(access_changes.c.mark)).scalar_one_or_none()
+
+
+class PostgresKeyRepository(KeyRepository):
+    """Access keys in the access_keys table (PROTOCOL.md part 4), by their digest, never the key; a
+    revoked key keeps its row (its sessions refer to it) with revoked_at, and no read finds it."""
+
+    def __init__(self, engine: Engine, sessions: PostgresSessionRepository) -> None:
+        self._engine = engine
+        self._sessions = sessions
+
+    def add(self, key: AccessKey) -> None:
+        owner = select(users.c.id).where(users.c.name == key.user.value).scalar_subquery()
+        statement = insert(access_keys).values(
+            id=key.id,
+            user_id=owner,
+            scope=key.scope.value,
+            name=key.name,
+            created_at=key.created_at,
+            digest=key.digest,
+            last_used=key.last_used,
+        )
+        with transaction(self._engine) as connection:
+            connection.execute(statement)
+
+    def by_digest(self, digest: str) -> AccessKey | None:
+        query = _live_keys().where(access_keys.c.digest == digest)
+        with transaction(self._engine) as connection:
+            row = connection.execute(query).one_or_none()
+        return None if row is None else _key(row)
+
+    def for_user(self, user: Username) -> list[AccessKey]:
+        # Of equal creation times (equal clock readings), the order of the ids: stable, not arrival.
+        query = (
+            _live_keys()
+            .where(users.c.name == user.value)
+            .order_by(access_keys.c.created_at, access_keys.c.id)
+        )
+        with transaction(self._engine) as connection:
+            return [_key(row) for row in connection.execute(query)]
+
+    def revoke(self, user: Username, key_id: str, at: float) -> bool:
+        owner = select(users.c.id).where(users.c.name == user.value).scalar_subquery()
+        revoke = (
+            update(access_keys)
+            .where(
+                access_keys.c.id == key_id, access_keys.c.user_id == owner, access_keys.c.revoked_at.is_(None)
+            )
+            .values(revoked_at=at)
+        )
+        close = (
+            update(sessions)
+            .where(sessions.c.key_id == key_id, sessions.c.closed_at.is_(None))
+            .values(closed_at=at)
+        )
+        with transaction(self._engine) as connection:
+            if not connection.execute(revoke).rowcount:
+                return False
+            # A session stored after this commits, by a login that found the key live, reads closed
+            # anyway: its load sees the key's revoked_at.
+            connection.execute(close)
+            _move_change_mark(connection)
+        self._sessions.changed()
+        return True
+
+    def mark_used(self, key_id: str, at: float) -> None:
+        # greatest() ignores NULL: the first use sets it; processes racing keep the latest.
+        statement = (
+            update(access_keys)
+            .where(access_keys.c.id == key_id)
+            .values(last_used=func.greatest(access_keys.c.last_used, at))
+        )
+        with transaction(self._engine) as connection:
+            connection.execute(statement)
 
 
 class PostgresSampleRepository(SampleRepository, HistoryMaintenance):
@@ -293,15 +393,75 @@ class DatabaseHealth:
             raise StorageUnavailable("the database accepts no writes (read-only)")
 
 
-def _sessions_with_owner() -> Select[tuple[str, str, float, str | None]]:
-    """Sessions with their user's name, as a Session needs them."""
-    return select(sessions.c.token, users.c.name, sessions.c.created_at, sessions.c.host).join_from(
-        sessions, users
+def _sessions_as_stored() -> Select[tuple[str, str, float, str | None, str, str | None, bool]]:
+    """Sessions with their user's name and whether they are closed, as a Session needs them: closed when
+    logged out or when the key that opened it is revoked (PROTOCOL.md part 4)."""
+    closed = or_(sessions.c.closed_at.is_not(None), access_keys.c.revoked_at.is_not(None))
+    return (
+        select(
+            sessions.c.token,
+            users.c.name,
+            sessions.c.created_at,
+            sessions.c.host,
+            sessions.c.scope,
+            sessions.c.key_id,
+            closed.label("closed"),
+        )
+        .join_from(sessions, users, sessions.c.user_id == users.c.id)
+        .outerjoin(access_keys, access_keys.c.id == sessions.c.key_id)
     )
 
 
-def _session(row: Row[tuple[str, str, float, str | None]]) -> Session:
-    return Session(token=row.token, user=Username(row.name), created_at=row.created_at, host=row.host)
+def _session(row: Row[tuple[str, str, float, str | None, str, str | None, bool]]) -> Session:
+    return Session(
+        token=row.token,
+        user=Username(row.name),
+        created_at=row.created_at,
+        host=row.host,
+        scope=Scope(row.scope),
+        key_id=row.key_id,
+        closed=row.closed,
+    )
+
+
+def _live_keys() -> Select[tuple[str, str, str, str, float, str, float | None]]:
+    """Unrevoked keys with their user's name, as an AccessKey needs them."""
+    return (
+        select(
+            access_keys.c.id,
+            users.c.name,
+            access_keys.c.scope,
+            access_keys.c.name.label("key_name"),
+            access_keys.c.created_at,
+            access_keys.c.digest,
+            access_keys.c.last_used,
+        )
+        .join_from(access_keys, users, access_keys.c.user_id == users.c.id)
+        .where(access_keys.c.revoked_at.is_(None))
+    )
+
+
+def _key(row: Row[tuple[str, str, str, str, float, str, float | None]]) -> AccessKey:
+    return AccessKey(
+        id=row.id,
+        user=Username(row.name),
+        scope=Scope(row.scope),
+        name=row.key_name,
+        created_at=row.created_at,
+        digest=row.digest,
+        last_used=row.last_used,
+    )
+
+
+def _move_change_mark(connection: Connection) -> None:
+    """Move the change mark of closings, in the transaction of the closing: a process that reads the new
+    mark reads the closing too. Inserts the row when it is missing (no closing yet, or tables emptied)."""
+    statement = (
+        pg_insert(access_changes)
+        .values(id=ACCESS_CHANGES_ROW, mark=1)
+        .on_conflict_do_update(index_elements=[access_changes.c.id], set_={"mark": access_changes.c.mark + 1})
+    )
+    connection.execute(statement)
 
 
 def _within(moment: ColumnElement[float], time_range: TimeRange) -> list[ColumnElement[bool]]:
@@ -345,26 +505,3 @@ def _rollups_query(series_id: int, width: float, time_range: TimeRange) -> Selec
         .where(*conditions)
         .order_by(rollups.c.start)
     )
-
-
-class PostgresKeyRepository(KeyRepository):
-    """Access keys in the access_keys table (migration 0005). Not yet built: issue 13 in progress."""
-
-    def __init__(self, engine: Engine, sessions: PostgresSessionRepository) -> None:
-        self._engine = engine
-        self._sessions = sessions
-
-    def add(self, key: AccessKey) -> None:
-        raise NotImplementedError
-
-    def by_digest(self, digest: str) -> AccessKey | None:
-        raise NotImplementedError
-
-    def for_user(self, user: Username) -> list[AccessKey]:
-        raise NotImplementedError
-
-    def revoke(self, user: Username, key_id: str, at: float) -> bool:
-        raise NotImplementedError
-
-    def mark_used(self, key_id: str, at: float) -> None:
-        raise NotImplementedError

@@ -5,8 +5,12 @@ Layout under the data dir (every file name is derived, never taken from user inp
     users/<key>.json         a user: {"name": ..., "password_hash": ...}; created whole or not at all
     users/<key>.sessions     the user's session tokens, one per line, oldest first; may name a session
                              whose record a crash kept from being written (readers skip those)
-    sessions/<token>.json    a session: {"user": ..., "created_at": ..., "host": ... or null}; its existence
-                             commits the session (a record of an earlier release has no "host": none)
+    users/<key>.keys         the ids of the user's access keys, one per line, in the order they were made;
+                             may name a key whose record a crash kept from being written (readers skip those)
+    sessions/<token>.json    a session: {"user": ..., "created_at": ..., "host": ... or null, "scope": "all",
+                             "ingest" or "read", "key": the id of the key that opened it, or null}; its
+                             existence commits the session (a record of an earlier release has no "host":
+                             none; no "scope" and "key": a password session, scope "all")
     sessions/<token>/        the session's series, made when the session starts (appending needs it):
         session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session
         session.journal      how to undo a write to several files that never finished (journal.py)
@@ -28,6 +32,19 @@ Layout under the data dir (every file name is derived, never taken from user inp
             minutes/<day>.csv, hours/<YYYY-MM>.csv, days/<YYYY>.csv
                              the rollups of the series: a row per bucket of a minute, an hour, a UTC day,
                              `start,count,sum,min,max,first,last` (rollup_rows.py, rollup_files.py)
+    closed/<token>           present once the session is logged out (POST /logout), holding when (repr());
+                             linked into place whole. A session stays: it reads as closed (PROTOCOL.md part 4)
+    keys/<id>.json           an access key: {"user", "scope": "ingest" or "read", "name", "created_at",
+                             "digest": the SHA-256 of the key in hex (never the key), "revoked_at": null or
+                             when}; its appearance commits the key, its rewrite (aside, then renamed over it)
+                             with revoked_at commits a revocation, which also closes the sessions it opened
+    keys/<digest>.id         the id of the key with that digest, for a login's lookup: made before the
+                             record, removed after it is marked revoked; the record decides (keys.py)
+    keys/used/<id>           the key's last_used, a float in repr(), rewritten whole and never smaller
+    access.changes           a line per logout or revocation ("<time> logged out", "<time> revoked <id>",
+                             never a token), appended once it is durable: its size, with keys/' and
+                             closed/'s modification times, is the change mark that makes every process
+                             read its cached sessions again within half a second (changes.py)
     tmp/                     temporary files, linked or renamed into place once complete
 
 A data dir of an earlier release (`sessions/<token>.csv`, `<token>.pending`) is upgraded to this
@@ -39,9 +56,10 @@ days and drops what retention no longer keeps.
 
 <key> is a readable slug of the name's [A-Za-z0-9_-] characters (at most 32, maybe none) + "~" + the
 SHA-256 of the name in UTF-8: it cannot leave its folder, and two names never share it.
-<token> is the canonical UUID string of the session. A host's name is data in a session's record, never
-part of a path. A session holds at most 256 series (metric folders): an append that would start more is
-refused whole (TooManySeries).
+<token> is the canonical UUID string of the session, <id> a key id (16 lowercase hex digits), <digest> a
+key's SHA-256 (64 lowercase hex digits), each checked before it becomes a path. A host's name and a key's
+name are data in a record, never part of a path. A session holds at most 256 series (metric folders): an
+append that would start more is refused whole (TooManySeries).
 """
 
 from __future__ import annotations

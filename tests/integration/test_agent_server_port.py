@@ -10,12 +10,15 @@ import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 
 from perfmon.agent.adapters.http_client import ServerClient
 from perfmon.agent.model import Sample
 from perfmon.agent.ports import (
     AlreadyRegistered,
     CredentialsRefused,
+    Forbidden,
+    KeyRefused,
     PerfmonServer,
     Rejected,
     ServerUnavailable,
@@ -26,6 +29,11 @@ from tests.servers import threaded_server
 
 # A client of the port for a user, password and host; clients made by one Connect share one server.
 Connect = Callable[..., PerfmonServer]
+# What a user does on the dashboard's keys page (PROTOCOL.md part 4): make a key of a scope for a
+# registered user and password, giving the key and a function that revokes it.
+MakeKey = Callable[[str, str, str], tuple[str, Callable[[], None]]]
+# A client of the port logging in with a key, on a host ("web-1" by default).
+ConnectWithKey = Callable[..., PerfmonServer]
 
 T0 = 1_700_000_000.0
 UNKNOWN_SESSION = "00000000-0000-4000-8000-0000000000ff"
@@ -41,12 +49,56 @@ def storage_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def fake_perfmon() -> FakePerfmon:
+    return FakePerfmon()
+
+
+@pytest.fixture
 def connect(storage_kind: str, request: pytest.FixtureRequest) -> Connect:
     if storage_kind == "fake":
-        perfmon = FakePerfmon()
+        perfmon = request.getfixturevalue("fake_perfmon")
         return lambda user, password, host="web-1": FakeServer(user, password, perfmon, host)
     url = request.getfixturevalue("server_url")
     return lambda user, password, host="web-1": ServerClient(url, user, password, host, timeout=5)
+
+
+@pytest.fixture
+def connect_with_key(storage_kind: str, request: pytest.FixtureRequest) -> ConnectWithKey:
+    if storage_kind == "fake":
+        perfmon = request.getfixturevalue("fake_perfmon")
+        return lambda key, host="web-1": FakeServer.with_key(key, perfmon, host)
+    url = request.getfixturevalue("server_url")
+    return lambda key, host="web-1": ServerClient.with_key(url, key, host, timeout=5)
+
+
+@pytest.fixture
+def make_key(storage_kind: str, request: pytest.FixtureRequest) -> MakeKey:
+    """Keys made and revoked as the keys page does: on the fake's side, or over HTTP (POST /keys and
+    DELETE /keys/{id} with a session opened with the password)."""
+    if storage_kind == "fake":
+        perfmon: FakePerfmon = request.getfixturevalue("fake_perfmon")
+
+        def fake(user: str, password: str, scope: str) -> tuple[str, Callable[[], None]]:
+            assert perfmon.passwords[user] == password
+            key = perfmon.make_key(user, scope)
+            return key, lambda: perfmon.revoke(key)
+
+        return fake
+    url = request.getfixturevalue("server_url")
+
+    def over_http(user: str, password: str, scope: str) -> tuple[str, Callable[[], None]]:
+        login = requests.post(f"{url}/login", json={"user": user, "passwd": password}, timeout=5)
+        token = login.json()["hash"]
+        made = requests.post(f"{url}/keys", json={"hash": token, "scope": scope, "name": "agent"}, timeout=5)
+        assert made.status_code == 200, made.text
+
+        def revoke() -> None:
+            gone = requests.delete(f"{url}/keys/{made.json()['id']}", params={"hash": token}, timeout=5)
+            assert gone.status_code == 200, gone.text
+
+        return made.json()["key"], revoke
+
+    return over_http
 
 
 @pytest.fixture
@@ -202,3 +254,61 @@ def test_an_unknown_session_is_expired_with_the_servers_reason(connect: Connect)
 
     assert str(on_post.value) == "server answered 401: Not authorized user try to post data, please login"
     assert str(on_read.value) == "server answered 401: Not authorized user try to get data, please login"
+
+
+def test_an_ingest_keys_session_posts_to_the_keys_users_host_and_may_not_read(
+    connect: Connect, connect_with_key: ConnectWithKey, make_key: MakeKey
+) -> None:
+    alice = connect("alice", "pw")
+    alice.register()
+    key, _ = make_key("alice", "pw", "ingest")
+    agent = connect_with_key(key)
+
+    token = agent.log_in()
+    agent.post_samples(token, _samples(1.0, 2.0))
+    with pytest.raises(Forbidden) as refusal:
+        agent.stored_values(token, ["cpu"], T0, T0 + 10)
+
+    assert agent.user is None
+    assert str(refusal.value) == "server answered 403: Forbidden"
+    assert alice.stored_values(alice.log_in(), ALL, T0, T0 + 10) == _values(_samples(1.0, 2.0))
+
+
+def test_a_read_keys_session_may_not_post(
+    connect: Connect, connect_with_key: ConnectWithKey, make_key: MakeKey
+) -> None:
+    connect("alice", "pw").register()
+    key, _ = make_key("alice", "pw", "read")
+    display = connect_with_key(key)
+    token = display.log_in()
+
+    with pytest.raises(Forbidden) as refusal:
+        display.post_samples(token, _samples(1.0))
+
+    assert str(refusal.value) == "server answered 403: Forbidden"
+
+
+def test_a_revoked_keys_sessions_are_expired_and_the_key_is_refused_at_log_in(
+    connect: Connect, connect_with_key: ConnectWithKey, make_key: MakeKey
+) -> None:
+    connect("alice", "pw").register()
+    key, revoke = make_key("alice", "pw", "ingest")
+    agent = connect_with_key(key)
+    token = agent.log_in()
+    agent.post_samples(token, _samples(1.0))
+
+    revoke()
+
+    with pytest.raises(SessionExpired) as on_post:
+        agent.post_samples(token, _samples(2.0, start=T0 + 1))
+    with pytest.raises(KeyRefused) as on_log_in:
+        agent.log_in()
+    assert str(on_post.value) == "server answered 401: Not authorized user try to post data, please login"
+    assert str(on_log_in.value) == "log in refused: Wrong credentials or user is not registered"
+
+
+def test_a_key_that_was_never_made_is_refused_at_log_in(connect_with_key: ConnectWithKey) -> None:
+    with pytest.raises(KeyRefused) as refusal:
+        connect_with_key("pmk_" + "A" * 43).log_in()
+
+    assert str(refusal.value) == "log in refused: Wrong credentials or user is not registered"

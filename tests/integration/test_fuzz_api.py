@@ -1,8 +1,9 @@
 """Fuzzing the served API from its own OpenAPI document (Schemathesis), in every storage mode.
 
 Every answer must be documented (status, content type, schema, headers) and none may be a 5xx. Random
-session hashes name no session, so only 400/401 paths would be reached: positive cases carry the hashes
-and credentials of real accounts most of the time, which reaches the 200 paths of every call.
+session hashes name no session, so only 400/401 paths would be reached: positive cases carry the hashes,
+credentials, access keys and key ids of real accounts most of the time, which reaches the 200 paths of
+every call, and the 403s of sessions opened with keys (PROTOCOL.md part 4).
 """
 
 from __future__ import annotations
@@ -51,13 +52,16 @@ UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 @dataclass(frozen=True)
 class Accounts:
-    """Two users on the server under test: alice with two sessions (the first holding samples), the
-    second on host web-1 holding metrics; bob, on host web-2."""
+    """Two users on the server under test: alice with two password sessions (the first holding samples,
+    the second on host web-1 holding metrics), an ingest key with a session on web-1 that posted metrics
+    too, and a read key with a session; bob, on host web-2."""
 
     user: str
     passwd: str
     hashes: tuple[str, ...]
     hosts: tuple[str, ...]
+    keys: tuple[str, ...]
+    key_ids: tuple[str, ...]
 
 
 def _open_session(url: str, call: str, user: str, passwd: str, host: str | None = None) -> str:
@@ -83,8 +87,32 @@ def accounts(server_url: str) -> Accounts:
         f"{server_url}/samples", json={"hash": alice_again, "samples": metrics}, timeout=10
     )
     assert stored.status_code == 200, stored.text
+    ingest, read = _make_key(server_url, alice, "ingest"), _make_key(server_url, alice, "read")
+    agent = _key_session(server_url, ingest["key"], "web-1")
+    stored = requests.post(f"{server_url}/samples", json={"hash": agent, "samples": metrics}, timeout=10)
+    assert stored.status_code == 200, stored.text
+    display = _key_session(server_url, read["key"])
     bob = _open_session(server_url, "register", "bob", "bob's secret", "web-2")
-    return Accounts("alice", "alice's secret", (alice, alice_again, bob), ("web-1", "web-2"))
+    return Accounts(
+        "alice",
+        "alice's secret",
+        (alice, alice_again, agent, display, bob),
+        ("web-1", "web-2"),
+        (ingest["key"], read["key"]),
+        (ingest["id"], read["id"]),
+    )
+
+
+def _make_key(url: str, token: str, scope: str) -> dict[str, Any]:
+    answer = requests.post(f"{url}/keys", json={"hash": token, "scope": scope, "name": scope}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _key_session(url: str, key: str, host: str | None = None) -> str:
+    answer = requests.post(f"{url}/login", json={"key": key, "host": host}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["hash"]
 
 
 def _is_session_hash(value: object) -> bool:
@@ -99,7 +127,9 @@ def _use_live_sessions(case: Case, accounts: Accounts) -> None:
     """
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
-    if case.operation.path in ("/register", "/login"):
+    if case.operation.path == "/login" and isinstance(case.body, dict) and "key" in case.body:
+        case.body = _with_live_value(case.body, "key", accounts.keys)
+    elif case.operation.path in ("/register", "/login"):
         if isinstance(case.body, dict) and _pick(case.body, 2):
             case.body = {**case.body, "user": accounts.user, "passwd": accounts.passwd}
     elif case.operation.method.upper() == "POST":
@@ -108,6 +138,8 @@ def _use_live_sessions(case: Case, accounts: Accounts) -> None:
         case.query = _with_live_hosts(
             _with_live_hashes(case.query, ("hash", "user_hash", "session"), accounts), accounts
         )
+        if isinstance(case.path_parameters, dict) and "key_id" in case.path_parameters:
+            case.path_parameters = _with_live_value(case.path_parameters, "key_id", accounts.key_ids)
 
 
 def _pick(fields: dict[str, Any], choices: int, salt: str = "") -> int:
@@ -132,8 +164,14 @@ def _with_live_hosts(fields: Any, accounts: Accounts) -> Any:
     reach their 200 as often as their 404."""
     if not isinstance(fields, dict) or not isinstance(fields.get("host"), str):
         return fields
-    choices = (fields["host"], *accounts.hosts)
-    return {**fields, "host": choices[_pick(fields, len(choices), salt="host")]}
+    return _with_live_value(fields, "host", accounts.hosts)
+
+
+def _with_live_value(fields: dict[str, Any], name: str, live: tuple[str, ...]) -> dict[str, Any]:
+    """The fields with the generated value of `name` kept or swapped for one of the live ones: an access
+    key at login, a key id to revoke, a host to read."""
+    choices = (fields[name], *live)
+    return {**fields, name: choices[_pick(fields, len(choices), salt=name)]}
 
 
 def _packaged_document() -> dict[str, Any]:

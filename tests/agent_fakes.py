@@ -100,7 +100,7 @@ class FakeServer(PerfmonServer):
         perfmon: FakePerfmon | None = None,
         host: str = "web-1",
     ) -> None:
-        self.user = user
+        self.user: str | None = user
         self.host = host
         self.password = password
         self.perfmon = perfmon if perfmon is not None else FakePerfmon()
@@ -120,6 +120,7 @@ class FakeServer(PerfmonServer):
 
     def create_user(self) -> None:
         """The user exists on the server, with this client's password, and has no session yet."""
+        assert self.user is not None, "a client with a key has no password to register"
         self.perfmon.passwords[self.user] = self.password
 
     def register(self, timeout: float | None = None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from perfmon.agent import command
+from perfmon.agent.agent import KEY_VARIABLE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,20 +134,20 @@ def _with_key(*flags: str) -> argparse.Namespace:
 
 
 def test_a_key_comes_from_the_flag_else_from_the_variable_and_the_flag_wins() -> None:
-    from_variable = command.given_key(_with_key(), {command.KEY_VARIABLE: f" {KEY}\n"})
-    from_flag = command.given_key(_with_key("--key", KEY), {command.KEY_VARIABLE: "pmk_other"})
+    from_variable = command.given_key(_with_key(), {KEY_VARIABLE: f" {KEY}\n"})
+    from_flag = command.given_key(_with_key("--key", KEY), {KEY_VARIABLE: "pmk_other"})
 
     assert from_variable is not None and (from_variable.text, from_variable.source) == (
         KEY,
         "$PERFMON_AGENT_KEY",
     )
     assert from_flag is not None and (from_flag.text, from_flag.source) == (KEY, "--key")
-    assert command.given_key(_with_key(), {command.KEY_VARIABLE: ""}) is None
+    assert command.given_key(_with_key(), {KEY_VARIABLE: ""}) is None
     assert KEY not in repr(from_flag)
 
 
 def test_with_a_key_no_user_is_needed() -> None:
-    assert command.usage_problem(_with_key(), {command.KEY_VARIABLE: KEY}) is None
+    assert command.usage_problem(_with_key(), {KEY_VARIABLE: KEY}) is None
     assert command.usage_problem(_with_key("--key", KEY), {}) is None
 
 
@@ -168,11 +169,11 @@ def test_the_help_says_a_key_flag_shows_in_ps_and_names_the_variable_and_the_exi
         ((), {}, "no credentials: set PERFMON_AGENT_KEY to an ingest key, or give --user"),
         (
             ("--user", "alice"),
-            {command.KEY_VARIABLE: KEY},
+            {KEY_VARIABLE: KEY},
             "--user does not go with a key (from $PERFMON_AGENT_KEY)",
         ),
         (("--user", "alice", "--key", KEY), {}, "leave out --key to log in as --user"),
-        (("--register",), {command.KEY_VARIABLE: KEY}, "--register does not go with a key"),
+        (("--register",), {KEY_VARIABLE: KEY}, "--register does not go with a key"),
         (
             ("--key", "hunter2-password"),
             {},

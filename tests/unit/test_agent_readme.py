@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from perfmon.agent import command
-from perfmon.agent.agent import EXIT_KEY_REFUSED
+from perfmon.agent.agent import EXIT_KEY_REFUSED, KEY_VARIABLE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # What systemd puts in place of the specifiers the unit uses: %H the host name, %S /var/lib.
@@ -63,7 +63,7 @@ def test_the_units_exec_start_is_a_valid_agent_command_line_with_the_key_from_it
     assert arguments.spool_dir == Path("/var/lib") / state_directory
     # The key comes from the environment file, whose one line the section shows.
     [(name, key)] = re.findall(r"one line: (\w+)=(\S+)", _section("Deploying agents"))
-    assert name == command.KEY_VARIABLE
+    assert name == KEY_VARIABLE
     assert command.usage_problem(arguments, {name: key}) is None
 
 
@@ -86,7 +86,7 @@ def test_the_sections_shell_command_lines_are_valid_agent_command_lines() -> Non
     assert lines, "the section shows the agent's command line"
     for line in lines:
         arguments = _parse_agent_command(shlex.split(line, comments=True))
-        assert command.usage_problem(arguments, {command.KEY_VARIABLE: "pmk_..."}) is None, line
+        assert command.usage_problem(arguments, {KEY_VARIABLE: "pmk_..."}) is None, line
 
 
 def test_the_section_names_the_exit_status_of_a_refused_key() -> None:

@@ -1,4 +1,4 @@
-"""Sessions as one JSON record each, named by the session token."""
+"""Sessions as one JSON record each, named by the session token, and a mark for each closed one."""
 
 from __future__ import annotations
 
@@ -90,7 +90,10 @@ class FileSessionRepository(SessionRepository):
         return sorted(mine, key=lambda session: session.created_at, reverse=True)
 
     def close(self, token: str, at: float) -> None:
-        """Mark the session closed (`closed/<token>`, holding `at`), then move the change mark."""
+        """Mark the session closed (`closed/<token>`, holding `at`), then move the change mark; a token
+        that names no session changes nothing."""
+        if not is_canonical_session_token(token):
+            return
         with storage_errors("closing a session"):
             if not _exists(self._dir.session_record(token)):
                 return

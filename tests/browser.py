@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 if TYPE_CHECKING:  # Playwright itself is imported by the callers, which skip when it is missing.
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Locator, Page, Playwright
 
 # Debian's package; `playwright install` downloads browsers, which CI must not depend on.
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,7 +85,6 @@ def choose_range(page: Page, label: str) -> None:
 _SNAPSHOT = """() => ({
     ...document.getElementById("chart").dataset,
     plotWidth: document.querySelector("#chart .u-over").clientWidth,
-    csv: document.getElementById("csv-link").getAttribute("href"),
     keptHash: sessionStorage.getItem("perfmon.hash"),
     figures: Object.fromEntries(
         [...document.querySelectorAll(".stats dd")].map((figure) => [figure.id, figure.textContent])
@@ -98,3 +97,15 @@ def chart_shown(page: Page, range_value: str, session: str) -> dict[str, Any]:
     selector = f'#chart[data-range="{range_value}"][data-session="{session}"][data-points]'
     page.wait_for_selector(selector, state="attached")
     return page.evaluate(_SNAPSHOT)
+
+
+def save_csv(page: Page, button: Locator) -> tuple[str, str, str]:
+    """Click a CSV button and wait for the file the page saves: its text, the name it is saved as, and
+    the URL of the read the page made for it (a fetch, holding the session; no page is opened at it)."""
+    with (
+        page.expect_request(lambda request: "format=csv" in request.url) as read,
+        page.expect_download() as saved,
+    ):
+        button.click()
+    download = saved.value
+    return Path(download.path()).read_text(encoding="utf-8"), download.suggested_filename, read.value.url

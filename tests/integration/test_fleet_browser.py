@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tests.browser import cpu_curve, new_dashboard_page, register_with_samples
+from tests.browser import cpu_curve, new_dashboard_page, register_with_samples, save_csv
 from tests.host_data import catalogue_samples, log_in_on_host, post_samples
 
 if TYPE_CHECKING:
@@ -153,8 +153,7 @@ def _panels(page: Page) -> dict[str, dict[str, Any]]:
                 chart: panel.dataset.chart,
                 ...panel.querySelector(".chart").dataset,
                 plotWidth: panel.querySelector(".u-over").clientWidth,
-                csv: Object.fromEntries([...panel.querySelectorAll("a.csv")].map(
-                    (a) => [a.dataset.metric, a.getAttribute("href")])),
+                csv: [...panel.querySelectorAll("button.csv")].map((button) => button.dataset.metric),
                 legend: [...panel.querySelectorAll(".u-legend .u-series:not(.edge) .u-value")].map(
                     (value) => value.textContent),
                 // The span the page read, at the same moment (a refresh every 5 s moves it on).
@@ -219,11 +218,11 @@ def test_a_host_page_charts_every_metric_from_the_buckets_with_one_cursor_and_on
         assert panels[chart]["gaps"] == "1", chart  # the 20 minutes without samples
     cpu_buckets = _read(server_url, tokens[""], "db-1", ["cpu"], shown)["cpu"]
 
-    csv = requests.get(f"{server_url}{panels['cpu']['csv']['cpu']}", timeout=10)
-    assert csv.headers["content-type"].startswith("text/csv")
-    lines = csv.text.splitlines()
+    csv, name, _ = save_csv(page, page.get_by_role("button", name="CSV of cpu"))
+    lines = csv.splitlines()
+    assert name == "perfmon-db-1-cpu.csv"
     assert lines[0] == "cpu,time" and len(lines) - 1 == sum(bucket["count"] for bucket in cpu_buckets)
-    assert set(panels["network"]["csv"]) == {"net_rx", "net_tx"}
+    assert panels["network"]["csv"] == ["net_rx", "net_tx"]
 
     # One cursor: hovering the CPU chart moves every chart's cursor to the same time.
     over = page.locator('.panel[data-chart="cpu"] .u-over').bounding_box()

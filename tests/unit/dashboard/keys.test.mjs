@@ -37,17 +37,17 @@ test("plain words stay as they are; anything else is single-quoted", () => {
   assert.equal(shellWord("it's"), "'it'\\''s'");
 });
 
-test("a key's row: name, scope in words, created and last used in the page's date style", () => {
+test("a key's row: name, scope, created and last used in the page's date style", () => {
   const key = { id: "0123456789abcdef", name: "web-1", scope: "ingest", created: 0, last_used: 1_700_000_059 };
   assert.deepEqual(keyRow(key, "en-GB", "UTC"), {
     id: "0123456789abcdef",
     name: "web-1",
-    scope: "ingest: sends samples",
+    scope: "ingest",
     created: "1 Jan 1970, 00:00",
     lastUsed: "14 Nov 2023, 22:14",
   });
   const unused = keyRow({ ...key, scope: "read", last_used: null }, "en-GB", "UTC");
-  assert.deepEqual([unused.scope, unused.lastUsed], ["read: views the dashboard, reads the API", "never"]);
+  assert.deepEqual([unused.scope, unused.lastUsed], ["read", "never"]);
 });
 
 test("what is said when a key is made, before one is revoked, and after a copy", () => {

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { load } from "./static.mjs";
 
 const { ApiError } = await load("api.js");
-const { describe, givenUp, signInAgain, nothingToShow, afterLoad, chartLabel, NOT_A_KEY } = await load("messages.js");
+const { describe, givenUp, signInAgain, notLoggedOut, nothingToShow, afterLoad, chartLabel, NOT_A_KEY } =
+  await load("messages.js");
 
 const failure = (status, reason = "whatever the server said") => new ApiError(status, reason, 5);
 
@@ -29,6 +30,14 @@ test("a refusal of the session's scope (403) says what that session cannot do", 
   assert.equal(describe(forbidden, "hash"), "that session can only send samples (it was opened with an ingest key)");
   assert.equal(describe(forbidden, "keys"), "only a session signed in with the password can manage keys");
   assert.equal(describe(forbidden, "data"), "this session may not read that");
+});
+
+test("a sign-out the server did not hear says that the session stays open there", () => {
+  assert.equal(
+    notLoggedOut(failure(0)),
+    "signed out of this tab, but the server could not close the session (server unreachable): it stays open there",
+  );
+  assert.match(notLoggedOut(failure(503)), /\(storage unavailable\): it stays open there$/);
 });
 
 test("revoking a key that is gone says so", () => {

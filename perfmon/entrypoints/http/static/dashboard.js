@@ -1,29 +1,42 @@
-// perfmon dashboard, the page's module: sign in, then the fleet of hosts (#fleet), a host's charts
-// (#host=NAME) or a session's CPU (#sessions), refreshed live. It wires the DOM to the modules beside
-// it (no build step). It talks to this server's API only; the session hash lives in sessionStorage
-// (this tab) and never in the page's URL (its fragment names the view and a host, nothing secret).
+// perfmon dashboard, the page's module: sign in (user and password, or a pasted key or session hash),
+// then the fleet of hosts (#fleet), a host's charts (#host=NAME), a session's CPU (#sessions) or the
+// keys page (#keys), refreshed live. It wires the DOM to the modules beside it (no build step). It
+// talks to this server's API only. One session per browser tab: its hash lives in sessionStorage
+// (this tab, kept across reloads, closed by Sign out), and never in a URL the browser opens: the
+// page's fragment names the view and a host, nothing secret, and CSV files are fetched and saved.
 
-import { ApiError, api, apiAnswer, isTransient } from "./api.js";
+import { SessionStore, allowedView, isKeyText, looksLikeKey, offersFor } from "./access.js";
+import { ApiError, api, apiAnswer, apiBlob, isTransient, send } from "./api.js";
 import { createChart, fitChart, plotWidth } from "./chart.js";
 import { SPARK_WIDTH, showFleet } from "./fleetpage.js";
 import { formatCount, formatStep, percent, refreshedLine, sessionLabel } from "./format.js";
 import { HostCharts } from "./hostpage.js";
 import { SILENT_AFTER_SECONDS, duration, hostStatus, parseRoute, statusWords } from "./hosts.js";
-import { afterLoad, chartLabel, describe, givenUp, nothingToShow, signInAgain } from "./messages.js";
+import { KeysPage } from "./keyspage.js";
+import {
+  NOT_A_KEY,
+  afterLoad,
+  chartLabel,
+  describe,
+  givenUp,
+  notLoggedOut,
+  nothingToShow,
+  signInAgain,
+} from "./messages.js";
 import { chartsFor, metricsOf } from "./metrics.js";
 import { RANGE_WORDS, currentSpan, stepFor } from "./ranges.js";
 import { chartSeries, gapCount } from "./series.js";
 import { summarize } from "./summary.js";
 
-const HASH_KEY = "perfmon.hash";
-const USER_KEY = "perfmon.user";
 const REFRESH_MS = 5000;
 const SIGN_IN_ATTEMPTS = 5;
 
 const $ = (id) => document.getElementById(id);
+const store = new SessionStore(sessionStorage);
 const state = {
   hash: null,
-  view: null, // "fleet", "host" or "sessions"
+  scope: null, // the session's: "all" (the password's) or "read" (a read key's)
+  view: null, // "fleet", "host", "sessions" or "keys"
   host: null, // the host the host page shows
   hosts: [], // GET /hosts' payload, as last read
   hostRange: "3600",
@@ -32,6 +45,8 @@ const state = {
   range: "3600",
   chart: null,
   span: null, // the time span shown: {start, end} in epoch seconds
+  csv: null, // the session view's CSV: {params (all but the hash), name}, or null when there is none
+  keysPage: null,
   generation: 0, // bumped by every load: answers to an older load are dropped
   timer: null,
 };
@@ -73,88 +88,167 @@ async function signInWith(form, context, attempt) {
 function onLogin(event) {
   event.preventDefault();
   const user = $("user").value;
-  const body = JSON.stringify({ user, passwd: $("passwd").value });
+  const body = { user, passwd: $("passwd").value };
+  let hash = null; // a retry after the login succeeded opens no second session
   signInWith(event.target, "login", async () => {
-    const answer = await api("/login", null, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body,
-    });
-    await open(answer.hash, user);
+    hash ??= (await send("/login", body)).hash;
+    await open(hash, { user, scope: "all" });
   });
 }
 
-function onHash(event) {
+// The second form takes a key (it starts with pmk_: a read key opens the dashboard read-only) or a
+// session hash (of any session of the user: its scope is found out).
+function onPaste(event) {
   event.preventDefault();
-  const hash = $("hash").value.trim();
-  sessionStorage.removeItem(USER_KEY); // a pasted hash may be anyone's
-  signInWith(event.target, "hash", () => open(hash, null));
+  const text = $("pasted").value.trim();
+  if (!looksLikeKey(text)) {
+    signInWith(event.target, "hash", () => open(text, { user: null, scope: null }));
+    return;
+  }
+  if (!isKeyText(text)) {
+    $("sign-in-error").textContent = NOT_A_KEY;
+    return;
+  }
+  let hash = null;
+  signInWith(event.target, "key", async () => {
+    hash ??= (await send("/login", { key: text })).hash;
+    try {
+      await open(hash, { user: null, scope: "read" });
+    } catch (failure) {
+      // An ingest key's session reads nothing (403): it is of no use here, so it is closed again.
+      if (failure instanceof ApiError && failure.status === 403) logOut(hash);
+      throw failure;
+    }
+  });
 }
 
-// Check the hash by listing its user's sessions and hosts, then keep it for this tab and show a view:
-// the one the URL names, else the fleet when the user has hosts, else the sessions (an original
-// client's user sees what it always saw).
-async function open(hash, user) {
+// Check the session by listing its user's sessions and hosts (an ingest key's is refused: 403), find
+// out its scope when not known, then keep it for this tab and show a view: the one the URL names,
+// else the fleet when the user has hosts, else the sessions (an original client's user sees what it
+// always saw). `who`: {user, scope}, each null when not known.
+async function open(hash, who) {
   const sessions = (await api("/sessions", { hash })).payload;
   const hosts = (await api("/hosts", { hash })).payload;
-  sessionStorage.setItem(HASH_KEY, hash);
-  if (user) sessionStorage.setItem(USER_KEY, user);
+  const scope = who.scope || (await scopeOf(hash));
+  store.save({ hash, user: who.user, scope });
   state.hash = hash;
+  state.scope = scope;
   state.hosts = hosts;
   $("passwd").value = "";
-  $("hash").value = "";
+  $("pasted").value = "";
   $("sign-in").hidden = true;
   $("sign-out").hidden = false;
   $("views").hidden = false;
-  const who = sessionStorage.getItem(USER_KEY);
-  $("who").textContent = who ? `signed in as ${who}` : "signed in with a session hash";
+  const offers = offersFor(scope);
+  $("to-keys").hidden = !offers.keys;
+  $("no-hosts-keys").hidden = !offers.keys;
+  $("read-only").hidden = !offers.readOnly;
+  $("who").textContent = signedInAs(who.user, scope);
   if (!parseRoute(location.hash)) history.replaceState(null, "", hosts.length ? "#fleet" : "#sessions");
   route();
   if (state.view === "sessions") {
     showSessions(sessions);
     $("session").focus();
   } else {
-    $(state.view === "fleet" ? "fleet-title" : "host-title").focus();
+    $({ fleet: "fleet-title", host: "host-title", keys: "keys-title" }[state.view]).focus();
   }
 }
 
-// Show the view the URL's fragment names (the fleet when it names none) and load it.
+// The scope of a session that reads, opened elsewhere (a pasted hash, or one a page before keys kept):
+// a password session may list keys; a read key's may not (403).
+async function scopeOf(hash) {
+  try {
+    await api("/keys", { hash });
+    return "all";
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 403) return "read";
+    throw failure;
+  }
+}
+
+const signedInAs = (user, scope) => {
+  if (scope === "read") return "signed in with a read key";
+  return user ? `signed in as ${user}` : "signed in with a session hash";
+};
+
+// Close a session on the server (POST /logout); the failure, or null. A session already closed (401)
+// is what was asked for.
+async function logOut(hash) {
+  try {
+    await send("/logout", { hash });
+    return null;
+  } catch (failure) {
+    if (!(failure instanceof ApiError)) throw failure;
+    return failure.status === 401 ? null : failure;
+  }
+}
+
+// Show the view the URL's fragment names (the fleet when it names none, or one this session is not
+// offered) and load it.
 function route() {
   if (!state.hash) return;
-  const where = parseRoute(location.hash) || { view: "fleet" };
-  const moved = where.view !== state.view || where.host !== state.host;
-  state.view = where.view;
-  state.host = where.host || null;
-  $("fleet").hidden = state.view !== "fleet";
-  $("host-view").hidden = state.view !== "host";
-  $("dashboard").hidden = state.view !== "sessions";
-  $("to-fleet").toggleAttribute("aria-current", state.view !== "sessions");
-  $("to-sessions").toggleAttribute("aria-current", state.view === "sessions");
-  if (state.view === "sessions") showDashboard();
-  if (state.view === "host") {
+  const asked = parseRoute(location.hash) || { view: "fleet" };
+  const view = allowedView(asked.view, state.scope);
+  if (view !== asked.view) history.replaceState(null, "", `#${view}`);
+  const moved = view !== state.view || asked.host !== state.host;
+  const left = state.view;
+  state.view = view;
+  state.host = (view === "host" && asked.host) || null;
+  $("fleet").hidden = view !== "fleet";
+  $("host-view").hidden = view !== "host";
+  $("dashboard").hidden = view !== "sessions";
+  $("keys").hidden = view !== "keys";
+  $("to-fleet").toggleAttribute("aria-current", view === "fleet" || view === "host");
+  $("to-sessions").toggleAttribute("aria-current", view === "sessions");
+  $("to-keys").toggleAttribute("aria-current", view === "keys");
+  if (view === "sessions") showDashboard();
+  if (view === "host") {
     $("host-title").textContent = state.host;
     document.title = `${state.host} · perfmon`;
   } else {
-    document.title = "perfmon dashboard";
+    document.title = view === "keys" ? "Access keys · perfmon" : "perfmon dashboard";
   }
-  if (moved) reload();
+  if (left === "keys" && view !== "keys") state.keysPage.hide(); // the key made there is not shown again
+  if (!moved) return;
+  if (view === "keys") {
+    stopRefreshing();
+    state.keysPage.show();
+    $("keys-title").focus(); // a page of forms: the keyboard starts at its top
+  } else {
+    reload();
+  }
 }
 
+// Sign out: close the session on the server (POST /logout) and forget it in this tab.
+async function onSignOut() {
+  const hash = state.hash;
+  signOut("");
+  const failure = await logOut(hash);
+  // Forgotten here all the same: nothing in this tab holds it any more. Say that the server kept it.
+  if (failure && !state.hash) $("sign-in-error").textContent = notLoggedOut(failure);
+}
+
+// Forget the session in this tab and show the sign-in forms, with `message` (why, when not asked).
 function signOut(message) {
-  sessionStorage.removeItem(HASH_KEY);
-  sessionStorage.removeItem(USER_KEY);
+  store.forget();
   state.hash = null;
-  state.generation++;
-  clearTimeout(state.timer);
-  $("csv-link").href = "#";
+  state.scope = null;
+  stopRefreshing();
+  state.csv = null;
+  $("csv-link").hidden = true;
   $("dashboard").hidden = true;
   $("fleet").hidden = true;
   $("host-view").hidden = true;
+  $("keys").hidden = true;
   $("views").hidden = true;
+  $("read-only").hidden = true;
   state.view = null;
   state.host = null;
   if (state.hostCharts) state.hostCharts.destroy();
+  state.keysPage.reset();
   $("hosts").replaceChildren();
+  $("session").replaceChildren();
+  state.sessions = [];
   $("sign-in").hidden = false;
   $("sign-out").hidden = true;
   $("who").textContent = "";
@@ -164,6 +258,12 @@ function signOut(message) {
   }
   $("sign-in-error").textContent = message || "";
   $("user").focus();
+}
+
+// No more loads: the timer stopped, and answers to loads under way dropped.
+function stopRefreshing() {
+  state.generation++;
+  clearTimeout(state.timer);
 }
 
 // The session view is shown: make its chart, or fit it to the page as it is now.
@@ -230,6 +330,7 @@ async function loadSessions(generation) {
   const span = currentSpan(state.range, session, nowSeconds());
   if (!session || !span) {
     render([], null, null, session);
+    state.csv = null;
     $("csv-link").hidden = true;
     announce(nothingToShow(session));
     showRefreshed("");
@@ -245,10 +346,9 @@ async function loadSessions(generation) {
   const buckets = (await api("/cpu", { ...query, step })).payload;
   if (generation !== state.generation) return;
   render(buckets, span, step, session);
-  const csvLink = $("csv-link");
-  csvLink.href = `/cpu?${new URLSearchParams({ ...query, format: "csv" })}`;
-  csvLink.download = `perfmon-${session.session.slice(0, 8)}.csv`;
-  csvLink.hidden = false;
+  const { hash, ...rest } = query;
+  state.csv = { params: { ...rest, format: "csv" }, name: `perfmon-${session.session.slice(0, 8)}.csv` };
+  $("csv-link").hidden = false;
   announce(afterLoad(buckets.length, state.range, $("status").classList.contains("error")));
   showRefreshed(refreshedLine(new Date(), REFRESH_MS));
 }
@@ -310,7 +410,8 @@ async function loadHost(generation) {
   const params = [...Object.entries(query), ...metrics, ["step", step]];
   const payload = (await api("/samples", params)).payload;
   if (generation !== state.generation) return;
-  const buckets = state.hostCharts.render(payload, span, step, query, host.host);
+  const { hash, ...rest } = query;
+  const buckets = state.hostCharts.render(payload, span, step, rest, host.host);
   Object.assign(box.dataset, {
     host: host.host,
     range: state.hostRange,
@@ -329,12 +430,12 @@ async function loadHost(generation) {
 // Load now, then every REFRESH_MS while the page is visible (a load finishes before the next starts).
 async function reload() {
   clearTimeout(state.timer);
-  if (!state.hash) return;
+  if (!state.hash || state.view === "keys") return;
   try {
     await load();
   } finally {
     clearTimeout(state.timer);
-    if (state.hash && !document.hidden) state.timer = setTimeout(reload, REFRESH_MS);
+    if (state.hash && state.view !== "keys" && !document.hidden) state.timer = setTimeout(reload, REFRESH_MS);
   }
 }
 
@@ -352,6 +453,33 @@ function announce(text, isError, view = "sessions") {
 // When the data was last refreshed: changes every refresh, so it is shown but never announced.
 function showRefreshed(text, view = "sessions") {
   $(STATUS[view][1]).textContent = text;
+}
+
+// ---- CSV files ---------------------------------------------------------------------------
+
+// Fetch a CSV export with the session (`params`: the read's, all but the hash) and save it as the file
+// `name`: the browser keeps a blob: URL in its downloads list, never a URL that holds the session (as a
+// link to the export would, and its history with it). Failures are said in `view`'s status line.
+async function download(path, params, name, view) {
+  let blob;
+  try {
+    blob = await apiBlob(path, { hash: state.hash, ...params });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (error.status === 401) signOut(signInAgain(error));
+    else announce(`CSV not saved: ${describe(error, "data")}`, true, view);
+    return;
+  }
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has its bytes once it started; the URL is let go well after.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 // ---- chart and figures -------------------------------------------------------------------
@@ -386,8 +514,15 @@ function render(buckets, span, step, session) {
 
 function start() {
   $("login-form").addEventListener("submit", onLogin);
-  $("hash-form").addEventListener("submit", onHash);
-  $("sign-out").addEventListener("click", () => signOut(""));
+  $("paste-form").addEventListener("submit", onPaste);
+  $("sign-out").addEventListener("click", onSignOut);
+  $("csv-link").addEventListener("click", () => {
+    if (state.csv) download("/cpu", state.csv.params, state.csv.name, "sessions");
+  });
+  state.keysPage = new KeysPage(
+    () => state.hash,
+    (error) => signOut(signInAgain(error)),
+  );
   $("session").addEventListener("change", reload);
   $("range").addEventListener("change", (event) => {
     state.range = event.target.value;
@@ -399,9 +534,13 @@ function start() {
     reload();
   });
   $("reset-zoom").addEventListener("click", () => state.hostCharts.setZoom(null));
-  state.hostCharts = new HostCharts($("host-charts"), (zoomed) => {
-    $("reset-zoom").hidden = !zoomed;
-  });
+  state.hostCharts = new HostCharts(
+    $("host-charts"),
+    (zoomed) => {
+      $("reset-zoom").hidden = !zoomed;
+    },
+    (params, name) => download("/samples", params, name, "host"),
+  );
   $("silent-after").textContent = duration(SILENT_AFTER_SECONDS);
   window.addEventListener("hashchange", route);
   document.addEventListener("visibilitychange", () => {
@@ -420,11 +559,12 @@ function start() {
 
   state.range = document.querySelector('input[name="range"]:checked').value;
   state.hostRange = document.querySelector('input[name="host-range"]:checked').value;
-  const hash = sessionStorage.getItem(HASH_KEY);
-  if (hash) {
-    // A hash this tab kept from before a reload: forget it only once the server refuses it.
-    signInWith($("hash-form"), "hash", () => open(hash, null)).then((failure) => {
-      if (failure && !isTransient(failure)) sessionStorage.removeItem(HASH_KEY);
+  const kept = store.load();
+  if (kept) {
+    // The session this tab kept from before a reload (not a new one): forgotten only once the server
+    // refuses it (then it has ended: signed out elsewhere, or its key revoked).
+    signInWith($("paste-form"), "data", () => open(kept.hash, kept)).then((failure) => {
+      if (failure && !isTransient(failure)) store.forget();
     });
   } else {
     $("user").focus();

@@ -1,6 +1,6 @@
 // The host page's charts: one uPlot chart per group of metrics (metrics.js's HOST_CHARTS), with one
 // cursor and one zoom for all of them, each metric's mean drawn as a line over its min-max band, and a
-// CSV link per metric. Reads and writes the DOM; uPlot is the vendored global (see chart.js).
+// CSV button per metric. Reads and writes the DOM; uPlot is the vendored global (see chart.js).
 
 import { TIME_TICKS } from "./chart.js";
 import { METRIC_LABELS, bucketCount, csvName, emptyTimes, metricColumns } from "./metrics.js";
@@ -32,11 +32,15 @@ function chartSize(box) {
 }
 
 export class HostCharts {
-  // `container` gets a panel per chart; `onZoomChange(zoomed)` hears when the page zooms in or out.
-  constructor(container, onZoomChange) {
+  // `container` gets a panel per chart; `onZoomChange(zoomed)` hears when the page zooms in or out;
+  // `onDownload(params, name)` is asked to save a metric's CSV: GET /samples' parameters (all but the
+  // session's hash) and the file's name.
+  constructor(container, onZoomChange, onDownload) {
     this.container = container;
     this.onZoomChange = onZoomChange;
-    this.panels = []; // {chart, plot, links, box}
+    this.onDownload = onDownload;
+    this.panels = []; // {chart, plot, box}
+    this.read = null; // the last render's read: {query (all but the hash and metric), host}
     this.key = null; // the host and charts the panels were built for
     this.span = null;
     this.zoom = null; // [min, max] of the x scale while zoomed in, else null
@@ -59,6 +63,7 @@ export class HostCharts {
     for (const panel of this.panels) panel.plot.destroy();
     this.panels = [];
     this.key = null;
+    this.read = null;
     this.container.replaceChildren();
   }
 
@@ -70,15 +75,14 @@ export class HostCharts {
     title.id = `chart-title-${chart.id}`;
     const links = element("p", "csv-links");
     links.append("CSV:");
-    const anchors = {};
     for (const metric of chart.metrics) {
-      const link = element("a", "csv", METRIC_LABELS[metric]);
-      link.href = "#";
-      link.setAttribute("download", "");
-      link.dataset.metric = metric;
-      link.setAttribute("aria-label", `CSV of ${metric}`);
-      anchors[metric] = link;
-      links.append(" ", link);
+      // A button: the page fetches the CSV and saves it (no URL holding the session is opened).
+      const button = element("button", "csv", METRIC_LABELS[metric]);
+      button.type = "button";
+      button.dataset.metric = metric;
+      button.setAttribute("aria-label", `CSV of ${metric}`);
+      button.addEventListener("click", () => this.download(metric));
+      links.append(" ", button);
     }
     head.append(title, links);
     const box = element("div", "chart");
@@ -86,7 +90,7 @@ export class HostCharts {
     box.setAttribute("aria-labelledby", title.id);
     section.append(head, box);
     this.container.append(section);
-    return { chart, box, links: anchors, plot: null };
+    return { chart, box, plot: null };
   }
 
   plot(chart, box) {
@@ -171,9 +175,10 @@ export class HostCharts {
   }
 
   // Draw a GET /samples payload read over `span` at `step`; `query` is the read's parameters without
-  // the metric (the CSV links add theirs). Zoom stays while the span is the same range.
+  // the metric and the session's hash (a CSV adds the metric). Zoom stays while the span is the same range.
   render(payload, span, step, query, host) {
     this.span = span;
+    this.read = { query, host };
     let buckets = 0;
     for (const panel of this.panels) {
       const columns = metricColumns(payload, panel.chart.metrics, step);
@@ -181,17 +186,21 @@ export class HostCharts {
       const count = bucketCount(columns);
       buckets += count;
       Object.assign(panel.box.dataset, { buckets: String(count), gaps: String(emptyTimes(columns)) });
-      for (const [metric, link] of Object.entries(panel.links)) {
-        link.href = `/samples?${new URLSearchParams({ ...query, metric, format: "csv" })}`;
-        link.download = csvName(host, metric);
-      }
     }
     return buckets;
+  }
+
+  // A metric's CSV over what the charts show (the last read), when there was one.
+  download(metric) {
+    if (!this.read) return;
+    const { query, host } = this.read;
+    this.onDownload({ ...query, metric, format: "csv" }, csvName(host, metric));
   }
 
   // Nothing to draw (a host without samples): empty charts over the hour up to now.
   clear() {
     this.span = null;
+    this.read = null;
     for (const panel of this.panels) {
       panel.plot.setData([[], ...panel.chart.metrics.flatMap(() => [[], [], []])]);
       Object.assign(panel.box.dataset, { buckets: "0", gaps: "0" });

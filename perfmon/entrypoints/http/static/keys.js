@@ -20,21 +20,16 @@ export const shellWord = (text) => (PLAIN_WORD.test(text) ? text : `'${text.repl
 export const agentCommand = (key, origin, host) =>
   `${AGENT_KEY_VARIABLE}='${key}' perfmon agent --server ${shellWord(origin)} --host ${shellWord(host)}`;
 
-// A scope in words, as the list and the form say it.
-export const SCOPE_WORDS = {
-  ingest: "ingest: sends samples",
-  read: "read: views the dashboard, reads the API",
-};
-
 // A key of GET /keys' payload as its row shows it: name, scope, created and last used in the page's
 // date style ("never" for a key not used yet).
 export function keyRow(key, locale, timeZone) {
+  const moment = (seconds) => formatMoment(seconds, locale, timeZone);
   return {
     id: key.id,
     name: key.name,
-    scope: SCOPE_WORDS[key.scope] || key.scope,
-    created: formatMoment(key.created, locale, timeZone),
-    lastUsed: key.last_used === null || key.last_used === undefined ? "never" : formatMoment(key.last_used, locale, timeZone),
+    scope: key.scope,
+    created: moment(key.created),
+    lastUsed: key.last_used === null || key.last_used === undefined ? "never" : moment(key.last_used),
   };
 }
 

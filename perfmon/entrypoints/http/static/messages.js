@@ -41,6 +41,11 @@ export const NOT_A_KEY = "that is not a whole key: a key is pmk_ and 43 more let
 // After the last sign-in attempt the page makes: no more "retrying".
 export const givenUp = (error, context) => `${describe(error, context).split(",")[0]}: try again later`;
 
+// After Sign out, when the server could not close the session: this tab has forgotten it all the same.
+export const notLoggedOut = (error) =>
+  `signed out of this tab, but the server could not close the session (${describe(error, "data").split(",")[0]}): ` +
+  "it stays open there";
+
 // When the server no longer knows the hash the page holds.
 export const signInAgain = (error) => `${describe(error, "data")}: sign in again`;
 

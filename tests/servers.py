@@ -17,6 +17,7 @@ from waitress import wasyncore
 
 from perfmon import bootstrap
 from perfmon.config import Settings
+from perfmon.entrypoints.access_log import WsgiApp, with_access_log
 from perfmon.entrypoints.assembly import build_http_app
 from perfmon.entrypoints.wsgi_server import create_server
 
@@ -28,8 +29,11 @@ def threaded_server(settings: Settings) -> Iterator[str]:
     """Serve the app built from settings on a free port in a thread; yield its base URL."""
     container = bootstrap.build_container(settings)
     bootstrap.check_storage_ready(container)
+    app: WsgiApp = build_http_app(settings, container)
+    if settings.access_log:  # as `perfmon serve` does; the level is the test's (caplog) to set
+        app = with_access_log(app)
     server = create_server(
-        build_http_app(settings, container),
+        app,
         host="127.0.0.1",
         port=0,
         threads=settings.threads,

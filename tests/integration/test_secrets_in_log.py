@@ -1,8 +1,12 @@
 """No credential reaches the log: storage errors forced over HTTP, in both storage modes, with every
-logger at DEBUG, leave neither a session hash nor a password in any line (tracebacks included)."""
+logger at DEBUG, leave neither a session hash nor a password in any line (tracebacks included); nor
+do access keys (PROTOCOL.md part 4) and their SHA-256 digests, through key logins, key management, their
+failures and storage errors under them, with the access log on."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import shutil
 import uuid
@@ -16,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from perfmon.adapters.postgres.engine import database_url
 from perfmon.config import Settings
+from perfmon.domain.model import key_digest
 from tests.postgres_server import delete_session, empty_tables, terminate_backends
 from tests.servers import threaded_server
 
@@ -140,3 +145,98 @@ def test_file_storage_errors_leave_no_session_hash_nor_password_in_the_log(
     assert {500, 503} & set(statuses), statuses
     assert any(record.levelno >= logging.WARNING for record in whole_log.records)
     _assert_no_secret(whole_log, [token, PASSWORD])
+
+
+def _key_calls(url: str, owner: str, name: str) -> tuple[list[str], list[int]]:
+    """Key management, key logins and their failures, including a client's mistakes that put a key where
+    none belongs (the path, the query): the keys, digests and hashes involved, and the statuses."""
+    made = [
+        requests.post(f"{url}/keys", json={"hash": owner, "scope": scope, "name": f"{scope} key"}, timeout=10)
+        for scope in ("ingest", "read")
+    ]
+    ingest, read = (answer.json() for answer in made)
+    unknown = "pmk_" + uuid.uuid4().hex + "Qx-_" + "a" * 7  # of a key's form, but no key
+    keys = [ingest["key"], read["key"], unknown]
+    agent = requests.post(f"{url}/login", json={"key": ingest["key"], "host": "web-1"}, timeout=10)
+    display = requests.post(f"{url}/login", json={"key": read["key"]}, timeout=10)
+    hashes = [agent.json()["hash"], display.json()["hash"]]
+    answers = [*made, agent, display]
+    answers += [
+        requests.post(f"{url}/login", json={"key": unknown}, timeout=10),
+        requests.post(
+            f"{url}/login", json={"key": ingest["key"], "user": name, "passwd": PASSWORD}, timeout=10
+        ),
+        requests.post(f"{url}/login", json={"key": ingest["key"], "host": "\n"}, timeout=10),
+        requests.post(f"{url}/login", json={"key": [ingest["key"]]}, timeout=10),
+        requests.post(f"{url}/login?key={ingest['key']}", json={}, timeout=10),
+        requests.get(f"{url}/keys", params={"hash": owner}, timeout=10),
+        requests.get(f"{url}/keys", params={"hash": hashes[0]}, timeout=10),
+        requests.get(f"{url}/cpu", params={"hash": hashes[0]}, timeout=10),
+        requests.post(f"{url}/cpu", json={"hash": hashes[1], "cpu": 1, "time": 2}, timeout=10),
+        requests.post(f"{url}/cpu", json={"hash": hashes[0], "cpu": 1, "time": 2}, timeout=10),
+        # A key where its id belongs, or in a path of its own.
+        requests.delete(f"{url}/keys/{ingest['key']}", params={"hash": owner}, timeout=10),
+        requests.get(f"{url}/keys/{read['key']}", timeout=10),
+        requests.get(f"{url}/{unknown}", timeout=10),
+        requests.delete(f"{url}/keys/{read['id']}", params={"hash": owner}, timeout=10),
+        requests.post(f"{url}/login", json={"key": read["key"]}, timeout=10),
+        requests.get(f"{url}/hosts", params={"hash": hashes[1]}, timeout=10),
+        requests.post(f"{url}/logout", json={"hash": hashes[0]}, timeout=10),
+    ]
+    secrets = [*keys, *(key_digest(key) for key in keys), *hashes]
+    return secrets, [answer.status_code for answer in answers]
+
+
+@pytest.fixture
+def logged_settings(server_settings: Settings) -> Settings:
+    """The settings of server_url's server, with the access log on."""
+    return dataclasses.replace(server_settings, access_log=True)
+
+
+def test_keys_and_their_digests_never_reach_the_log(
+    logged_settings: Settings, whole_log: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    with threaded_server(logged_settings) as url:
+        name, owner = _account(url)
+        secrets, statuses = _key_calls(url, owner, name)
+        assert {200, 400, 401, 403, 404, 405} <= set(statuses), statuses
+        # The same calls again, with the keys' storage failing under them.
+        with _keys_unreachable(logged_settings, request):
+            more_secrets, failed = _key_calls_under_failure(url, owner, secrets[0])
+    assert {500, 503} & set(failed), failed
+    _assert_no_secret(whole_log, [*secrets, *more_secrets, owner, PASSWORD])
+
+
+def _key_calls_under_failure(url: str, owner: str, key: str) -> tuple[list[str], list[int]]:
+    answers = [
+        requests.post(f"{url}/keys", json={"hash": owner, "scope": "read", "name": "n"}, timeout=30),
+        requests.get(f"{url}/keys", params={"hash": owner}, timeout=30),
+        requests.post(f"{url}/login", json={"key": key}, timeout=30),
+        requests.delete(f"{url}/keys/0123456789abcdef", params={"hash": owner}, timeout=30),
+    ]
+    return [], [answer.status_code for answer in answers]
+
+
+@contextlib.contextmanager
+def _keys_unreachable(settings: Settings, request: pytest.FixtureRequest) -> Iterator[None]:
+    """The keys' storage gone from under the server: the table renamed, or the folder replaced by a file."""
+    if settings.storage == "db":
+        engine: Engine = request.getfixturevalue("postgres_engine")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ALTER TABLE access_keys RENAME TO access_keys_away")
+            connection.commit()
+        try:
+            yield
+        finally:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("ALTER TABLE access_keys_away RENAME TO access_keys")
+                connection.commit()
+        return
+    keys = (settings.data_dir or Path()) / "keys"
+    keys.rename(keys.with_name("keys-away"))
+    keys.write_text("not a folder")
+    try:
+        yield
+    finally:
+        keys.unlink()
+        keys.with_name("keys-away").rename(keys)

@@ -20,6 +20,7 @@ from perfmon.domain.model import (
     Point,
     Sample,
     SampleSeries,
+    Scope,
     Session,
     SessionOverview,
     SessionStatus,
@@ -27,7 +28,9 @@ from perfmon.domain.model import (
     check_host_name,
     check_metric_name,
     check_step,
+    is_public_session_id,
     parse_session_token,
+    public_session_id,
 )
 from perfmon.domain.ports import Clock, SampleRepository, SessionRepository
 from perfmon.domain.rollups import RollupBucket, merge_partials, stepped_buckets
@@ -116,9 +119,13 @@ class History:
 
     def sessions_of_user(self, token: str, metric: str = CPU) -> list[SessionOverview]:
         """Every session of the token's user, newest first, with a summary of its samples of the metric."""
-        sessions = self._sessions.for_user(self.session(token).user)
+        caller = self.session(token)
+        sessions = self._sessions.for_user(caller.user)
         summaries = self._samples.summaries([session.token for session in sessions], metric)
-        return [SessionOverview(session, summaries.get(session.token, NO_SAMPLES)) for session in sessions]
+        return [
+            SessionOverview(session, summaries.get(session.token, NO_SAMPLES), _reference(caller, session))
+            for session in sessions
+        ]
 
     def hosts(self, token: str) -> list[HostOverview]:
         """Every host of the token's user, in code-point order of their names, summed up over its
@@ -153,7 +160,12 @@ class History:
             return self._meeting(sessions, time_range)
         if of_session is None:
             return [caller.token]
-        target = self._sessions.get(parse_session_token(of_session))
+        if is_public_session_id(of_session):
+            # The name GET /sessions gives a key's session: found among the user's own sessions only.
+            mine = self._sessions.for_user(caller.user)
+            target = next((s for s in mine if public_session_id(s.token) == of_session), None)
+        else:
+            target = self._sessions.get(parse_session_token(of_session))
         # Another user's session answers exactly like one that does not exist.
         if target is None or target.user != caller.user:
             raise SessionNotFound()
@@ -171,6 +183,12 @@ class History:
             and (time_range.start is None or statuses[session.token].last >= time_range.start)
             and (time_range.end is None or statuses[session.token].first <= time_range.end)
         ]
+
+
+def _reference(caller: Session, session: Session) -> str:
+    """What GET /sessions calls the session for this caller: a password session may be told tokens (it
+    could open any session itself), a key's session only public ids."""
+    return session.token if caller.scope is Scope.ALL else public_session_id(session.token)
 
 
 def _overview(name: str, sessions: list[Session], statuses: dict[str, SessionStatus]) -> HostOverview:

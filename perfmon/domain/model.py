@@ -138,6 +138,23 @@ class Session:
     closed: bool = False
 
 
+# A session's public id: "s-" and 32 hex characters, never a UUID (so never taken for a session hash).
+_PUBLIC_SESSION_ID = re.compile(r"s-[0-9a-f]{32}")
+
+
+def public_session_id(token: str) -> str:
+    """A name for the session that grants nothing: the first 128 bits of a SHA-256 of its token, so the
+    token cannot be found from it. GET /sessions gives it instead of the token to sessions opened with a
+    key: a read key's session (a wall display) may read every session of its user, but must not learn a
+    password session's hash, which would let it post and manage keys (PROTOCOL.md part 4)."""
+    return "s-" + hashlib.sha256(b"perfmon public session id\0" + token.encode("ascii")).hexdigest()[:32]
+
+
+def is_public_session_id(text: str) -> bool:
+    """True when the text has the form of a public session id (it may still name none)."""
+    return _PUBLIC_SESSION_ID.fullmatch(text) is not None
+
+
 # PROTOCOL.md part 4: a key is pmk_ and 43 URL-safe base64 characters, 32 random bytes unpadded.
 KEY_PREFIX = "pmk_"
 _KEY_TEXT = re.compile(r"pmk_[A-Za-z0-9_-]{43}")
@@ -468,10 +485,13 @@ class HostOverview:
 
 @dataclass(frozen=True)
 class SessionOverview:
-    """A session with the summary of its samples, as listed to its user."""
+    """A session with the summary of its samples, as listed to its user, and the name the caller is to
+    use for it (`session=` reads): its token for a password session, else its public id
+    (public_session_id), as a key's session must not learn tokens that would grant more than it has."""
 
     session: Session
     samples: SampleSummary
+    reference: str
 
 
 def bucket_start(moment: float, step: float) -> float:

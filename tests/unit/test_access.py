@@ -23,6 +23,7 @@ from perfmon.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     KeyNotFound,
+    SessionNotFound,
     StorageUnavailable,
     TooManyAttempts,
     UnknownSession,
@@ -37,7 +38,10 @@ from perfmon.domain.model import (
     Scope,
     Username,
     is_key_text,
+    is_public_session_id,
     key_digest,
+    parse_session_token,
+    public_session_id,
 )
 from tests.fakes import FastHasher, FixedClock, SequentialKeys, SequentialTokens
 
@@ -295,3 +299,44 @@ def test_a_password_session_does_everything(world: World) -> None:
     key, _ = world.access.make_key(token, "read", "x")
     world.access.revoke_key(token, key.id)
     world.access.log_out(token)
+
+
+def test_a_read_session_is_told_public_session_ids_never_tokens_and_reads_by_them(world: World) -> None:
+    world.history.record(world.password_session, [CpuSample(40.0, 7.0).sample()])
+    token = world.key_session("read")
+    listed = world.history.sessions_of_user(token)
+    references = [overview.reference for overview in listed]
+    assert all(is_public_session_id(reference) for reference in references)
+    assert world.password_session not in references and token not in references
+    password_entry = next(o for o in listed if o.session.token == world.password_session)
+    # The public id reads the session, and is no hash: it opens nothing.
+    assert list(world.history.samples(token, EVERYTHING, of_session=password_entry.reference).values) == [
+        40.0
+    ]
+    with pytest.raises(InvalidInput):
+        world.history.record(password_entry.reference, [CpuSample(1.0, 8.0).sample()])
+
+
+def test_a_password_session_is_told_tokens_as_in_part_2_and_may_use_public_ids(world: World) -> None:
+    world.history.record(world.password_session, [CpuSample(50.0, 9.0).sample()])
+    listed = world.history.sessions_of_user(world.password_session)
+    assert [overview.reference for overview in listed] == [overview.session.token for overview in listed]
+    public = public_session_id(world.password_session)
+    assert list(world.history.samples(world.password_session, EVERYTHING, of_session=public).values) == [50.0]
+
+
+def test_another_users_session_by_public_id_is_not_found(world: World) -> None:
+    bob = world.accounts.register("bob", "pw").token
+    token = world.key_session("read")
+    with pytest.raises(SessionNotFound):
+        world.history.samples(token, EVERYTHING, of_session=public_session_id(bob))
+    with pytest.raises(SessionNotFound):
+        world.history.samples(token, EVERYTHING, of_session="s-" + "0" * 32)
+
+
+@given(st.uuids(version=4))
+def test_a_public_session_id_is_never_a_session_hash(token: object) -> None:
+    public = public_session_id(str(token))
+    assert is_public_session_id(public)
+    with pytest.raises(InvalidInput):
+        parse_session_token(public)

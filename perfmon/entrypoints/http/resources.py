@@ -154,7 +154,8 @@ def csv_lines(samples: SampleSeries, metric: str = CPU) -> Iterator[bytes]:
 
 class Sessions:
     """GET /sessions: every session of the caller's user, newest first, with its `cpu` sample counts and
-    its host (PROTOCOL.md part 3; null for a session on none)."""
+    its host (PROTOCOL.md part 3; null for a session on none). `session` is what `session=` takes: the
+    token for a password session, a public id (`s-...`) for a key's (model.public_session_id)."""
 
     def __init__(self, history: History) -> None:
         self._history = history
@@ -164,7 +165,7 @@ class Sessions:
         resp.media = {
             "payload": [
                 {
-                    "session": overview.session.token,
+                    "session": overview.reference,
                     "created": overview.session.created_at,
                     "samples": overview.samples.count,
                     "first": overview.samples.first,

@@ -1,11 +1,12 @@
-"""Regenerate docs/fleet.png and docs/host.png: the dashboard's fleet page and a host page, with real
-agent data.
+"""Regenerate docs/fleet.png, docs/host.png and docs/keys.png: the dashboard's fleet page and a host
+page, with real agent data, and the keys page.
 
 Starts a perfmon server (file storage in a temporary folder) and two `perfmon agent`s on this machine
 (`--host web-1` and `--host build-box`, so the fleet has two cards; both measure this machine), lets
 them post for `--seconds` (default 120) while this script makes some CPU and disk work so the charts
 move, stops `build-box` 40 s before the end (its card shows it silent), then signs in through the page
-in headless Chromium (/usr/bin/chromium, driven by Playwright) and saves both pages at 1280 px wide.
+in headless Chromium (/usr/bin/chromium, driven by Playwright) and saves both pages at 1280 px wide;
+then the keys page, with a read key a wall display used and a new ingest key shown once.
 Needs the test extras: pip install -e '.[test]'. Run from anywhere:
 
     python docs/screenshots.py [--seconds 120] [--out-dir docs]
@@ -74,9 +75,16 @@ def make_screenshots(seconds: float, out_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as scratch:
         settings = Settings(storage="file", data_dir=Path(data_dir))
         with threaded_server(settings) as url:
-            requests.post(
-                f"{url}/register", json={"user": USER, "passwd": PASSWD}, timeout=10
-            ).raise_for_status()
+            registered = requests.post(f"{url}/register", json={"user": USER, "passwd": PASSWD}, timeout=10)
+            registered.raise_for_status()
+            # A read key that a wall display signed in with (its "last used" is set).
+            wall = requests.post(
+                f"{url}/keys",
+                json={"hash": registered.json()["hash"], "scope": "read", "name": "wall display"},
+                timeout=10,
+            )
+            wall.raise_for_status()
+            requests.post(f"{url}/login", json={"key": wall.json()["key"]}, timeout=10).raise_for_status()
             web = start_agent(url, "web-1", Path(scratch) / "spool-web", "/")
             build = start_agent(url, "build-box", Path(scratch) / "spool-build", scratch)
             work = threading.Thread(target=make_work, args=(seconds - SILENT_BEFORE_END, Path(scratch)))
@@ -112,6 +120,14 @@ def shoot(url: str, out_dir: Path) -> None:
             assert over is not None
             page.mouse.move(over["x"] + over["width"] * 0.7, over["y"] + over["height"] / 2)
             page.screenshot(path=out_dir / "host.png", full_page=True)
+
+            # The keys page, just after making an ingest key for another machine: shown once.
+            page.get_by_role("link", name="Keys").click()
+            page.get_by_label("Name").fill("db-2")
+            page.get_by_role("button", name="Make key").click()
+            page.locator("#new-key:not([hidden])").wait_for()
+            page.locator('#key-list[data-state="ready"][data-keys="2"]').wait_for(state="attached")
+            page.screenshot(path=out_dir / "keys.png", full_page=True)
         finally:
             browser.close()
 

@@ -240,6 +240,11 @@ def test_a_read_key_opens_a_read_only_wall_display_that_a_revocation_closes(
     wall.get_by_role("link", name="web-1").click()
     wall.locator('#host-charts[data-state="ready"][data-host="web-1"]').wait_for(state="attached")
     assert int(wall.locator("#host-charts").get_attribute("data-buckets") or 0) > 0
+    # The sessions, named by public ids to a key's session, each one's CPU charted.
+    wall.get_by_role("link", name="Sessions").click()  # it shows the newest session with samples
+    wall.wait_for_function("() => Number(document.getElementById('chart').dataset.points) > 0")
+    options = wall.locator("#session option").evaluate_all("(options) => options.map((o) => o.value)")
+    assert options and all(option.startswith("s-") for option in options), options
     # The keys page is not there for it, even by its address.
     wall.evaluate("location.hash = '#keys'")
     wall.wait_for_function("() => location.hash === '#fleet'")

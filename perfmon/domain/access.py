@@ -106,10 +106,11 @@ class Access:
         """A new key of the caller's user with that scope ("ingest" or "read") and name (1..128
         characters), and the key itself: shown this once, as only its digest is kept.
 
-        Only a session opened with the password may (Forbidden for a key's). Raises InvalidInput
-        naming the field, UnknownSession, Forbidden, StorageUnavailable."""
-        session = self._gate.admit(token, Permission.MANAGE_KEYS)
+        Only a session opened with the password may (Forbidden for a key's). Raises, in this order,
+        InvalidInput naming the field, UnknownSession, Forbidden, StorageUnavailable: the scope and
+        name are checked before the session, so a malformed request is 400 whoever sends it."""
         checked_scope, checked_name = check_key_scope(scope), check_key_name(name)
+        session = self._gate.admit(token, Permission.MANAGE_KEYS)
         secret = self._key_source.new_key()
         key = AccessKey(
             id=self._key_source.new_id(),

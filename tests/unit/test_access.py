@@ -171,6 +171,18 @@ def test_a_bad_scope_or_name_is_refused_naming_the_field_and_nothing_is_made(
     assert world.access.keys(world.password_session) == []
 
 
+@pytest.mark.parametrize("caller", ["unknown session", "key session"])
+def test_a_bad_scope_or_name_is_refused_before_the_session_is_looked_at(world: World, caller: str) -> None:
+    # PROTOCOL.md part 4 lists 400 before 401 and 403: a malformed request is malformed whoever sends it.
+    token = (
+        "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" if caller == "unknown session" else world.key_session("read")
+    )
+    with pytest.raises(InvalidInput, match="^scope "):
+        world.access.make_key(token, "all", "x")
+    with pytest.raises(InvalidInput, match="^name "):
+        world.access.make_key(token, "read", "")
+
+
 @given(st.text(min_size=1, max_size=128).filter(lambda n: all(c.isprintable() or c == " " for c in n)))
 def test_any_printable_name_of_1_to_128_characters_is_kept_as_given(name: str) -> None:
     world = World()

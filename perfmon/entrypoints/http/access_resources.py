@@ -2,8 +2,9 @@
 key form of POST /login's body (the login itself is resources.Login).
 
 Thin as resources.py's: parse, call Access, shape the answer. The wire names live here. Every body and
-query is checked before the session is looked at, so the order of answers is always 400 (malformed), then
-401 (no such session, or a closed one), then 403 (the session's scope does not allow it), then 404.
+query is checked before the session is looked at (its shape here, a key's scope and name in Access), so
+the order of answers is always 400 (malformed), then 401 (no such session, or a closed one), then 403
+(the session's scope does not allow it), then 404.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import falcon
 
 from perfmon.domain.access import Access
-from perfmon.domain.model import AccessKey, check_key_name, check_key_scope
+from perfmon.domain.model import AccessKey
 from perfmon.entrypoints.http.errors import BadArguments
 from perfmon.entrypoints.http.parsing import read_json_object, require_string, required_param
 
@@ -54,9 +55,7 @@ class Keys:
         """`{"hash", "scope": "ingest" | "read", "name"}` -> `{"id", "key", "scope", "name", "created"}`."""
         body = read_json_object(req, self._max_body_bytes)
         token = require_string(body, "hash")
-        # Checked here as well as in Access, so that a bad scope or name is 400 before any 401 or 403.
-        scope, name = check_key_scope(body.get("scope")), check_key_name(body.get("name"))
-        key, secret = self._access.make_key(token, scope.value, name)
+        key, secret = self._access.make_key(token, body.get("scope"), body.get("name"))
         resp.media = {
             "id": key.id,
             "key": secret,

@@ -36,6 +36,7 @@ from perfmon.domain.model import (
     CpuSample,
     Permission,
     Scope,
+    Session,
     Username,
     is_key_text,
     is_public_session_id,
@@ -292,16 +293,35 @@ def test_last_used_is_the_login_then_moves_with_use_at_most_once_a_minute(world:
 
 
 class FullDiskKeys(InMemoryKeyRepository):
+    """Keys on a disk that refuses writes of last_used while `full` is True."""
+
+    full = True
+
     def mark_used(self, key_id: str, at: float) -> None:
-        raise StorageUnavailable("the disk is full")
+        if self.full:
+            raise StorageUnavailable("the disk is full")
+        super().mark_used(key_id, at)
 
 
-def test_a_last_used_that_cannot_be_written_does_not_fail_the_request() -> None:
-    world = World()
-    world.usage = KeyUsage(FullDiskKeys(world.sessions), world.clock)
-    gate = SessionGate(world.sessions, world.usage)
-    token = world.key_session("read")
-    History(gate, world.sessions, world.samples, world.clock).hosts(token)
+def test_a_last_used_that_cannot_be_written_fails_no_request_and_is_written_at_the_next_use() -> None:
+    clock, sessions = FixedClock(), InMemorySessionRepository()
+    keys = FullDiskKeys(sessions)
+    history = History(
+        SessionGate(sessions, KeyUsage(keys, clock)), sessions, InMemorySampleRepository(sessions), clock
+    )
+    key = AccessKey(
+        "00000000000000a1", Username("alice"), Scope.READ, "wall", clock.now, key_digest("pmk_" + "A" * 43)
+    )
+    keys.add(key)
+    token = "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    sessions.add(Session(token, key.user, clock.now, scope=key.scope, key_id=key.id))
+    assert history.hosts(token) == []
+    assert keys.for_user(key.user)[0].last_used is None
+    # The failed write is not counted as written: the next use, within the minute, writes it.
+    keys.full = False
+    clock.now += 1
+    assert history.hosts(token) == []
+    assert keys.for_user(key.user)[0].last_used == clock.now
 
 
 def test_a_password_session_does_everything(world: World) -> None:

@@ -147,12 +147,18 @@ class History:
     ) -> list[str]:
         """The sessions the caller may read: its own, another of its user's, or a host's (only those of
         its sessions whose samples may meet the range: an agent restarted daily for a year has 365
-        sessions, and a chart of the last hour reads one or two)."""
-        caller = self.session(token)
+        sessions, and a chart of the last hour reads one or two).
+
+        `session=` and `host=` are checked before the caller's session, so that a malformed read is
+        InvalidInput (400) whatever the hash, before UnknownSession (401) and Forbidden (403), as for
+        the other parameters (PROTOCOL.md part 4's order)."""
         if of_session is not None and host is not None:
             raise InvalidInput("session and host do not combine")
-        if host is not None:
-            name = check_host_name(host)
+        name = None if host is None else check_host_name(host)
+        if of_session is not None and not is_public_session_id(of_session):
+            of_session = parse_session_token(of_session)
+        caller = self.session(token)
+        if name is not None:
             sessions = [s for s in self._sessions.for_user(caller.user) if s.host == name]
             # Another user's host answers exactly like one that does not exist.
             if not sessions:
@@ -165,7 +171,7 @@ class History:
             mine = self._sessions.for_user(caller.user)
             target = next((s for s in mine if public_session_id(s.token) == of_session), None)
         else:
-            target = self._sessions.get(parse_session_token(of_session))
+            target = self._sessions.get(of_session)
         # Another user's session answers exactly like one that does not exist.
         if target is None or target.user != caller.user:
             raise SessionNotFound()

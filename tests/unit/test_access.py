@@ -116,6 +116,21 @@ def test_an_ingest_session_posts_and_reads_nothing(world: World) -> None:
     assert list(world.history.samples(world.password_session, EVERYTHING, host="web-1").values) == [10.0]
 
 
+@pytest.mark.parametrize(
+    ("of_session", "host"), [("not-a-uuid", None), (None, "tab\there"), ("s-" + "0" * 32, "web-1")]
+)
+@pytest.mark.parametrize("caller", ["unknown session", "ingest session"])
+def test_a_malformed_session_or_host_read_is_invalid_input_before_the_session_is_looked_at(
+    world: World, caller: str, of_session: str | None, host: str | None
+) -> None:
+    # PROTOCOL.md part 4 lists 400 before 401 and 403, as a bad step or metric already is.
+    token = (
+        "6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" if caller == "unknown session" else world.key_session("ingest")
+    )
+    with pytest.raises(InvalidInput):
+        world.history.samples(token, EVERYTHING, of_session=of_session, host=host)
+
+
 def test_a_read_session_reads_everything_and_posts_nothing(world: World) -> None:
     world.history.record(world.password_session, [CpuSample(20.0, 2.0).sample()])
     token = world.key_session("read", host=None)

@@ -10,6 +10,8 @@ The mark is read as three stamps, none of which holds a secret:
   it had cached. (A folder's time moves by the kernel's clock tick, which alone could let two changes
   within one tick look like one: the line is what makes every change count.)
 
+Making a key (its index and record linked into `keys/`) moves the folder's time too, and so drops every
+process's cached sessions once: keys are made rarely, and a drop only costs reading sessions again.
 `keys/used/` is apart from `keys/` because last_used is written often, and must not drop caches.
 """
 

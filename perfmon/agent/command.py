@@ -129,7 +129,7 @@ def run(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None)
         meter = MachineMeter(psutil_reading(arguments.disk_path))
     except (SpoolLocked, OSError, ValueError) as problem:
         logger.error("cannot use the spool folder: %s", problem)
-        return 1
+        return EXIT_FAILED
     report = StatusReport(sys.stderr if sys.stderr.isatty() else None)
     with spool:
         options = AgentOptions(interval=arguments.interval, register=arguments.register)

@@ -109,7 +109,7 @@ class InMemoryKeyRepository(KeyRepository):
 
     def for_user(self, user: Username) -> list[AccessKey]:
         mine = [key for key in list(self._keys.values()) if key.user == user]
-        return sorted(mine, key=lambda key: key.created_at)
+        return sorted(mine, key=lambda key: (key.created_at, key.id))
 
     def revoke(self, user: Username, key_id: str, at: float) -> bool:
         with self._lock:

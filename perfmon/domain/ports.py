@@ -77,13 +77,14 @@ class KeyRepository(Protocol):
     keeps the digest, never the key."""
 
     def add(self, key: AccessKey) -> None:
-        """Store a new key (its id and digest are fresh and unique). Durable when this returns."""
+        """Store a new key of an existing user. Durable when this returns. Raises ValueError for an id or
+        digest already in use (fresh random ones never are)."""
 
     def by_digest(self, digest: str) -> AccessKey | None:
         """The live (unrevoked) key with that digest, or None."""
 
     def for_user(self, user: Username) -> list[AccessKey]:
-        """The user's live keys with their last_used, oldest first."""
+        """The user's live keys with their last_used, oldest first (equal creation times by id)."""
 
     def revoke(self, user: Username, key_id: str, at: float) -> bool:
         """Revoke the user's live key of that id at `at`: it opens no session from then on, and every

@@ -219,3 +219,27 @@ def test_the_other_process_keeps_serving_open_sessions_from_its_cache(repos: Rep
     time.sleep(CLOSED_EVERYWHERE_WITHIN + 0.05)
     assert other.sessions.get(OTHER_TOKEN) == kept
     assert other.sessions.get(TOKEN) == _closed(_session(TOKEN))
+
+
+def test_keys_made_at_one_time_are_listed_by_id(repos: Repositories) -> None:
+    keys = [dataclasses.replace(_key(number), created_at=1_700_000_000.0) for number in (3, 1, 2)]
+    for key in keys:
+        repos.keys.add(key)
+    assert [key.id for key in repos.keys.for_user(ALICE)] == [f"{n:016x}" for n in (1, 2, 3)]
+
+
+def test_a_key_id_or_digest_in_use_is_refused(repos: Repositories) -> None:
+    repos.keys.add(_key(1))
+    with pytest.raises(ValueError, match="in use"):
+        repos.keys.add(dataclasses.replace(_key(2), id=_key(1).id))
+    with pytest.raises(ValueError, match="in use"):
+        repos.keys.add(dataclasses.replace(_key(2), digest=_key(1).digest))
+    assert repos.keys.for_user(ALICE) == [_key(1)]
+
+
+def test_closing_an_unknown_session_and_marking_an_unknown_key_used_make_nothing(repos: Repositories) -> None:
+    repos.sessions.close(TOKEN, 1_700_000_200.0)
+    repos.keys.mark_used("00000000000000ff", 1_700_000_200.0)
+    assert repos.sessions.get(TOKEN) is None
+    assert repos.sessions.for_user(ALICE) == []
+    assert repos.keys.for_user(ALICE) == []

@@ -95,8 +95,8 @@ class FileKeyRepository(KeyRepository):
             found = [self._live(key_id) for key_id in dict.fromkeys(ids) if is_key_id(key_id)]
         # A record that names another user (a file edited by hand) is not this user's key.
         mine = [key for key in found if key is not None and key.user == user]
-        # Oldest first; the list is in the order the keys were made, which the stable sort keeps on ties.
-        return sorted(mine, key=lambda key: key.created_at)
+        # Oldest first, equal times by id: the order every storage gives (ports.KeyRepository.for_user).
+        return sorted(mine, key=lambda key: (key.created_at, key.id))
 
     def revoke(self, user: Username, key_id: str, at: float) -> bool:
         if not is_key_id(key_id):

@@ -197,8 +197,14 @@ class PostgresKeyRepository(KeyRepository):
             digest=key.digest,
             last_used=key.last_used,
         )
-        with transaction(self._engine) as connection:
-            connection.execute(statement)
+        try:
+            with transaction(self._engine) as connection:
+                connection.execute(statement)
+        except IntegrityError as error:
+            # As the port says: an id or digest in use is the caller's bug (random ones never repeat).
+            if getattr(error.orig, "pgcode", None) != errorcodes.UNIQUE_VIOLATION:
+                raise
+            raise ValueError("key id or digest already in use") from None
 
     def by_digest(self, digest: str) -> AccessKey | None:
         query = _live_keys().where(access_keys.c.digest == digest)

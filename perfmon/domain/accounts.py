@@ -100,8 +100,10 @@ class Accounts:
         self._throttle.check(None, client)
         digest = key_digest(key) if is_key_text(key) else None
         found = None if digest is None else self._keys.by_digest(digest)
-        # The storage finds the key by its digest's index; the comparison that admits it takes the same
-        # time wherever the digests differ (hmac.compare_digest), whatever the storage's lookup did.
+        # The storage finds the key by the SHA-256 of the text given: what the lookup's timing could tell
+        # is about that digest, which says nothing of any key (finding a key from it is a preimage). The
+        # check that admits the key still compares the whole digest in constant time, so that a storage
+        # whose lookup matched loosely (a prefix, a case-insensitive collation) cannot admit another key.
         if found is None or digest is None or not hmac.compare_digest(found.digest, digest):
             self._throttle.record_failure(None, client)
             raise InvalidCredentials()

@@ -12,9 +12,10 @@ logger = logging.getLogger("perfmon.access")
 
 # Session hashes and access keys travel in query strings and bodies, which are never logged. A client may
 # still put one in the path by mistake (a 404, or a key where its id belongs in DELETE /keys/{id}):
-# anything shaped like a UUID, a long run of hex (a key's digest), or from pmk_ on (a key, PROTOCOL.md
-# part 4, whole or cut) is masked.
-_SECRET_SHAPED = re.compile(r"pmk_[A-Za-z0-9_-]*|[0-9a-fA-F-]{16,}")
+# anything shaped like a UUID, a run of hex longer than a key's id (a hash without dashes, a key's
+# digest), or from pmk_ on (a key, PROTOCOL.md part 4, whole or cut) is masked. A key's id (16 hex) is
+# public and kept: an operator reading the log of DELETE /keys/{id} learns which key was revoked.
+_SECRET_SHAPED = re.compile(r"pmk_[A-Za-z0-9_-]*|[0-9a-fA-F-]{17,}")
 # A decoded path may hold a newline (%0A), which would forge a second log line.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_PATH_CHARACTERS = 200

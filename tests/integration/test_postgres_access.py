@@ -239,6 +239,9 @@ def test_the_first_closing_makes_the_mark_and_each_closing_moves_it(
     assert isinstance(sessions, PostgresSessionRepository)
     # The tables were emptied: no closing yet, no mark row.
     assert sessions.read_mark() is None
+    # The first closing starts the mark from the database's clock (microseconds), not from 1: a row
+    # deleted and made again never repeats a mark a running process has read.
+    before = time.time() * 1_000_000
     tokens = [_session() for _ in range(20)]
     for session in tokens:
         here.repos.sessions.add(session)
@@ -254,15 +257,26 @@ def test_the_first_closing_makes_the_mark_and_each_closing_moves_it(
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert sessions.read_mark() == len(tokens)
+    first = sessions.read_mark()
+    assert first is not None
+    start = first - (len(tokens) - 1)
+    # Made once by one of the racing closings, moved by one by each of the others.
+    assert before - 60_000_000 < start < time.time() * 1_000_000 + 60_000_000
     # What changes nothing moves nothing: a closed session closed again, an unknown or another's key.
     sessions.close(tokens[0].token, NOW + 1)
     assert not here.repos.keys.revoke(ALICE, "00000000000000ff", NOW)
-    assert sessions.read_mark() == len(tokens)
+    assert sessions.read_mark() == first
     key = _key(1)
     here.repos.keys.add(key)
     assert here.repos.keys.revoke(ALICE, key.id, NOW)
-    assert sessions.read_mark() == len(tokens) + 1
+    assert sessions.read_mark() == first + 1
+    # The row deleted by hand: the next closing's mark is none that was read before.
+    with here.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM access_changes")
+    late = _session()
+    here.repos.sessions.add(late)
+    here.repos.sessions.close(late.token, NOW)
+    assert sessions.read_mark() not in (None, start, first, first + 1)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg2 import errorcodes
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
@@ -461,10 +462,13 @@ def _key(row: Row[tuple[str, str, str, str, float, str, float | None]]) -> Acces
 
 def _move_change_mark(connection: Connection) -> None:
     """Move the change mark of closings, in the transaction of the closing: a process that reads the new
-    mark reads the closing too. Inserts the row when it is missing (no closing yet, or tables emptied)."""
+    mark reads the closing too. Inserts the row when it is missing (no closing yet, or tables emptied),
+    from the database's clock in microseconds rather than 1, so that a row deleted and made again never
+    repeats a mark that a running process last read (it would miss the closing)."""
+    first_mark = cast(func.floor(func.extract("epoch", func.clock_timestamp()) * 1_000_000), BigInteger)
     statement = (
         pg_insert(access_changes)
-        .values(id=ACCESS_CHANGES_ROW, mark=1)
+        .values(id=ACCESS_CHANGES_ROW, mark=first_mark)
         .on_conflict_do_update(index_elements=[access_changes.c.id], set_={"mark": access_changes.c.mark + 1})
     )
     connection.execute(statement)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from perfmon.agent import command
 from perfmon.agent.agent import EXIT_KEY_REFUSED, KEY_VARIABLE
+from perfmon.agent.command import EXIT_USAGE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # What systemd puts in place of the specifiers the unit uses: %H the host name, %S /var/lib.
@@ -71,7 +72,8 @@ def test_the_unit_restarts_on_failure_but_not_on_a_refused_key() -> None:
     unit = _unit()
 
     assert unit["Restart"] == ["on-failure"]
-    assert unit["RestartPreventExitStatus"] == [str(EXIT_KEY_REFUSED)]
+    # A refused key and bad usage stay as they are however often systemd restarts the agent.
+    assert unit["RestartPreventExitStatus"] == [f"{EXIT_USAGE} {EXIT_KEY_REFUSED}"]
     assert unit["EnvironmentFile"] and unit["User"]
     assert unit["StateDirectoryMode"] == ["0700"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +99,15 @@ class StoredSeries:
 def stored_buckets(repos: Repositories, token: str, time_range: TimeRange, step: float) -> list[Bucket]:
     """The `cpu` series of the session downsampled as GET /cpu?step= does: from the stored rollups."""
     return stepped_buckets(StoredSeries(repos, token, "cpu"), time_range, step)
+
+
+def seconds_until_closed(sessions: SessionRepository, token: str) -> float:
+    """How long, from now, until the session store reads the session closed (as a second process sees a
+    logout or a revocation elsewhere); fails after 5 s."""
+    started = time.monotonic()
+    while True:
+        session = sessions.get(token)
+        if session is not None and session.closed:
+            return time.monotonic() - started
+        assert time.monotonic() - started < 5, "the other process never saw the session closed"
+        time.sleep(0.01)

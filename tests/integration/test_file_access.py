@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from perfmon.adapters.filesystem import FileStorage
 from perfmon.domain.model import AccessKey, Scope, Session, User, Username, key_digest
+from tests.integration.test_filesystem_storage import NASTY_NAMES
 from tests.killed import kill_when_it_says
+from tests.storage_kinds import seconds_until_closed
 
 ALICE = Username("alice")
 KEY_TOKEN = "0b7e7a2e-5a55-4d1c-9d0e-6f0c3c1f2a11"
@@ -33,19 +35,6 @@ HOSTS_RELEASE_TOKEN = "5a0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
 FIRST_RELEASE_TOKEN = "9c8b7a6d-5e4f-4a3b-9c2d-1e0f2a3b4c5d"
 # The issue of part 4: a second process refuses a closed session within a second.
 WITHIN_A_SECOND = 1.0
-NASTY_NAMES = [
-    "../../etc/passwd",
-    "/abs",
-    "..",
-    ".",
-    "a/../../b",
-    "back\\slash",
-    "-rf",
-    "*",
-    " ",
-    "~",
-    "😀" * 128,
-]
 
 
 def _key(number: int = 1, name: str = "web-1 agent", user: Username = ALICE) -> AccessKey:
@@ -78,14 +67,6 @@ def _key_session() -> Session:
 
 def _closed(session: Session) -> Session:
     return dataclasses.replace(session, closed=True)
-
-
-def _seconds_until_closed(storage: FileStorage, token: str) -> float:
-    started = time.monotonic()
-    while not storage.sessions.get(token).closed:  # type: ignore[union-attr]
-        assert time.monotonic() - started < 5, "the other process never saw the session closed"
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def test_a_session_record_of_the_previous_release_reads_as_a_password_session(tmp_path: Path) -> None:
@@ -203,7 +184,7 @@ def test_a_revocation_killed_midway_leaves_the_key_live_or_revoked_with_its_sess
         assert restarted.keys.by_digest(_key().digest) is None
         assert restarted.keys.for_user(ALICE) == []
         assert restarted.sessions.get(KEY_TOKEN) == _closed(_key_session())
-        _seconds_until_closed(other, KEY_TOKEN)
+        seconds_until_closed(other.sessions, KEY_TOKEN)
         assert time.monotonic() - killed_at < WITHIN_A_SECOND
         assert other.keys.by_digest(_key().digest) is None
         assert not restarted.keys.revoke(ALICE, _key().id, 1_700_000_600.0)
@@ -214,7 +195,7 @@ def test_a_revocation_killed_midway_leaves_the_key_live_or_revoked_with_its_sess
         assert restarted.sessions.get(KEY_TOKEN) == _key_session()
         assert restarted.keys.revoke(ALICE, _key().id, 1_700_000_600.0)
         assert restarted.sessions.get(KEY_TOKEN) == _closed(_key_session())
-        assert _seconds_until_closed(other, KEY_TOKEN) < WITHIN_A_SECOND
+        assert seconds_until_closed(other.sessions, KEY_TOKEN) < WITHIN_A_SECOND
     assert restarted.sessions.get(PASSWORD_TOKEN) == password_session
     assert other.sessions.get(PASSWORD_TOKEN) == password_session
 
@@ -235,7 +216,7 @@ def test_a_logout_killed_midway_leaves_the_session_open_or_closed_everywhere(
     restarted = FileStorage(tmp_path, fsync=True)
     if closed:
         assert restarted.sessions.get(PASSWORD_TOKEN) == _closed(password_session)
-        _seconds_until_closed(other, PASSWORD_TOKEN)
+        seconds_until_closed(other.sessions, PASSWORD_TOKEN)
         assert time.monotonic() - killed_at < WITHIN_A_SECOND
     else:
         assert restarted.sessions.get(PASSWORD_TOKEN) == password_session
@@ -306,7 +287,7 @@ def test_a_closing_by_another_process_is_seen_within_a_second(
     finished = time.monotonic()
 
     assert done.stdout == "done\n"
-    _seconds_until_closed(storage, token)
+    seconds_until_closed(storage.sessions, token)
     assert time.monotonic() - finished < WITHIN_A_SECOND
     assert storage.sessions.get(token) == _closed(before)
 

@@ -46,6 +46,8 @@ class Container(containers.DeclarativeContainer):
     """Builds the services from settings; tests override providers with fakes."""
 
     config = providers.Configuration()
+    # Seconds since the epoch: every service reads the time through this one provider.
+    clock = providers.Object(time.time)
 
     file_storage = providers.Singleton(FileStorage, data_dir=config.data_dir, fsync=config.fsync_always)
     engine = providers.Resource(engine_resource, url=config.database_url, pool_size=config.threads)
@@ -79,16 +81,16 @@ class Container(containers.DeclarativeContainer):
     login_throttle = providers.Selector(
         config.storage,
         file=providers.Singleton(
-            LimitsLoginThrottle, storage=providers.Singleton(MemoryStorage), clock=providers.Object(time.time)
+            LimitsLoginThrottle, storage=providers.Singleton(MemoryStorage), clock=clock
         ),
         db=providers.Singleton(
             LimitsLoginThrottle,
             storage=providers.Singleton(PostgresLimitsStorage, engine),
-            clock=providers.Object(time.time),
+            clock=clock,
         ),
     )
     password_hasher = providers.Singleton(Argon2PasswordHasher)
-    key_usage = providers.Singleton(KeyUsage, keys=keys, clock=providers.Object(time.time))
+    key_usage = providers.Singleton(KeyUsage, keys=keys, clock=clock)
     gate = providers.Singleton(SessionGate, sessions=sessions, usage=key_usage)
     accounts = providers.Singleton(
         Accounts,
@@ -96,7 +98,7 @@ class Container(containers.DeclarativeContainer):
         sessions=sessions,
         hasher=password_hasher,
         new_token=providers.Object(new_session_token),
-        clock=providers.Object(time.time),
+        clock=clock,
         throttle=login_throttle,
         keys=keys,
         key_usage=key_usage,
@@ -107,18 +109,16 @@ class Container(containers.DeclarativeContainer):
         sessions=sessions,
         keys=keys,
         key_source=providers.Singleton(RandomKeySource),
-        clock=providers.Object(time.time),
+        clock=clock,
     )
-    history = providers.Singleton(
-        History, gate=gate, sessions=sessions, samples=samples, clock=providers.Object(time.time)
-    )
+    history = providers.Singleton(History, gate=gate, sessions=sessions, samples=samples, clock=clock)
     retention = providers.Singleton(
         Retention,
         policy=providers.Singleton(
             RetentionPolicy, raw=config.retention_seconds.raw, rollups=config.retention_seconds.rollups
         ),
         maintenance=maintenance,
-        clock=providers.Object(time.time),
+        clock=clock,
     )
     legacy_import = providers.Factory(
         LegacyImport,
@@ -126,7 +126,7 @@ class Container(containers.DeclarativeContainer):
         sessions=sessions,
         samples=samples,
         hasher=password_hasher,
-        clock=providers.Object(time.time),
+        clock=clock,
     )
 
 

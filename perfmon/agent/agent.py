@@ -123,22 +123,12 @@ class Agent:
         try:
             work(*arguments)
         except KeyRefused as refusal:
-            pending = self._spool.counts().pending
-            self._report.event(
-                logging.ERROR,
-                f"{refusal}: the server does not accept this key (revoked, or not one of its keys): "
-                f"stopping with {pending} sample(s) unsent; {WHAT_TO_DO}",
+            self._stop_for_the_key(
+                f"{refusal}: the server does not accept this key (revoked, or not one of its keys)"
             )
-            self._fail(EXIT_KEY_REFUSED)
         except Forbidden as refusal:
             # Only a post can end here (the sender copes with a read it may not make): a read key.
-            pending = self._spool.counts().pending
-            self._report.event(
-                logging.ERROR,
-                f"{refusal}: this key's sessions may not post samples (a read key?): stopping with "
-                f"{pending} sample(s) unsent; {WHAT_TO_DO}",
-            )
-            self._fail(EXIT_KEY_REFUSED)
+            self._stop_for_the_key(f"{refusal}: this key's sessions may not post samples (a read key?)")
         except CredentialsRefused as refusal:
             # The server's reason is the same for an unknown user and a wrong password (part 1), so say
             # what to check: a first run without --register is the usual cause.
@@ -155,6 +145,14 @@ class Agent:
             self._fail(EXIT_FAILED)
         finally:
             self._stop.set()
+
+    def _stop_for_the_key(self, what_happened: str) -> None:
+        """Stop with EXIT_KEY_REFUSED, saying what happened, how much stays spooled and what to do."""
+        pending = self._spool.counts().pending
+        self._report.event(
+            logging.ERROR, f"{what_happened}: stopping with {pending} sample(s) unsent; {WHAT_TO_DO}"
+        )
+        self._fail(EXIT_KEY_REFUSED)
 
     def _fail(self, status: int) -> None:
         """The first fatal error's status is run()'s: what went wrong first is what to fix."""

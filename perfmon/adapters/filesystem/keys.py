@@ -12,7 +12,8 @@
 
 Ids and digests are checked (model.is_key_id, 64 lowercase hex digits) before they become paths. A
 revocation is only ever a mark in the record: a session opened with a key reads closed once its key's
-record is revoked or missing (key_is_live).
+record is revoked or missing (key_is_live). A damaged record (torn, hand-edited) is a StorageUnavailable
+wherever it is read: never a key, never a reason to answer 500.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,16 @@ from perfmon.adapters.filesystem.files import (
 )
 from perfmon.adapters.filesystem.layout import DataDir, is_digest
 from perfmon.adapters.session_cache import SessionCache
-from perfmon.domain.model import AccessKey, Scope, Session, Username, is_key_id
+from perfmon.domain.errors import InvalidInput, StorageUnavailable
+from perfmon.domain.model import (
+    AccessKey,
+    Scope,
+    Session,
+    Username,
+    check_key_name,
+    check_key_scope,
+    is_key_id,
+)
 from perfmon.domain.ports import KeyRepository
 
 # The length of a key id, the only thing the user's list holds.
@@ -163,11 +174,44 @@ def key_is_live(data_dir: DataDir, key_id: object) -> bool:
 
 
 def _record(data_dir: DataDir, key_id: str) -> dict[str, Any] | None:
+    """The key's record, None when it has none. Raises StorageUnavailable for a record that is not whole
+    and of the form written (an empty file after a power cut with fsync off, a hand edit; a scope other
+    than ingest or read, which no key may have): a damaged record opens no session and keeps none open,
+    and every call that reads it answers 503; the error names the key's id (public, in its file's name)
+    so that an operator finds the file."""
     content = read_if_present(data_dir.key_record(key_id))
     if content is None:
         return None
-    record: dict[str, Any] = json.loads(content)
+    record = _well_formed(content)
+    if record is None:
+        raise StorageUnavailable(f"file storage found the record of key {key_id} damaged")
     return record
+
+
+def _well_formed(content: bytes) -> dict[str, Any] | None:
+    """The record in the content if it has the form add() writes, else None."""
+    try:
+        record = json.loads(content)
+        if not isinstance(record, dict):
+            return None
+        Username(record["user"])
+        check_key_scope(record["scope"])
+        check_key_name(record["name"])
+    except (ValueError, KeyError, TypeError, InvalidInput):
+        # ValueError covers a torn record (JSONDecodeError) and one that is no UTF-8 (UnicodeDecodeError).
+        return None
+    fine = (
+        _is_number(record.get("created_at"))
+        and isinstance(record.get("digest"), str)
+        and is_digest(record["digest"])
+        and "revoked_at" in record
+        and (record["revoked_at"] is None or _is_number(record["revoked_at"]))
+    )
+    return record if fine else None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _last_used(path: Path) -> float | None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from perfmon.adapters.filesystem.changes import ChangeMark
 from perfmon.adapters.filesystem.files import (
@@ -21,6 +22,7 @@ from perfmon.adapters.filesystem.keys import key_is_live
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.series_files import JOURNAL, SESSION_LOCK
 from perfmon.adapters.session_cache import SessionCache
+from perfmon.domain.errors import InvalidInput, StorageUnavailable
 from perfmon.domain.model import Scope, Session, Username, is_canonical_session_token
 from perfmon.domain.ports import SessionRepository
 
@@ -110,12 +112,16 @@ class FileSessionRepository(SessionRepository):
                 self._cache.changed()
 
     def _read(self, token: str) -> Session | None:
-        """The session as the files have it now, closed if logged out or if its key is revoked."""
+        """The session as the files have it now, closed if logged out or if its key is revoked.
+        Raises StorageUnavailable for a damaged record (or key record), never a 500's error."""
         with storage_errors("looking up a session"):
             content = read_if_present(self._dir.session_record(token))
             if content is None:
                 return None
-            record = json.loads(content)
+            record = _well_formed(content)
+            if record is None:
+                # Never the token in the message: it is the session's secret.
+                raise StorageUnavailable("file storage found a session record damaged")
             key_id = record.get("key")
             closed = _exists(self._dir.closed_session(token)) or (
                 key_id is not None and not key_is_live(self._dir, key_id)
@@ -131,6 +137,28 @@ class FileSessionRepository(SessionRepository):
             key_id=key_id,
             closed=closed,
         )
+
+
+def _well_formed(content: bytes) -> dict[str, Any] | None:
+    """The record in the content if it has a form that add() writes or an earlier release wrote (no
+    host, scope or key), else None: torn by a power cut with fsync off, or edited by hand."""
+    try:
+        record = json.loads(content)
+        if not isinstance(record, dict):
+            return None
+        Username(record["user"])
+        Scope(record.get("scope", Scope.ALL.value))
+    except (ValueError, KeyError, TypeError, InvalidInput):
+        # ValueError covers a torn record (JSONDecodeError) and one that is no UTF-8 (UnicodeDecodeError).
+        return None
+    created_at = record.get("created_at")
+    fine = (
+        isinstance(created_at, int | float)
+        and not isinstance(created_at, bool)
+        and isinstance(record.get("host"), str | None)
+        and isinstance(record.get("key"), str | None)
+    )
+    return record if fine else None
 
 
 def _exists(path: Path) -> bool:

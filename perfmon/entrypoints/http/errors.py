@@ -20,6 +20,7 @@ from perfmon.domain.errors import (
     UnknownSession,
     UsernameTaken,
 )
+from perfmon.entrypoints.access_log import loggable_path
 from perfmon.entrypoints.log_redaction import safe_traceback
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,10 @@ def _answer_unexpected_error(
         # Falcon's own errors (404, 405, 413, ...) go through the serializer below.
         raise error
     # Not logger.exception: exception texts carry data (a driver's DETAIL line repeats a session token).
-    logger.error("unexpected error answering %s %s\n%s", req.method, req.path, safe_traceback(error))
+    # The path as the access log shows it: a client may have put a key or a session hash in it (DELETE
+    # /keys/<key> instead of its id), or a newline (%0A) that would start a forged line.
+    path = loggable_path(req.path)
+    logger.error("unexpected error answering %s %s\n%s", req.method, path, safe_traceback(error))
     resp.status = falcon.HTTP_500
     resp.media = {"reason": "Internal error"}
 

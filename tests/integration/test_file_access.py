@@ -415,3 +415,18 @@ def test_keys_and_closings_are_the_servers_alone(tmp_path: Path) -> None:
     assert {path: stat.S_IMODE(path.stat().st_mode) for path in made} == dict.fromkeys(made, 0o600)
     folders = [data / "keys", data / "keys" / "used", data / "closed"]
     assert {path: stat.S_IMODE(path.stat().st_mode) for path in folders} == dict.fromkeys(folders, 0o700)
+
+
+def test_a_closing_whose_note_cannot_be_written_is_still_done_and_seen_everywhere(tmp_path: Path) -> None:
+    # access.changes cannot be appended to (here: a folder stands in its place, as a full disk would
+    # refuse the line): the logout and the revocation are committed, so neither is reported failed.
+    storage, other = _storage(tmp_path), _storage(tmp_path)
+    password_session = Session(PASSWORD_TOKEN, ALICE, 1_700_000_100.0)
+    assert other.sessions.get(PASSWORD_TOKEN) == password_session
+    assert other.sessions.get(KEY_TOKEN) == _key_session()
+    (tmp_path / "access.changes").mkdir()
+    storage.sessions.close(PASSWORD_TOKEN, 1_700_000_200.0)
+    assert storage.keys.revoke(ALICE, _key().id, 1_700_000_300.0)
+    assert storage.sessions.get(PASSWORD_TOKEN) == _closed(password_session)
+    assert seconds_until_closed(other.sessions, PASSWORD_TOKEN) < WITHIN_A_SECOND
+    assert seconds_until_closed(other.sessions, KEY_TOKEN) < WITHIN_A_SECOND

@@ -17,12 +17,16 @@ process's cached sessions once: keys are made rarely, and a drop only costs read
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Hashable
 from pathlib import Path
 
 from perfmon.adapters.filesystem.files import append_line, storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.domain.errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 # What a missing access.changes reads as: no closing has happened on this data dir yet.
 _NO_CHANGES = (0, 0)
@@ -46,9 +50,16 @@ class ChangeMark:
             return (lines, _folder_stamp(self._dir.keys), _folder_stamp(self._dir.closed))
 
     def move(self, what: str) -> None:
-        """Append a line after a closing is durable; `what` must hold no secret (no session token)."""
-        with storage_errors("noting a closed session"):
-            append_line(self._dir, self._dir.changes, f"{what}\n".encode("ascii"))
+        """Append a line after a closing is durable; `what` must hold no secret (no session token).
+
+        A line that cannot be written (a full disk) is logged, not raised: the closing is committed, so
+        the caller must not be told it failed, and the folder time its commit moved is seen by every
+        process all the same (the module docstring)."""
+        try:
+            with storage_errors("noting a closed session"):
+                append_line(self._dir, self._dir.changes, f"{what}\n".encode("ascii"))
+        except StorageUnavailable as error:
+            logger.warning("a closing is committed but not noted in access.changes: %s", error)
 
 
 def _folder_stamp(folder: Path) -> tuple[int, int]:

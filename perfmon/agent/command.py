@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -36,6 +37,8 @@ logger = logging.getLogger("perfmon.agent")
 
 PASSWORD_VARIABLE = "PERFMON_PASSWORD"  # noqa: S105 - the variable's name, not a password
 KEY_PREFIX = "pmk_"  # PROTOCOL.md part 4: every key starts so (the server's KEY_PREFIX; the agent's copy)
+# PROTOCOL.md part 4: pmk_ and 43 URL-safe base64 characters (32 random bytes).
+_KEY_FORM = re.compile(KEY_PREFIX + r"[A-Za-z0-9_-]{43}")
 EXIT_USAGE = 2
 DEFAULT_SPOOL_LIMIT = 1_000_000
 TARGET_FILE = "target.json"
@@ -195,8 +198,12 @@ def usage_problem(arguments: argparse.Namespace, environ: Mapping[str, str]) -> 
         )
     if arguments.register:
         return f"--register does not go with a key (from {key.source}): a key's user is registered already"
-    if not key.text.startswith(KEY_PREFIX):
-        return f"the key from {key.source} is not a perfmon key (those start with {KEY_PREFIX})"
+    if not _KEY_FORM.fullmatch(key.text):
+        # Cut short or quoted (a key file's line in quotes): said before the server is asked, never shown.
+        return (
+            f"the key from {key.source} is not a whole perfmon key ({KEY_PREFIX} and 43 characters of "
+            "A-Z, a-z, 0-9, - and _; no quotes)"
+        )
     return None
 
 

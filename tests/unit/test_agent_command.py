@@ -177,8 +177,11 @@ def test_the_help_says_a_key_flag_shows_in_ps_and_names_the_variable_and_the_exi
         (
             ("--key", "hunter2-password"),
             {},
-            "the key from --key is not a perfmon key (those start with pmk_)",
+            "the key from --key is not a whole perfmon key (pmk_ and 43 characters of A-Z, a-z, 0-9, - and "
+            "_; no quotes)",
         ),
+        (("--key", KEY[:-1]), {}, "the key from --key is not a whole perfmon key"),
+        ((), {KEY_VARIABLE: f"'{KEY}'"}, "the key from $PERFMON_AGENT_KEY is not a whole perfmon key"),
     ],
 )
 def test_credentials_that_do_not_go_together_are_a_usage_error_before_anything_starts(

@@ -41,6 +41,11 @@ def _unit() -> dict[str, list[str]]:
     return settings
 
 
+# The README writes a key as this placeholder; a real one is pmk_ and 43 characters.
+PLACEHOLDER = "pmk_..."
+A_KEY = "pmk_" + "Ab3-_" * 8 + "xyz"
+
+
 def _parse_agent_command(argv: list[str]) -> argparse.Namespace:
     """`perfmon agent ...` as the program's path and its arguments, through the agent's own parser."""
     assert Path(argv[0]).name == "perfmon", argv
@@ -64,8 +69,8 @@ def test_the_units_exec_start_is_a_valid_agent_command_line_with_the_key_from_it
     assert arguments.spool_dir == Path("/var/lib") / state_directory
     # The key comes from the environment file, whose one line the section shows.
     [(name, key)] = re.findall(r"one line: (\w+)=(\S+)", _section("Deploying agents"))
-    assert name == KEY_VARIABLE
-    assert command.usage_problem(arguments, {name: key}) is None
+    assert name == KEY_VARIABLE and key == PLACEHOLDER
+    assert command.usage_problem(arguments, {name: A_KEY}) is None
 
 
 def test_the_unit_restarts_on_failure_but_not_on_a_refused_key() -> None:
@@ -88,7 +93,7 @@ def test_the_sections_shell_command_lines_are_valid_agent_command_lines() -> Non
     assert lines, "the section shows the agent's command line"
     for line in lines:
         arguments = _parse_agent_command(shlex.split(line, comments=True))
-        assert command.usage_problem(arguments, {KEY_VARIABLE: "pmk_..."}) is None, line
+        assert command.usage_problem(arguments, {KEY_VARIABLE: A_KEY}) is None, line
 
 
 def test_the_section_names_the_exit_status_of_a_refused_key() -> None:

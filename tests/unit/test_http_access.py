@@ -176,6 +176,13 @@ def test_make_key_answers_id_key_scope_name_and_created(
     assert (made["scope"], made["name"], made["created"]) == (scope, "rack 4 / web-1", clock.now)
 
 
+def test_the_answer_that_holds_a_key_may_be_stored_by_no_cache(client: TestClient) -> None:
+    token = register(client)
+    made = client.simulate_post("/keys", json={"hash": token, "scope": "ingest", "name": "web-1"})
+    assert made.status_code == 200
+    assert made.headers["Cache-Control"] == "no-store"
+
+
 def test_every_key_made_is_a_new_key_with_a_new_id(client: TestClient) -> None:
     token = register(client)
     made = [make_key(client, token, "read", "same name") for _ in range(3)]

@@ -56,6 +56,8 @@ class Keys:
         body = read_json_object(req, self._max_body_bytes)
         token = require_string(body, "hash")
         key, secret = self._access.make_key(token, body.get("scope"), body.get("name"))
+        # The one answer that holds a key: no cache on the way or in the browser may keep it (RFC 9111).
+        resp.cache_control = ["no-store"]
         resp.media = {
             "id": key.id,
             "key": secret,

@@ -174,3 +174,28 @@ def test_a_damaged_session_record_is_a_503_for_it_and_for_its_users_lists(
     record.write_bytes(whole)
     _drop_caches(url)
     assert _call("POST", url, "/cpu", json={"hash": key_session, "cpu": 1.0, "time": 5.0})[0] == 200
+
+
+USER_RECORD_DAMAGES: dict[str, Damage] = {
+    "empty": lambda content: b"",
+    "torn": lambda content: content[: len(content) // 2],
+    "not utf-8": lambda content: b"\xff\xfe" + content,
+    "a list": lambda content: b"[]",
+    "no password hash": _edited(password_hash=_MISSING),
+    "password hash a number": _edited(password_hash=5),
+    "another name": _edited(name="mallory"),
+}
+
+
+@pytest.mark.parametrize("damage", USER_RECORD_DAMAGES.values(), ids=USER_RECORD_DAMAGES.keys())
+def test_a_damaged_user_record_is_a_503_at_login_and_served_again_once_whole(
+    url: str, data_dir: Path, damage: Damage
+) -> None:
+    assert _call("POST", url, "/register", json={"user": "carol", "passwd": "pw"})[0] == 200
+    [record] = (data_dir / "users").glob("carol~*.json")
+    whole = record.read_bytes()
+
+    _damage(record, damage)
+    assert _call("POST", url, "/login", json={"user": "carol", "passwd": "pw"}) == STORAGE_UNAVAILABLE
+    record.write_bytes(whole)
+    assert _call("POST", url, "/login", json={"user": "carol", "passwd": "pw"})[0] == 200

@@ -8,7 +8,7 @@ import os
 
 from perfmon.adapters.filesystem.files import publish_file, read_if_present, storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
-from perfmon.domain.errors import UsernameTaken
+from perfmon.domain.errors import InvalidInput, StorageUnavailable, UsernameTaken
 from perfmon.domain.model import User, Username, is_canonical_session_token
 from perfmon.domain.ports import UserRepository
 
@@ -36,8 +36,16 @@ class FileUserRepository(UserRepository):
             content = read_if_present(self._dir.user_record(name))
         if content is None:
             return None
-        record = json.loads(content)
-        return User(Username(record["name"]), record["password_hash"])
+        try:
+            record = json.loads(content)
+            user = User(Username(record["name"]), record["password_hash"])
+        except (ValueError, KeyError, TypeError, InvalidInput):
+            # Torn by a power cut with fsync off, or edited by hand (ValueError covers bad JSON and bad
+            # UTF-8): a storage fault, answered 503, never a 500; the name stays out of the message.
+            raise StorageUnavailable("file storage found a user record damaged") from None
+        if not (isinstance(user.password_hash, str) and user.name == name):
+            raise StorageUnavailable("file storage found a user record damaged")
+        return user
 
     def remove_unused(self, name: Username) -> None:
         with storage_errors("removing an unused user"):

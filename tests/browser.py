@@ -67,13 +67,23 @@ def register_with_samples(base_url: str, user: str, passwd: str, samples: list[d
     return token
 
 
-def sign_in(page: Page, base_url: str, user: str, passwd: str) -> None:
-    """Open the dashboard and sign in through its form."""
+def _submit_sign_in(page: Page, base_url: str, user: str, passwd: str) -> None:
     page.goto(f"{base_url}/")
     page.get_by_label("User", exact=True).fill(user)
     page.get_by_label("Password", exact=True).fill(passwd)
     page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Page, base_url: str, user: str, passwd: str) -> None:
+    """Open the dashboard and sign in through its form, as a user without hosts (the sessions view)."""
+    _submit_sign_in(page, base_url, user, passwd)
     page.locator("#dashboard").wait_for(state="visible")
+
+
+def sign_in_to_fleet(page: Page, base_url: str, user: str, passwd: str) -> None:
+    """Sign in as sign_in does, then wait until the fleet has drawn its hosts (where a user opens)."""
+    _submit_sign_in(page, base_url, user, passwd)
+    page.locator('#hosts[data-state="ready"]').wait_for(state="attached")
 
 
 def choose_range(page: Page, label: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tests.browser import cpu_curve, new_dashboard_page, register_with_samples, save_csv
+from tests.browser import cpu_curve, new_dashboard_page, register_with_samples, save_csv, sign_in_to_fleet
 from tests.host_data import catalogue_samples, log_in_on_host, post_samples
 
 if TYPE_CHECKING:
@@ -43,14 +43,6 @@ def _fleet(server_url: str) -> dict[str, str]:
     post_samples(server_url, tokens["db-1"], catalogue_samples(now, 1800, seed=2, skip=range(300, 1500)))
     tokens["quiet"] = log_in_on_host(server_url, USER, PASSWD, "quiet")
     return tokens
-
-
-def _sign_in_to_fleet(page: Page, server_url: str) -> None:
-    page.goto(f"{server_url}/")
-    page.get_by_label("User", exact=True).fill(USER)
-    page.get_by_label("Password", exact=True).fill(PASSWD)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator('#hosts[data-state="ready"]').wait_for(state="attached")
 
 
 _CARDS = """() => [...document.querySelectorAll("#hosts .host-card")].map((card) => ({
@@ -89,7 +81,7 @@ def test_the_fleet_lists_every_host_with_its_status_latest_figures_and_cpu_spark
     hosts = {host["host"]: host for host in answer.json()["payload"]}
     page = new_dashboard_page(browser)
     problems = _problems(page)
-    _sign_in_to_fleet(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
 
     cards = page.evaluate(_CARDS)
     assert [card["host"] for card in cards] == ["db-1", "quiet", "web-1"]  # GET /hosts' order
@@ -203,7 +195,7 @@ def test_a_host_page_charts_every_metric_from_the_buckets_with_one_cursor_and_on
     tokens = _fleet(server_url)
     page = new_dashboard_page(browser)
     problems = _problems(page)
-    _sign_in_to_fleet(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     page.get_by_role("link", name="db-1").click()
 
     shown = _host_charts(page, "db-1", "3600")
@@ -285,7 +277,7 @@ def test_on_a_phone_the_fleet_and_a_host_page_fit_the_screen(
 ) -> None:
     _fleet(server_url)
     page = new_dashboard_page(browser, {"width": width, "height": 740})
-    _sign_in_to_fleet(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     _assert_within(page, ".host-card", width)
     cards = [box for box in (card.bounding_box() for card in page.locator(".host-card").all()) if box]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tests.browser import cpu_curve, new_dashboard_page, register_with_samples, save_csv
+from tests.browser import cpu_curve, new_dashboard_page, register_with_samples, save_csv, sign_in_to_fleet
 from tests.host_data import catalogue_samples, log_in_on_host, post_samples
 
 if TYPE_CHECKING:
@@ -57,14 +57,6 @@ def _watch(page: Page) -> dict[str, list[str]]:
     )
     page.on("pageerror", lambda error: seen["problems"].append(str(error)))
     return seen
-
-
-def _sign_in(page: Page, server_url: str) -> None:
-    page.goto(f"{server_url}/")
-    page.get_by_label("User", exact=True).fill(USER)
-    page.get_by_label("Password", exact=True).fill(PASSWD)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator('#hosts[data-state="ready"]').wait_for(state="attached")
 
 
 def _open_with(page: Page, server_url: str, text: str) -> None:
@@ -116,7 +108,7 @@ def test_the_keys_page_makes_keys_shows_each_once_lists_them_and_revokes_one(
     page = new_dashboard_page(browser)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     seen = _watch(page)
-    _sign_in(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     page.get_by_role("link", name="Keys").click()
     page.locator("#keys-title").wait_for()
     assert page.evaluate("document.activeElement.id") == "keys-title"
@@ -303,7 +295,7 @@ def test_one_session_per_tab_and_sign_out_closes_it(server_url: str, browser: Br
     token = _user_with_a_host(server_url)
     page = new_dashboard_page(browser)
     seen = _watch(page)
-    _sign_in(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     mine = page.evaluate("sessionStorage.getItem('perfmon.hash')")
     sessions = _sessions(server_url, token)
     assert mine in sessions
@@ -316,7 +308,7 @@ def test_one_session_per_tab_and_sign_out_closes_it(server_url: str, browser: Br
 
     # Another tab is another session.
     other = page.context.new_page()
-    _sign_in(other, server_url)
+    sign_in_to_fleet(other, server_url, USER, PASSWD)
     theirs = other.evaluate("sessionStorage.getItem('perfmon.hash')")
     assert theirs != mine and len(_sessions(server_url, token)) == len(sessions) + 1
 
@@ -363,7 +355,7 @@ def test_csv_files_are_saved_without_opening_a_url_that_holds_a_session(
     token = _user_with_a_host(server_url)
     page = new_dashboard_page(browser)
     seen = _watch(page)
-    _sign_in(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     mine = page.evaluate("sessionStorage.getItem('perfmon.hash')")
 
     page.get_by_role("link", name="web-1").click()
@@ -398,7 +390,7 @@ def test_on_a_phone_the_keys_page_and_a_new_key_fit_the_screen(
 ) -> None:
     _user_with_a_host(server_url)
     page = new_dashboard_page(browser, {"width": width, "height": 740})
-    _sign_in(page, server_url)
+    sign_in_to_fleet(page, server_url, USER, PASSWD)
     page.get_by_role("link", name="Keys").click()
     _make_key(page, "a-rather-long-host-name.example.org", "ingest")
     _rows(page, 1)

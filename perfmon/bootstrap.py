@@ -15,6 +15,7 @@ from dependency_injector import containers, providers
 from limits.storage import MemoryStorage
 
 from perfmon.adapters.filesystem import FileStorage
+from perfmon.adapters.filesystem.open_sessions import kept_open_files
 from perfmon.adapters.key_source import RandomKeySource
 from perfmon.adapters.legacy.database import LegacyDatabaseSource, legacy_engine
 from perfmon.adapters.legacy.files import LegacyFileSource
@@ -49,7 +50,13 @@ class Container(containers.DeclarativeContainer):
     # Seconds since the epoch: every service reads the time through this one provider.
     clock = providers.Object(time.time)
 
-    file_storage = providers.Singleton(FileStorage, data_dir=config.data_dir, fsync=config.fsync_always)
+    file_storage = providers.Singleton(
+        FileStorage,
+        data_dir=config.data_dir,
+        fsync=config.fsync_always,
+        # What the descriptor limit leaves once every allowed connection is counted.
+        open_files=providers.Callable(kept_open_files, config.connection_limit, config.threads),
+    )
     engine = providers.Resource(engine_resource, url=config.database_url, pool_size=config.threads)
 
     users = providers.Selector(

@@ -106,6 +106,8 @@ def test_a_damaged_status_file_is_no_status_and_the_next_write_makes_it_anew(tmp
     storage = _storage(tmp_path)
     storage.samples.append(TOKEN, [Sample(NOON, {"cpu": 1.0})], received_at=NOON)
     (tmp_path / "sessions" / TOKEN / status_file.STATUS).write_bytes(b"seen,first\n1,nope\n")
+    # Damaged while no server ran: the next one opens the storage anew (a running one keeps it open).
+    storage = _storage(tmp_path)
 
     assert storage.samples.status([TOKEN]) == {}
     storage.samples.append(TOKEN, [Sample(NOON + 1, {"cpu": 2.0})], received_at=NOON + 1)
@@ -194,7 +196,7 @@ _CHILD = textwrap.dedent(
             return real_pwrite(fd, data, offset)
         os.pwrite = pwrite
     else:
-        journal.end = lambda *_: stop()
+        journal.end = lambda *_, **__: stop()
 
     storage = FileStorage(Path(sys.argv[1]), fsync=True)
     storage.samples.append(

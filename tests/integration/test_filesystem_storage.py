@@ -117,8 +117,11 @@ def test_torn_last_line_is_ignored_then_cut_off_by_the_next_append(tmp_path: Pat
     storage = _storage(tmp_path)
     _open_session(storage)
     storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
+    # A crash tore the line: the server that writes next is another process (a storage opened anew),
+    # which knows nothing of the files (it keeps none open).
     with _csv(tmp_path).open("ab") as file:
         file.write(b"12.5,17")
+    storage = _storage(tmp_path)
     assert _cpu_series(storage) == [Point(1.0, 1.0)]
     assert storage.samples.summaries([TOKEN], "cpu")[TOKEN].count == 1
     storage.samples.append(TOKEN, [_cpu(2.0, 2.0)])
@@ -131,6 +134,7 @@ def test_a_file_emptied_by_a_crash_gets_its_header_back(tmp_path: Path) -> None:
     _open_session(storage)
     storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     _csv(tmp_path).write_bytes(b"")
+    storage = _storage(tmp_path)  # the server after the crash
     storage.samples.append(TOKEN, [_cpu(2.0, 2.0)])
     assert _csv(tmp_path).read_bytes() == b"cpu,time\n2.0,2.0\n"
 
@@ -260,6 +264,8 @@ def test_a_samples_file_that_cannot_be_opened_is_unavailable_until_repaired(tmp_
     storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     aside = _csv(tmp_path).rename(tmp_path / "aside.csv")
     _csv(tmp_path).mkdir()  # root ignores permissions, not a directory where a file should be
+    # A server that has the file open already writes on (open_sessions.py): one started now cannot.
+    storage = _storage(tmp_path)
     with pytest.raises(StorageUnavailable):
         storage.samples.append(TOKEN, [_cpu(1.0, 1.0)])
     with pytest.raises(StorageUnavailable):

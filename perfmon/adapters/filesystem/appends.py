@@ -18,6 +18,7 @@ from pathlib import Path
 
 from perfmon.adapters.filesystem import folding, segments, watermarks
 from perfmon.adapters.filesystem.edits import Edit
+from perfmon.adapters.filesystem.open_sessions import OpenSession, Segment
 from perfmon.adapters.filesystem.series_files import COMPACTED, FOLDED, LATE, RAW, ROLLED, UNSORTED, day_name
 from perfmon.domain.model import Sample
 from perfmon.domain.rollups import DAY, day_start
@@ -88,25 +89,47 @@ def _lines_by_series(samples: Sequence[Sample], times: list[float]) -> dict[str,
 
 
 class Appending:
-    """The edits that append the groups to the session's segments (under its exclusive lock), and the
-    segments they append to, opened once: to heal the tail and find the size, then to write (apply's
-    `opened`). Close it once the edits are applied."""
+    """The edits that append the groups to the session's segments, under its exclusive lock: to the
+    segments it keeps open when their state is known (open_sessions.py), else to segments opened here,
+    healed of a torn tail and sized. `opened` maps the edit names to their open files, for apply; once
+    the edits are applied, kept() hands the segments to the session; close() closes what was opened here
+    and not handed over."""
 
-    def __init__(self, folder: Path, groups: Groups) -> None:
+    def __init__(self, session: OpenSession, groups: Groups) -> None:
         self.edits: list[Edit] = []
         self.opened: dict[str, int] = {}
         # The metrics whose series the write starts (their folder is made by it).
         self.new_series: list[str] = []
+        self._session = session
+        # What each segment's edit leaves, by (metric, day): name, fd (None: the write makes it), size, last.
+        self._after: dict[tuple[str, str], tuple[str, int | None, int, float]] = {}
+        # Files opened here, by edit name, until handed to the session.
+        self._own: dict[str, int] = {}
         try:
-            self._plan(str(folder), groups)
+            self._plan(str(session.folder), groups)
         except BaseException:
             self.close()
             raise
 
+    def kept(self) -> None:
+        """After the edits are applied: keep their segments open in the session, as the write left them."""
+        session = self._session
+        folder = session.folder
+        for key, (name, fd, size, last) in self._after.items():
+            if fd is None:
+                fd = os.open(f"{folder}/{name}", os.O_RDWR | os.O_CLOEXEC)
+            else:
+                self._own.pop(name, None)
+            segment = session.segments.get(key)
+            if segment is None:
+                session.segments[key] = Segment(name, fd, size, last)
+            else:
+                segment.size, segment.last = size, last
+
     def close(self) -> None:
-        for fd in self.opened.values():
+        for fd in self._own.values():
             os.close(fd)
-        self.opened.clear()
+        self._own.clear()
 
     def __enter__(self) -> Appending:
         return self
@@ -118,7 +141,7 @@ class Appending:
         created: dict[str, list[str]] = {}
         for day, series in sorted(groups.items()) if len(groups) > 1 else groups.items():
             for metric, lines in sorted(series.items()) if len(series) > 1 else series.items():
-                self._segment(f"{folder}/{metric}", metric, _day_name(day), lines, created)
+                self._segment(folder, metric, _day_name(day), lines, created)
         for metric in created:
             if not os.path.isdir(f"{folder}/{metric}"):
                 self.edits.insert(0, Edit.folder(metric))  # the first sample of the series
@@ -126,31 +149,49 @@ class Appending:
             self.edits.extend(_register(Path(folder), metric, created[metric]))
 
     def _segment(
-        self, series: str, metric: str, day: str, lines: Lines, created: dict[str, list[str]]
+        self, folder: str, metric: str, day: str, lines: Lines, created: dict[str, list[str]]
     ) -> None:
         text = "".join(lines.text).encode()
-        # Once the day is compacted, what arrives for it is late, and kept beside it. (A plain segment
-        # beside the compacted one is what an interrupted compaction left: not to be appended to.)
-        name = day + (LATE if _exists(f"{series}/{day}{COMPACTED}") else RAW)
-        if name == day + LATE and _exists(f"{series}/{day}{FOLDED}"):
-            folding.settle(Path(series), day)  # a fold cut short: its late file may count no more
-        edit_name = f"{metric}/{name}"
-        fd = _open_if_present(f"{series}/{name}")
-        if fd is None:
-            created.setdefault(metric, []).append(name)
-            self.edits.append(Edit(edit_name, -1, segments.header(metric) + text))
-            last: float | None = -math.inf
+        known = self._session.segments.get((metric, day)) if self._session.known else None
+        fd: int | None
+        if known is not None:
+            # As this process left it: no other holder since (open_sessions.py).
+            name, fd, size, last = known.name, known.fd, known.size, known.last
         else:
-            self.opened[edit_name] = fd
-            size, last = segments.heal_torn_tail(fd)
-            self.edits.append(Edit(edit_name, size, (b"" if size else segments.header(metric)) + text))
+            name, fd, size, last = self._open(folder, metric, day)
+        if fd is None:
+            created.setdefault(metric, []).append(name.rpartition("/")[2])
+            new = segments.header(metric) + text
+            self.edits.append(Edit(name, -1, new))
+        else:
+            self.opened[name] = fd
+            new = (b"" if size else segments.header(metric)) + text
+            self.edits.append(Edit(name, size, new))
+        self._after[metric, day] = (name, fd, max(size, 0) + len(new), lines.times[-1])
         # A late file is always read as unsorted; a day's segment is flagged the first time it stops being.
         if (
-            name == day + RAW
+            name.endswith(f"/{day}{RAW}")
             and not _in_order(last, lines.times)
-            and not _exists(f"{series}/{day}{UNSORTED}")
+            and not _exists(f"{folder}/{metric}/{day}{UNSORTED}")
         ):
             self.edits.insert(len(self.edits) - 1, Edit(f"{metric}/{day}{UNSORTED}", -1, b""))
+
+    def _open(self, folder: str, metric: str, day: str) -> tuple[str, int | None, int, float | None]:
+        """The segment that takes the day's samples, opened and healed: its edit name, fd (None when the
+        write makes it), size (-1 then) and the time of its last sample (see Segment)."""
+        series = f"{folder}/{metric}"
+        # Once the day is compacted, what arrives for it is late, and kept beside it. (A plain segment
+        # beside the compacted one is what an interrupted compaction left: not to be appended to.)
+        file_name = day + (LATE if _exists(f"{series}/{day}{COMPACTED}") else RAW)
+        if file_name == day + LATE and _exists(f"{series}/{day}{FOLDED}"):
+            folding.settle(Path(series), day)  # a fold cut short: its late file may count no more
+        name = f"{metric}/{file_name}"
+        fd = _open_if_present(f"{series}/{file_name}")
+        if fd is None:
+            return name, None, -1, -math.inf
+        self._own[name] = fd
+        size, last = segments.heal_torn_tail(fd)
+        return name, fd, size, last
 
 
 # A day's name is formatted (strftime) once, not on every append: the days of recent writes, a few.

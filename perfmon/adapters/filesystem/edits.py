@@ -37,14 +37,29 @@ class Edit:
         return journal.Undo(self.name, self.keep, self.replaced)
 
 
-def apply(folder: Path, edits: Sequence[Edit], fsync: bool, opened: Mapping[str, int] | None = None) -> None:
-    """Make the edits, all or none, even across a crash; raise OSError (nothing changed) on failure.
-    `opened`: files already open for writing, by edit name (the caller closes them)."""
-    # One whole line appended to one file needs no journal: cut short, it is a torn last line, which
-    # the next append heals (segments.heal_torn_tail).
+def needs_journal(edits: Sequence[Edit]) -> bool:
+    """False for one whole line appended to one file: cut short, it is a torn last line, which the next
+    append heals (segments.heal_torn_tail). Any other write is journalled."""
     first = edits[0]
-    alone = len(edits) == 1 and first.keep >= 0 and not first.replaced and first.new.count(b"\n") == 1
-    record = None if alone else journal.begin(folder, [edit.undo() for edit in edits], fsync)
+    return not (len(edits) == 1 and first.keep >= 0 and not first.replaced and first.new.count(b"\n") == 1)
+
+
+def apply(
+    folder: Path,
+    edits: Sequence[Edit],
+    fsync: bool,
+    opened: Mapping[str, int] | None = None,
+    journal_fd: int | None = None,
+) -> None:
+    """Make the edits, all or none, even across a crash; raise OSError (nothing changed) on failure.
+    `opened`: files already open for writing, by edit name; `journal_fd`: the session's journal, open
+    (the caller closes both)."""
+    first = edits[0]
+    record = (
+        journal.begin(folder, [edit.undo() for edit in edits], fsync, journal_fd)
+        if needs_journal(edits)
+        else None
+    )
     try:
         for edit in edits:
             _make(folder, edit, fsync, opened)
@@ -57,11 +72,12 @@ def apply(folder: Path, edits: Sequence[Edit], fsync: bool, opened: Mapping[str,
             if record is None:
                 journal.undo_one(folder, first.undo(), fsync)
             else:
-                os.close(record)
+                if journal_fd is None:
+                    os.close(record)
                 journal.roll_back(folder, fsync)
         raise
     if record is not None:
-        journal.end(record, fsync)
+        journal.end(record, fsync, close=journal_fd is None)
 
 
 def _make(folder: Path, edit: Edit, fsync: bool, opened: Mapping[str, int] | None) -> None:

@@ -44,38 +44,48 @@ class Undo:
         return f"{self.name},{self.keep},{self.replaced.hex()}\n".encode()
 
 
-def begin(folder: Path, undos: Sequence[Undo], fsync: bool) -> int:
-    """Record how to undo a write that is about to start, durably first with fsync; return the open
-    journal, for end()."""
+def opened(folder: Path, fsync: bool) -> int:
+    """The session's journal opened for writing, made (durably, with fsync) if it is not there yet."""
     path = f"{folder}/{JOURNAL}"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        made = False
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        made = True
+    if fsync:
+        try:
+            sync_directory(folder)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
+def begin(folder: Path, undos: Sequence[Undo], fsync: bool, kept: int | None = None) -> int:
+    """Record how to undo a write that is about to start, durably first with fsync; return the open
+    journal, for end(). `kept`: the journal already open (open_sessions.py), which end() leaves open."""
+    fd = opened(folder, fsync) if kept is None else kept
     try:
         # The journal is empty (roll_back() empties what a crash left): the record starts at 0.
         write_whole_at(fd, b"".join(undo.line() for undo in undos), 0)
         if fsync:
             # The journal must be on disk before any byte of the write can be.
             os.fsync(fd)
-            if made:
-                sync_directory(folder)
     except BaseException:
-        os.close(fd)
+        if kept is None:
+            os.close(fd)
         raise
     return fd
 
 
-def end(journal: int, fsync: bool) -> None:
+def end(journal: int, fsync: bool, close: bool = True) -> None:
     """The write is whole: forget how to undo it (durably, with fsync, before the caller answers)."""
     try:
         os.ftruncate(journal, 0)
         if fsync:
             os.fsync(journal)
     finally:
-        os.close(journal)
+        if close:
+            os.close(journal)
 
 
 def unfinished(folder: Path) -> dict[str, Undo]:

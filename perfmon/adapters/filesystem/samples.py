@@ -6,6 +6,7 @@ import logging
 import lzma
 import math
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from perfmon.adapters.filesystem import (
 from perfmon.adapters.filesystem.files import storage_errors
 from perfmon.adapters.filesystem.layout import DataDir
 from perfmon.adapters.filesystem.maintenance import FileMaintenance, series_of
+from perfmon.adapters.filesystem.open_sessions import DEFAULT_OPEN_FILES, OpenSession, OpenSessions
 from perfmon.adapters.filesystem.series_files import DayFiles, day_of
 from perfmon.adapters.filesystem.session_lock import SessionLocks
 from perfmon.domain.errors import TooManySeries
@@ -48,13 +50,25 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
     """The series of each session under `sessions/<token>/`, which exists from the start of the session
     (sessions.py): appends and reads here, the background work in maintenance.py."""
 
-    def __init__(self, data_dir: DataDir) -> None:
+    def __init__(self, data_dir: DataDir, open_files: int = DEFAULT_OPEN_FILES) -> None:
         self._dir = data_dir
         self._locks = SessionLocks(data_dir)
+        self._open = OpenSessions(data_dir, self._locks, open_files)
+        # Closes the kept files of a repository that is dropped without close() (tests make many).
+        self._closer = weakref.finalize(self, self._open.close)
         self._maintenance = FileMaintenance(data_dir, self._locks)
         # Files whose unreadable lines were reported, so that each is reported once.
         self._warned_about: set[Path] = set()
         self._parsed = rollup_rows.ParsedRollups()
+
+    @property
+    def open_files(self) -> int:
+        """The files kept open for appends now (open_sessions.py)."""
+        return self._open.open_files
+
+    def close(self) -> None:
+        """Close the files kept open for appends; the repository may be used on (it opens them again)."""
+        self._open.close()
 
     def status(self, tokens: Sequence[str]) -> dict[str, SessionStatus]:
         """Each session's `status.csv` as its last finished write left it (status_file.py): one small
@@ -78,30 +92,48 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
         if not samples:
             return
         groups = appends.group(samples)
-        with storage_errors("storing samples"), self._locks.exclusive(token) as folder:
-            journal.roll_back(folder, self._dir.fsync)
-            with appends.Appending(folder, groups) as appending:
+        with storage_errors("storing samples"), self._open.holding(token) as session:
+            if not session.known:
+                journal.roll_back(session.folder, self._dir.fsync)
+            with appends.Appending(session, groups) as appending:
                 # Only a write that starts a series can pass the limit: the others list nothing.
                 if appending.new_series and (
-                    len(series_of(folder)) + len(appending.new_series) > MAX_SERIES_PER_SESSION
+                    len(series_of(session.folder)) + len(appending.new_series) > MAX_SERIES_PER_SESSION
                 ):
                     raise TooManySeries(f"a session holds at most {MAX_SERIES_PER_SESSION} metrics")
-                if received_at is None:
-                    edits.apply(folder, appending.edits, self._dir.fsync, appending.opened)
-                else:
-                    self._apply_with_status(folder, appending, samples, received_at)
+                changes = appending.edits
+                opened = appending.opened
+                if received_at is not None:
+                    status, moved = self._moved_status(session, samples, received_at)
+                    changes = [*changes, status.edit(moved)]
+                    if status.fd is not None:
+                        opened = {**opened, status_file.STATUS: status.fd}
+                if edits.needs_journal(changes) and session.journal_fd is None:
+                    session.journal_fd = journal.opened(session.folder, self._dir.fsync)
+                edits.apply(session.folder, changes, self._dir.fsync, opened, session.journal_fd)
+                appending.kept()
+                if received_at is not None:
+                    self._keep_status(session, status, moved)
         self._maintenance.appended(token)
 
-    def _apply_with_status(
-        self, folder: Path, appending: appends.Appending, samples: Sequence[Sample], received_at: float
-    ) -> None:
-        """Apply the appends and the status they move as one journalled write."""
-        with status_file.Opened(folder) as status:
-            moved = moved_status(status.status, samples, received_at)
-            opened = appending.opened
-            if status.fd is not None:
-                opened = {**opened, status_file.STATUS: status.fd}
-            edits.apply(folder, [*appending.edits, status.edit(moved)], self._dir.fsync, opened)
+    @staticmethod
+    def _moved_status(
+        session: OpenSession, samples: Sequence[Sample], received_at: float
+    ) -> tuple[status_file.Opened, SessionStatus]:
+        """The session's status file (kept open, or opened now) and its status moved by the samples."""
+        if not (session.known and session.status_content is not None):
+            opened = status_file.Opened(session.folder)
+            session.remember_status(opened.detach(), opened.content, opened.status)
+        status = status_file.Opened.kept(session.status_fd, session.status_content or b"", session.status)
+        return status, moved_status(status.status, samples, received_at)
+
+    @staticmethod
+    def _keep_status(session: OpenSession, status: status_file.Opened, moved: SessionStatus) -> None:
+        """After the write: the status file as it left it (opened now if the write made it)."""
+        fd = status.fd
+        if fd is None:
+            fd = os.open(session.folder / status_file.STATUS, os.O_RDWR | os.O_CLOEXEC)
+        session.remember_status(fd, status_file.text(moved), moved)
 
     def between(self, token: str, metric: str, time_range: TimeRange) -> SampleSeries:
         check_metric_name(metric)

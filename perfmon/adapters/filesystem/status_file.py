@@ -90,6 +90,18 @@ class Opened:
                 raise
         self.status = parse(self.content) if self.fd is not None else None
 
+    @classmethod
+    def kept(cls, fd: int | None, content: bytes, status: SessionStatus | None) -> Opened:
+        """The status file as kept open between writes (open_sessions.py), without reading it again."""
+        opened = cls.__new__(cls)
+        opened.fd, opened.content, opened.status = fd, content, status
+        return opened
+
+    def detach(self) -> int | None:
+        """Hand the open file over to the caller, who closes it."""
+        fd, self.fd = self.fd, None
+        return fd
+
     def edit(self, moved: SessionStatus) -> Edit:
         """The edit that replaces the file's content with the moved status (or creates the file)."""
         if self.fd is None:

@@ -11,6 +11,7 @@ from perfmon.adapters.filesystem.changes import ChangeMark
 from perfmon.adapters.filesystem.files import create_file, storage_errors
 from perfmon.adapters.filesystem.keys import FileKeyRepository
 from perfmon.adapters.filesystem.layout import DataDir
+from perfmon.adapters.filesystem.open_sessions import DEFAULT_OPEN_FILES
 from perfmon.adapters.filesystem.samples import FileSampleRepository
 from perfmon.adapters.filesystem.sessions import CACHED_SESSIONS, FileSessionRepository
 from perfmon.adapters.filesystem.users import FileUserRepository
@@ -22,11 +23,12 @@ from perfmon.domain.model import Session
 class FileStorage:
     """Owns the data dir (creating its folders, upgrading an earlier release's layout) and gives out its
     user, session, sample and key repositories; `samples` is also the storage's HistoryMaintenance.
+    `open_files`: how many files the appends may keep open between requests (open_sessions.py).
 
     The sessions and keys share one change mark and one SessionCache: a revocation through `keys` drops
     the cache that `sessions` reads (PROTOCOL.md part 4)."""
 
-    def __init__(self, data_dir: Path, fsync: bool) -> None:
+    def __init__(self, data_dir: Path, fsync: bool, open_files: int = DEFAULT_OPEN_FILES) -> None:
         with storage_errors("creating the data dir"):
             self._dir = DataDir(data_dir, fsync)
         with storage_errors("upgrading the data dir"):
@@ -35,7 +37,7 @@ class FileStorage:
         cache: SessionCache[Session] = SessionCache(changes.read, CACHED_SESSIONS)
         self.users = FileUserRepository(self._dir)
         self.sessions = FileSessionRepository(self._dir, cache, changes)
-        self.samples = FileSampleRepository(self._dir)
+        self.samples = FileSampleRepository(self._dir, open_files)
         self.keys = FileKeyRepository(self._dir, cache, changes)
 
     def check(self) -> None:

@@ -12,7 +12,8 @@ Layout under the data dir (every file name is derived, never taken from user inp
                              existence commits the session (a record of an earlier release has no "host":
                              none; no "scope" and "key": a password session, scope "all")
     sessions/<token>/        the session's series, made when the session starts (appending needs it):
-        session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session
+        session.lock         flock()ed by writers (exclusive) and readers (shared): one lock per session;
+                             its first 8 bytes are the holder tag of the last writer (open_sessions.py)
         session.journal      how to undo a write to several files that never finished (journal.py)
         status.csv           the session's status (seen, first, the latest value and time of each metric),
                              rewritten by each append that tells a receive time (a session on a host's)

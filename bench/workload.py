@@ -16,6 +16,8 @@ POST_METRICS = (
     "cpu", "mem", "swap", "load1", "load5", "load15", "disk", "disk_read", "disk_write", "net_rx", "net_tx",
     "temp",
 )  # fmt: skip
+# post and post-metrics also run against `perfmon serve --workers POST_WORKERS`: that many processes.
+POST_WORKERS = 2
 # batch: POST /cpu of 1,000-sample batches from 4 connections into 16 sessions; the COPY ceiling
 # copies the same rows from as many connections.
 BATCH_SIZE = 1000
@@ -134,3 +136,11 @@ def _agent_block(end: float, block: int) -> list[tuple[float, float]]:
         cpu = round(min(100.0, max(0.0, level + abs(rng.gauss(0.0, 2.5)) + burst)), 1)
         samples.append((cpu, end - age + rng.uniform(0.0005, 0.006)))
     return samples
+
+
+# fleet: FLEET_CONNECTIONS agents, each a keep-alive connection to a session (and host) of its own, posting
+# the agent's 12 metrics once a second for FLEET_SECONDS, open loop (bench/fleet.py); before them, on the
+# same fresh server, FLEET_IDLE_REQUESTS single posts one at a time from one connection: the idle latency.
+FLEET_CONNECTIONS = 1000
+FLEET_SECONDS = 30
+FLEET_IDLE_REQUESTS = 200

@@ -54,10 +54,9 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        # Fields 14 and 15 of stat(5), counted from the state (field 3) after the command's ")".
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server has used so far: all its threads and, for a server of
+        several processes (`perfmon serve --workers N`), its workers' too (tree_cpu_seconds)."""
+        return tree_cpu_seconds(self.pid)
 
     def _wait_for_address(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -107,11 +106,42 @@ class Server:
         self._log.close()
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by the process `root` (all its threads) and every process
+    under it, alive or ended and waited for by its parent; read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = _stat_fields(stat.read_text())
+        except OSError:  # gone since the listing
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    ticks = 0
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = _stat_fields(Path(f"/proc/{pid}/stat").read_text())
+        except OSError:
+            continue
+        # utime and stime (fields 14 and 15 of stat(5)); and of every process cutime and cstime (16 and
+        # 17): its children that have ended and been waited for, which /proc no longer lists.
+        ticks += sum(int(field) for field in fields[11:15])
+        pending += children.get(pid, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat line from the state on (field 3 of stat(5) is index 0): the
+    command, field 2, is in parentheses and may hold spaces."""
+    return stat.rpartition(")")[2].split()
+
+
 def perfmon_server(
     name: str, threads: int, storage_flags: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> Server:
     """`perfmon serve` (as `python -m perfmon serve`) on a free port; `env` (None: the bench's) may put
-    another perfmon tree on its path."""
+    another perfmon tree on its path. `storage_flags` may end with more flags of `perfmon serve`."""
     command = [sys.executable, "-m", "perfmon", "serve", "--host", "127.0.0.1", "--port", "0"]
     return Server(name, [*command, "--threads", str(threads), *storage_flags], log_path, env)
 

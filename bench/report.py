@@ -9,11 +9,13 @@ target is a ratio and a bound. `render` only fills them in: a new workload is ne
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import workload as w
+from .fleet import TIMEOUT_SECONDS, FleetResult
 from .processes import WrkResult
 
 
@@ -80,6 +82,22 @@ def baseline(mode: str) -> str:
     return BASELINE + mode
 
 
+# The variant of a mode served by `perfmon serve --workers N` (N = workload.POST_WORKERS): "file-w2".
+WORKERS = f"-w{w.POST_WORKERS}"
+ANY_WORKERS = "the workers of any mode"
+
+
+def workers(mode: str) -> str:
+    """The variant name of the server of several processes in that storage mode."""
+    return mode + WORKERS
+
+
+def mode_of(variant: str) -> str:
+    """The storage mode of a variant ("file" for "file", "baseline-file" and "file-w2"); any other
+    variant (a reference: "ceiling", "copy", "argon2") as it is."""
+    return variant.removeprefix(BASELINE).removesuffix(WORKERS)
+
+
 @dataclass(frozen=True)
 class Ran:
     """Holds when the report has runs of `case` with `variant` (ANY_MODE: with any mode measured)."""
@@ -111,12 +129,13 @@ class Ratio:
 @dataclass(frozen=True)
 class Amount:
     """A target's figure that is no ratio: the median over the repetitions of `pick` of `variant`'s runs
-    of `case`, in `unit`."""
+    of `case`, in `unit`; with `summed`, their sum (a count that no repetition may hide: errors)."""
 
     variant: str
     case: str
     pick: Pick
     unit: str
+    summed: bool = False
 
 
 Cell = str | Figure | Ratio
@@ -143,6 +162,9 @@ class Section:
     shown_if: Ran | None = None
 
 
+SIGNS = ("≥", "≤", "<")
+
+
 @dataclass(frozen=True)
 class Target:
     """A ratio (or an amount) with a bound, reported PASS or FAIL (not enforced); listed when every
@@ -150,13 +172,13 @@ class Target:
 
     label: str
     measure: Ratio | Amount
-    sign: str  # "≥": the ratio must be at least the bound; "≤": at most
+    sign: str  # "≥": the ratio must be at least the bound; "≤": at most; "<": under it
     bound: float
     shown_if: tuple[Ran, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.sign not in ("≥", "≤"):
-            raise ValueError(f"a target's sign is ≥ or ≤, not {self.sign!r}")
+        if self.sign not in SIGNS:
+            raise ValueError(f"a target's sign is one of {', '.join(SIGNS)}, not {self.sign!r}")
 
 
 class _Figures:
@@ -175,6 +197,10 @@ class _Figures:
     def median(self, case: str, variant: str, pick: Pick) -> float | None:
         values = list(self.values(case, variant, pick).values())
         return statistics.median(values) if values else None
+
+    def total(self, case: str, variant: str, pick: Pick) -> float | None:
+        values = list(self.values(case, variant, pick).values())
+        return sum(values) if values else None
 
     def cell(self, case: str, variant: str, pick: Pick) -> str:
         values = list(self.values(case, variant, pick).values())
@@ -196,7 +222,7 @@ class _Figures:
     def measured(self, variant: str) -> bool:
         """False for a storage mode (or its baseline) that this run did not measure; references are
         always measured."""
-        mode = variant.removeprefix(BASELINE)
+        mode = mode_of(variant)
         return mode not in MODES or mode in self.modes
 
     def holds(self, condition: Ran | tuple[Ran, ...] | None) -> bool:
@@ -207,6 +233,7 @@ class _Figures:
         variants = {
             ANY_MODE: self.modes,
             ANY_BASELINE: [baseline(mode) for mode in self.modes],
+            ANY_WORKERS: [workers(mode) for mode in self.modes],
         }.get(condition.variant, [condition.variant])
         return any(self.runs(condition.case, variant) for variant in variants)
 
@@ -250,6 +277,24 @@ def _cpu_per_ok(m: Measurement) -> float | None:
     return m.result.server_cpu_s / m.result.ok * 1000
 
 
+def _fleet(read: Callable[[FleetResult], float]) -> Pick:
+    """A pick of a fleet run's figure (None for any other run)."""
+
+    def pick(m: Measurement) -> float | None:
+        return read(m.result) if isinstance(m.result, FleetResult) else None
+
+    return pick
+
+
+def _lost(m: Measurement) -> float | None:
+    return None if m.check is None else m.check.lost
+
+
+def _generator_load(result: FleetResult) -> float:
+    """The generator's CPU time over its sending window: 1.0 is a whole core (it could not keep up)."""
+    return result.generator_cpu_s / result.duration_s if result.duration_s else math.nan
+
+
 def _ratio_text(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.2f}×"
 
@@ -257,19 +302,46 @@ def _ratio_text(ratio: float | None) -> str:
 def _verdict(ratio: float | None, sign: str, bound: float) -> str:
     if ratio is None:
         return "not measured"
-    passed = ratio >= bound if sign == "≥" else ratio <= bound
+    passed = {"≥": ratio >= bound, "≤": ratio <= bound, "<": ratio < bound}[sign]
     return "PASS" if passed else "FAIL"
 
 
+def _same(mode: str) -> str:
+    return mode
+
+
 def against(
-    case: str, workload: str, figure: str, pick: Pick, reference: str | None, shown_if: Ran | None
+    case: str,
+    workload: str,
+    figure: str,
+    pick: Pick,
+    reference: str | None,
+    shown_if: Ran | None,
+    of: Callable[[str], str] = _same,
 ) -> Row:
     """The row of a table against a reference: workload | figure | the reference's figure | then, for each
-    mode, its figure and its ratio to the reference. No reference: "—" in its cell and the ratios'."""
+    mode, its figure and its ratio to the reference. No reference: "—" in its cell and the ratios'. `of`
+    gives a mode's variant (default the mode itself; `workers`: its server of several processes)."""
     cells: list[Cell] = [workload, figure, "—" if reference is None else Figure(reference, pick)]
     for mode in MODES:
-        cells += [Figure(mode, pick), "—" if reference is None else Ratio(mode, reference, pick)]
+        cells += [Figure(of(mode), pick), "—" if reference is None else Ratio(of(mode), reference, pick)]
     return Row(case, tuple(cells), shown_if)
+
+
+def workers_rows(case: str, workload: str) -> tuple[Row, ...]:
+    """The rows of a case served by each mode's `perfmon serve --workers N` against the ceiling (one
+    process), and against the mode's one process, run by run."""
+    ran = Ran(case, ANY_WORKERS)
+    label = f"{workload} --workers {w.POST_WORKERS}"
+    return (
+        against(case, label, "200s per s", _value, "ceiling", ran, workers),
+        against(case, label, "p50 ms", _p50, "ceiling", ran, workers),
+        against(case, label, "server CPU ms per 200 (all its processes)", _cpu_per_ok, "ceiling", ran,
+                workers),
+        Row(case, (f"{label} ÷ {workload} (one process)", "200s per s", "",
+                   Ratio(workers("file"), "file", _value), "", Ratio(workers("db"), "db", _value), ""),
+            (ran, Ran(case))),
+    )  # fmt: skip
 
 
 def versus_baseline(case: str, workload: str, figure: str, pick: Pick) -> Row:
@@ -294,6 +366,8 @@ def mode_ratio(case: str, reference_case: str, label: str, pick: Pick) -> Row:
 # The conditions that most rows and targets share.
 POST_RAN = Ran("post", "ceiling")
 POST_METRICS_RAN = Ran("post_metrics", "ceiling")
+POST_WORKERS_RAN = Ran("post", ANY_WORKERS)
+FLEET_RAN = Ran("fleet")  # by either mode
 BATCH_RAN = Ran("batch")  # by either mode
 GET_100K_RAN = Ran("get_100k", "ceiling")
 SESSIONS_RAN = Ran("sessions_100")  # by either mode
@@ -332,6 +406,8 @@ SECTIONS = (
             against("post", "post", "server CPU ms per 200", _cpu_per_ok, "ceiling", POST_RAN),
             against("post", "post", "waitress *Task queue depth* WARNINGs logged per 200", _warnings_per_ok,
                     "ceiling", POST_RAN),
+            # Issue 14: the same posts to each mode's server of several processes, against the ceiling's one.
+            *workers_rows("post", "post"),
             # Issue 12: the agent's post, 12 metrics in one sample; its ceiling parses the same bodies.
             against("post_metrics", f"post-metrics: {len(w.POST_METRICS)} metrics per POST /samples, "
                     f"{w.POST_CONNECTIONS} conn., {w.POST_SESSIONS} sessions", "200s per s", _value,
@@ -347,6 +423,7 @@ SECTIONS = (
                                  Ratio("file", "file", _value, reference_case="post"), "",
                                  Ratio("db", "db", _value, reference_case="post"), ""),
                 (POST_METRICS_RAN, POST_RAN)),
+            *workers_rows("post_metrics", "post-metrics"),
             # A batch's ceiling is COPY, run with the db mode only: without it, its cells show "—".
             against("batch", f"batch: {w.BATCH_SIZE:,} samples per POST /cpu, {w.BATCH_CONNECTIONS} conn.",
                     f"samples stored per s (ceiling: COPY, {w.BATCH_CONNECTIONS} conn.)", _value, "copy",
@@ -391,6 +468,45 @@ SECTIONS = (
             against("login", "POST /login", "p50 ms", _p50, None, None),
         ),
         shown_if=Ran("register"),
+    ),
+    Section(
+        heading="Fleet: agents posting once a second, open loop",
+        paragraphs=(
+            "`--only fleet`. On a freshly started server (`--fleet-workers`, one process by default): "
+            f"first {w.FLEET_IDLE_REQUESTS} single posts, one at a time from one connection (the idle "
+            "latency, timed from each send); then every agent, a keep-alive connection to a session and "
+            f"host of its own, posts the agent's {len(w.POST_METRICS)} metrics (`POST /samples`, "
+            "post-metrics' body) once a second at its own phase within the second, for `--fleet-seconds`, "
+            "from a generator process (bench/fleet.py). Open loop: each request is timed from when it was "
+            "due, so a slow server shows as latency; a request due before its connection's previous answer "
+            "came is sent when it comes (a *late send*). Errors: non-2xx answers, socket errors, answers "
+            f"that took over {TIMEOUT_SECONDS:g} s (the agent's timeout) and requests not sent by the end "
+            "of the drain.",
+        ),
+        columns=("fleet", "file", "db"),
+        rows=(
+            per_mode("fleet", "agents (keep-alive connections)", _fleet(lambda r: r.connections)),
+            per_mode("fleet", "seconds of load (requests per agent)",
+                     _fleet(lambda r: r.schedule.requests if r.schedule else math.nan)),
+            per_mode("fleet_idle", "idle server: p50 ms", _p50),
+            per_mode("fleet", "p50 ms, from each request's due time", _p50),
+            per_mode("fleet", "p99 ms", _fleet(lambda r: r.p99_ms)),
+            per_mode("fleet", "max ms", _fleet(lambda r: r.max_ms)),
+            mode_ratio("fleet", "fleet_idle", "p99 ÷ idle p50", _value),
+            per_mode("fleet", "requests sent", _fleet(lambda r: r.sent)),
+            per_mode("fleet", "sent per s (achieved)", _fleet(lambda r: r.sent_per_second)),
+            per_mode("fleet", "2xx", _fleet(lambda r: r.ok)),
+            per_mode("fleet", "non-2xx", _fleet(lambda r: r.not_ok)),
+            per_mode("fleet", "socket errors, timeouts, not sent",
+                     _fleet(lambda r: sum(r.socket_errors.values()))),
+            per_mode("fleet", "late sends", _fleet(lambda r: r.late_sends)),
+            per_mode("fleet", "samples lost", _lost),
+            per_mode("fleet", "server CPU ms per 200", _cpu_per_ok),
+            per_mode("fleet", "generator: p99 ms from due to sent, connection free",
+                     _fleet(lambda r: r.send_lag_p99_ms)),
+            per_mode("fleet", "generator: CPU per s of sending (1 = a core)", _fleet(_generator_load)),
+        ),
+        shown_if=FLEET_RAN,
     ),
     Section(
         heading="History: a long session at 1 Hz beside one of its last 10 minutes",
@@ -469,6 +585,10 @@ TARGETS = (
            (POST_METRICS_RAN,)),
     Target("post-metrics db ÷ ceiling", Ratio("db", "ceiling", _value, "post_metrics"), "≥", 0.5,
            (POST_METRICS_RAN,)),
+    # Issue 14: two processes (`perfmon serve --workers 2`) against the ceiling's one.
+    *(Target(f"post --workers {w.POST_WORKERS} {mode} ÷ ceiling (one process)",
+             Ratio(workers(mode), "ceiling", _value, "post"), "≥", bound, (POST_WORKERS_RAN,))
+      for mode, bound in (("file", 1.4), ("db", 1.0))),
     Target("batch db ÷ COPY", Ratio("db", "copy", _value, "batch"), "≥", 0.3,
            (BATCH_RAN, Ran("batch", "copy"))),
     Target("batch file ÷ batch db", Ratio("file", "db", _value, "batch"), "≥", 1.0, (BATCH_RAN,)),
@@ -476,6 +596,14 @@ TARGETS = (
              (GET_100K_RAN,)) for mode in MODES),
     *(Target(f"sessions p50 {mode}: 10,000 ÷ 100", Ratio(mode, mode, _p50, "sessions_10000", "sessions_100"),
              "≤", 1.1, (SESSIONS_RAN,)) for mode in MODES),
+    # Issue 14: 1,000 agents at 1 Hz, open loop: p99 under 10× an idle server's p50, nothing lost or failed.
+    *(Target(f"fleet {mode}: p99 ÷ idle p50", Ratio(mode, mode, _value, "fleet", "fleet_idle"), "<", 10.0,
+             (FLEET_RAN,)) for mode in MODES),
+    *(Target(f"fleet {mode}: errors (non-2xx, socket errors, timeouts, not sent), all repetitions",
+             Amount(mode, "fleet", _fleet(lambda r: r.errors), "errors", summed=True), "≤", 0, (FLEET_RAN,))
+      for mode in MODES),
+    *(Target(f"fleet {mode}: samples lost, all repetitions",
+             Amount(mode, "fleet", _lost, "samples", summed=True), "≤", 0, (FLEET_RAN,)) for mode in MODES),
     # Issue 11: a long history costs reads what they return, not what is stored.
     *(Target(f"history last 10 min p50 {mode}: long ÷ 10-minute session",
              Ratio(mode, mode, _p50, "history_recent_long", "history_recent_short"), "≤", 1.5, (HISTORY_RAN,))
@@ -530,7 +658,8 @@ def _target_row(f: _Figures, target: Target) -> list[str] | None:
         measured = f.ratio_of(measure)
         bound, text = f"{target.bound}×", _ratio_text(measured)
     else:
-        measured = f.median(measure.case, measure.variant, measure.pick)
+        summary = f.total if measure.summed else f.median
+        measured = summary(measure.case, measure.variant, measure.pick)
         bound = f"{_number(target.bound)} {measure.unit}"
         text = "—" if measured is None else f"{_number(measured)} {measure.unit}"
     return [target.label, f"{target.sign} {bound}", text, _verdict(measured, target.sign, target.bound)]
@@ -608,10 +737,23 @@ def _integrity(f: _Figures) -> tuple[list[str], bool]:
         "unacknowledged*: requests that were in flight when wrk stopped (it does not wait for their "
         "answers), stored by the server; at most one request per connection.",
         "",
+        *_fleet_integrity(f),
         *_table(INTEGRITY_COLUMNS, rows),
         "",
     ]
     return lines, healthy
+
+
+def _fleet_integrity(f: _Figures) -> list[str]:
+    """What the integrity table's fleet rows count, when the fleet ran."""
+    if not f.holds(FLEET_RAN):
+        return []
+    return [
+        "fleet and fleet_idle: samples (12 metrics at one time), each acknowledged one looked for by its "
+        "time, which names its agent and request. *Stored, unacknowledged*: requests whose answer did "
+        "not come (timeouts, socket errors); *socket errors* counts those and the requests not sent.",
+        "",
+    ]
 
 
 def render(

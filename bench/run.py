@@ -5,6 +5,7 @@
     python -m bench --only post,post-metrics                 # one CPU sample, or the agent's 12 metrics
     python -m bench --only history --seconds 6               # a month at 1 Hz beside 10 minutes
     python -m bench --only post,batch,get,sessions --baseline DIR   # against another perfmon tree
+    python -m bench --only fleet --fleet-seconds 30          # 1,000 agents at 1 Hz, open loop
 
 See bench/README.md for what each workload measures and how to read the table.
 """
@@ -18,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -39,8 +42,9 @@ from . import baseline as base
 from . import history
 from . import workload as w
 from .baseline import BaselineStore
+from .fleet import FleetResult, run_fleet, run_idle
 from .processes import BENCH_DIR, BenchError, Server, WrkResult, ceiling_server, perfmon_server, run_wrk
-from .report import BASELINE, Check, Measurement, baseline, render
+from .report import BASELINE, Check, Measurement, baseline, mode_of, render, workers
 from .stores import (
     DatabaseStore,
     FileStore,
@@ -60,10 +64,13 @@ GROUPS = {
     "sessions": ("sessions_100", "sessions_10000", "sessions_10000_cold"),
     "auth": ("register", "login"),
     "history": ("history",),
+    "fleet": ("fleet",),
 }
 # The workloads that --baseline also runs on the baseline tree's servers (not post-metrics: POST /samples
 # is issue 12's, which an older baseline does not have).
 BASELINE_GROUPS = ("post", "batch", "get", "sessions")
+# The cases that also run against each mode's `perfmon serve --workers 2` (issue 14), beside its one process.
+WORKERS_CASES = ("post", "post_metrics")
 MAIN_CASES = ("post", "post_metrics", "batch", "get_1k", "get_100k", "get_100k_step60", "register", "login")
 SESSIONS_CASES = GROUPS["sessions"]
 GET_CASES = {"get_1k": (1000, None), "get_100k": (100_000, None), "get_100k_step60": (100_000, w.GET_STEP)}
@@ -109,6 +116,23 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="also run post, batch, get and sessions on the perfmon package in DIR (e.g. "
         "`git archive 70a4571 perfmon | tar -x -C DIR`), each with storages of its own making",
     )
+    parser.add_argument(
+        "--fleet-seconds",
+        type=int,
+        help=f"seconds of the fleet's load (default {w.FLEET_SECONDS}, 5 with --quick)",
+    )
+    parser.add_argument(
+        "--fleet-connections",
+        type=int,
+        default=w.FLEET_CONNECTIONS,
+        help=f"the fleet's agents, a keep-alive connection each (default {w.FLEET_CONNECTIONS:,})",
+    )
+    parser.add_argument(
+        "--fleet-workers",
+        type=int,
+        default=1,
+        help="the fleet's server: `perfmon serve --workers N` (default 1: one process, perfmon's default)",
+    )
     parser.add_argument("--max-minutes", type=float, default=90, help="abort past this (default 90)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp folder (logs, data)")
     arguments = parser.parse_args(argv)
@@ -117,8 +141,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     arguments.seconds = arguments.seconds or (3 if arguments.quick else 10)
     arguments.reps = arguments.reps or (1 if arguments.quick else 3)
     arguments.history_days = arguments.history_days or (1 if arguments.quick else w.HISTORY_DAYS)
-    if min(arguments.seconds, arguments.reps, arguments.threads, arguments.history_days) < 1:
-        parser.error("--seconds, --reps, --threads and --history-days must be positive")
+    arguments.fleet_seconds = arguments.fleet_seconds or (5 if arguments.quick else w.FLEET_SECONDS)
+    positive = (
+        arguments.seconds, arguments.reps, arguments.threads, arguments.history_days, arguments.fleet_seconds,
+        arguments.fleet_connections, arguments.fleet_workers,
+    )  # fmt: skip
+    if min(positive) < 1:
+        parser.error(
+            "--seconds, --reps, --threads, --history-days and the --fleet-... flags must be positive"
+        )
     if arguments.baseline is not None:
         try:
             arguments.baseline = base.check_tree(arguments.baseline)
@@ -159,6 +190,8 @@ class Bench:
         # By (variant, storage name): a mode's or, with --baseline, the baseline tree's ("baseline-file").
         self.stores: dict[tuple[str, str], AnyStore] = {}
         self.baselines = [baseline(mode) for mode in self.modes] if arguments.baseline else []
+        # Each mode's `perfmon serve --workers 2`, for post and post-metrics, on a storage of its own.
+        self.workers = [workers(mode) for mode in self.modes] if set(WORKERS_CASES) & set(self.cases) else []
         self.baseline_cases = [
             case for group in BASELINE_GROUPS for case in GROUPS[group] if case in self.cases
         ]
@@ -175,14 +208,16 @@ class Bench:
     # Storages -----------------------------------------------------------------------------------
 
     def _store(self, variant: str, name: str) -> AnyStore:
-        mode = variant.removeprefix(BASELINE)
-        own = variant == mode
+        mode = mode_of(variant)
+        own = not variant.startswith(BASELINE)
         if mode == "file":
             location = self.temp / f"data-{variant}-{name}"
             if own:
                 return FileStore(location)
             return BaselineStore(self.arguments.baseline, mode, str(location), self._store_log(variant, name))
-        label = name if own else f"baseline_{name}"
+        label = {mode: name, baseline(mode): f"baseline_{name}", workers(mode): f"w{w.POST_WORKERS}_{name}"}[
+            variant
+        ]
         database = self.database_prefix if label == "main" else f"{self.database_prefix}_{label}"
         self.databases.append(database)
         url = throwaway_database_url(self.arguments.database_url, database)
@@ -196,6 +231,12 @@ class Bench:
     def prepare(self) -> None:
         """Fill each storage through the adapters (the baseline's through its own), before any server
         reads it."""
+        if (self.workers or self.arguments.fleet_workers > 1) and not _serve_takes_workers():
+            if self.arguments.fleet_workers > 1 and "fleet" in self.cases:
+                raise BenchError("--fleet-workers: this perfmon's `perfmon serve` has no --workers")
+            if self.workers:
+                _progress("this perfmon's `perfmon serve` has no --workers: post --workers 2 is left out")
+            self.workers = []
         for variant in [*self.modes, *self.baselines]:
             own = not variant.startswith(BASELINE)
             cases = set(self.cases if own else self.baseline_cases)
@@ -221,27 +262,46 @@ class Bench:
                 self.history_data[variant] = data
                 for figure in figures:
                     self._record(figure)
+            if "fleet" in cases and own:
+                self.stores[variant, "fleet"] = self._store(variant, "fleet")
             _progress(f"prepared the {variant} storages in {time.monotonic() - started:.1f} s")
+        for variant in self.workers:
+            # post and post-metrics write to fresh sessions: an empty storage of its own will do.
+            self.stores[variant, "main"] = self._store(variant, "main")
 
     # Servers ------------------------------------------------------------------------------------
 
     @contextmanager
-    def _serving(self, rep: int, names: list[str], ceiling: bool) -> Iterator[dict[str, Server]]:
+    def _serving(
+        self,
+        rep: int,
+        names: list[str],
+        ceiling: bool,
+        variants: list[str] | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> Iterator[dict[str, Server]]:
+        """A server for each variant (default: every mode, baseline and workers variant) and storage
+        name that has a storage, by "variant-name"; and the ceiling. `flags` go to every perfmon server."""
         servers: dict[str, Server] = {}
         try:
             if ceiling:
                 servers["ceiling"] = self._start(
                     lambda log: ceiling_server(self.arguments.threads, log), f"ceiling-rep{rep}"
                 )
-            for variant in [*self.modes, *self.baselines]:
+            for variant in variants or [*self.modes, *self.baselines, *self.workers]:
                 for name in names:
                     if (variant, name) not in self.stores:
                         continue
-                    flags = self.stores[variant, name].serve_flags()
+                    serve_flags = [*self.stores[variant, name].serve_flags(), *flags]
+                    if variant in self.workers:
+                        serve_flags += ["--workers", str(w.POST_WORKERS)]
                     label = f"{variant}-{name}"
-                    env = None if variant in self.modes else base.environment(self.arguments.baseline)
+                    own = not variant.startswith(BASELINE)
+                    env = None if own else base.environment(self.arguments.baseline)
                     servers[label] = self._start(
-                        functools.partial(perfmon_server, label, self.arguments.threads, flags, env=env),
+                        functools.partial(
+                            perfmon_server, label, self.arguments.threads, serve_flags, env=env
+                        ),
                         f"{label}-rep{rep}",
                     )
             yield servers
@@ -272,6 +332,9 @@ class Bench:
                 for case in sessions_cases:
                     for variant in _rotated(self._storage_variants(case), rep):
                         self._measure(rep, case, variant, servers)
+        if "fleet" in self.cases:
+            for mode in _rotated(self.modes, rep):
+                self._fleet_run(rep, mode)
         if "history" in self.cases:
             with self._serving(rep, ["history"], ceiling=False) as servers:
                 for mode in _rotated(self.modes, rep):
@@ -287,7 +350,11 @@ class Bench:
 
     def _variants(self, case: str) -> list[str]:
         if _against_ceiling(case):
-            return ["ceiling", *self._storage_variants(case)]
+            return [
+                "ceiling",
+                *self._storage_variants(case),
+                *(self.workers if case in WORKERS_CASES else []),
+            ]
         if case == "batch":
             return [*self._storage_variants(case), *(["copy"] if "db" in self.modes else [])]
         return [*self.modes, "argon2"]
@@ -393,6 +460,44 @@ class Bench:
             Measurement("post_metrics", variant, rep, result.ok_per_second, result.p50_ms, check, result)
         )
 
+    def _fleet_run(self, rep: int, mode: str) -> None:
+        """On a freshly started server: the idle latency (single posts from one connection, one at a
+        time), then the fleet (bench/fleet.py); every acknowledged sample of both read back."""
+        store = self.stores[mode, "fleet"]
+        assert isinstance(store, Store)
+        connections = self.arguments.fleet_connections
+        idle_token, *tokens = store.new_sessions(connections + 1, hosts=True)
+        name = f"fleet-{mode}-rep{rep}"
+        fleet_workers = self.arguments.fleet_workers
+        flags = ("--workers", str(fleet_workers)) if fleet_workers > 1 else ()
+        with self._serving(rep, ["fleet"], ceiling=False, variants=[mode], flags=flags) as servers:
+            server = servers[f"{mode}-fleet"]
+            _check_connection_limit(server, connections)
+            idle = run_idle(
+                server.url,
+                idle_token,
+                requests=w.FLEET_IDLE_REQUESTS,
+                work_dir=self.logs,
+                name=f"{name}-idle",
+            )
+            idle_check = _check_fleet(store, [idle_token], idle)
+            self._record(Measurement("fleet_idle", mode, rep, idle.p50_ms, idle.p50_ms, idle_check, idle))
+            cpu_before, warnings_before = server.cpu_seconds(), server.log_count(QUEUE_WARNING)
+            result = run_fleet(
+                server.url, tokens, seconds=self.arguments.fleet_seconds, work_dir=self.logs, name=name
+            )
+            result.server_cpu_s = server.cpu_seconds() - cpu_before
+            result.queue_warnings = server.log_count(QUEUE_WARNING) - warnings_before
+            check = _check_fleet(store, tokens, result)
+        _progress(
+            f"  fleet {mode}: {result.sent:,} sent at {result.sent_per_second:,.0f} per s, p99 "
+            f"{result.p99_ms:,.1f} ms ({result.p99_ms / idle.p50_ms:,.1f}× the idle p50), max "
+            f"{result.max_ms:,.0f} ms, {result.late_sends:,} late sends, {result.errors:,} errors"
+            f"{f' {result.socket_errors}' if result.socket_errors else ''}, send lag p99 "
+            f"{result.send_lag_p99_ms:.1f} ms, generator CPU {result.generator_cpu_s:.1f} s"
+        )
+        self._record(Measurement("fleet", mode, rep, result.p99_ms, result.p50_ms, check, result))
+
     def _get_run(self, rep: int, case: str, variant: str, server: Server, name: str) -> None:
         count, step = GET_CASES[case]
         if variant == "ceiling":
@@ -445,7 +550,7 @@ class Bench:
             raise BenchError("--profile needs py-spy: pip install py-spy")
         folder.mkdir(parents=True, exist_ok=True)
         seconds = max(self.arguments.seconds, 4)
-        with self._serving(-1, ["main"], ceiling=True) as servers:
+        with self._serving(-1, ["main"], ceiling=True, variants=self.modes) as servers:
             for variant in ["ceiling", *self.modes]:
                 for flavour, flags in (("busy", []), ("gil", ["--gil"])):
                     server = servers["ceiling" if variant == "ceiling" else f"{variant}-main"]
@@ -489,6 +594,38 @@ class Bench:
 def _against_ceiling(case: str) -> bool:
     """True for the cases that the ceiling app also serves."""
     return case in ("post", "post_metrics") or case.startswith("get")
+
+
+def _serve_takes_workers() -> bool:
+    """Whether the perfmon that the servers run has `perfmon serve --workers N` (issue 14's; a tree of
+    before it, put on the path to be measured, has not)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "perfmon", "serve", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=BENCH_DIR,  # as the servers run: the checkout's perfmon/ is not ahead of PYTHONPATH
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return "--workers" in done.stdout
+
+
+# perfmon's start-up line says how many connections it takes: "... connections<=N".
+_CONNECTION_LIMIT = re.compile(r"connections<=(\d+)")
+
+
+def _check_connection_limit(server: Server, connections: int) -> None:
+    """Raise BenchError when the server says it takes fewer connections than the fleet opens (its open
+    file limit, `ulimit -n`, lowered its connection limit)."""
+    limits = [int(limit) for limit in _CONNECTION_LIMIT.findall(server.log_path.read_text(errors="replace"))]
+    if limits and min(limits) < connections:
+        raise BenchError(
+            f"{server.name} takes at most {min(limits)} connections, not the fleet's {connections}: raise "
+            "its open file limit (ulimit -n) or lower --fleet-connections"
+        )
 
 
 def _rotated(items: list[str], rep: int) -> list[str]:
@@ -594,46 +731,94 @@ def _check_post_metrics(
     stored (all 12 metrics, each the value its request carried: workload.agent_metrics). A sample stored
     in part (still so after `settle_seconds`), with a wrong value, twice, or at a time no request carried
     is *unexpected*; so is a 200 that did not say `{"stored": 1}`."""
+    touched = _touched(tokens, result)
+    carried = functools.partial(_request_metrics, base=base, result=result)
+    stored = _settled(
+        lambda: _stored_samples(store, touched, base, base + w.RUN_TIME_SPAN, carried), settle_seconds
+    )
+    complete = len(stored.complete)
+    return Check(
+        acknowledged=result.ok,
+        stored=stored.found,
+        lost=max(0, result.ok - complete),
+        stored_unacknowledged=max(0, complete - result.ok),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=stored.unexpected + result.ok - len(result.acked),  # + 200s not saying {"stored": 1}
+    )
+
+
+def _check_fleet(
+    store: Store, tokens: list[str], result: FleetResult, settle_seconds: float = SETTLE_SECONDS
+) -> Check:
+    """The fleet's (or its idle posts') samples, counted as post-metrics' are, but by identity: the
+    generator knows which requests were answered `{"stored": 1}`, and each must have its sample stored
+    whole (*lost* otherwise); agent i posted to tokens[i]."""
+    assert result.schedule is not None
+    schedule = result.schedule
+    touched = [tokens[agent] for agent, sent in result.sent_by_thread.items() if sent]
+    stored = _settled(
+        lambda: _stored_samples(store, touched, schedule.start, schedule.end, result.carried), settle_seconds
+    )
+    acknowledged = result.acknowledged_times()
+    return Check(
+        acknowledged=len(acknowledged),
+        stored=stored.found,
+        lost=len(acknowledged - stored.complete),
+        stored_unacknowledged=len(stored.complete - acknowledged),
+        in_flight=sum(result.sent_by_thread.values()) - result.requests,
+        unexpected=stored.unexpected + result.not_stored_one,
+    )
+
+
+@dataclass(frozen=True)
+class StoredSamples:
+    """One read of a run's samples in each of the agent's 12 series."""
+
+    complete: set[float]  # times of the samples stored whole: every metric, each its request's value
+    found: int  # times with a metric stored with its request's value
+    in_part: int  # of those, the ones not complete
+    unexpected: int  # metrics stored twice, with a value no request carried at that time, or in part
+
+
+def _settled(read: Callable[[], StoredSamples], settle_seconds: float) -> StoredSamples:
+    """`read()` again while it finds samples stored in part, for up to `settle_seconds`."""
     deadline = time.monotonic() + settle_seconds
     while True:
-        check, in_part = _post_metrics_read(store, tokens, base, result)
-        if not in_part or time.monotonic() >= deadline:
-            return check
-        _progress(f"  {in_part} sample(s) stored in part: reading again (the server may still be storing)")
+        stored = read()
+        if not stored.in_part or time.monotonic() >= deadline:
+            return stored
+        _progress(
+            f"  {stored.in_part} sample(s) stored in part: reading again (the server may still be storing)"
+        )
         time.sleep(SETTLE_PAUSE_SECONDS)
 
 
-def _post_metrics_read(store: Store, tokens: list[str], base: float, result: WrkResult) -> tuple[Check, int]:
-    """One read of the run's samples in every series: the check, and how many samples it found in part."""
-    touched = _touched(tokens, result)
-    end = base + w.RUN_TIME_SPAN
+def _stored_samples(
+    store: Store,
+    tokens: list[str],
+    start: float,
+    end: float,
+    carried: Callable[[float], dict[str, float] | None],
+) -> StoredSamples:
+    """Every metric of the agent's stored in these sessions within [start, end], each held against the
+    metrics that `carried(time)` says the request of its time sent (None: no request carried it)."""
     expected: dict[float, dict[str, float] | None] = {}  # time -> its request's metrics (None: no request)
     found: dict[float, int] = {}  # time -> metrics stored with its request's value
     unexpected = 0
     for metric in w.POST_METRICS:
-        points = store.stored_points(touched, metric, base, end)
+        points = store.stored_points(tokens, metric, start, end)
         unexpected += len(points) - len(set(points))  # stored twice
         for moment, value in set(points):
             if moment not in expected:
-                expected[moment] = _request_metrics(moment, base, result)
+                expected[moment] = carried(moment)
             metrics = expected[moment]
             if metrics is None or value != metrics[metric]:
                 unexpected += 1
             else:
                 found[moment] = found.get(moment, 0) + 1
-    complete = sum(1 for count in found.values() if count == len(w.POST_METRICS))
-    in_part = len(found) - complete
-    unexpected += in_part
-    unexpected += result.ok - len(result.acked)  # a 200 that did not say {"stored": 1}
-    check = Check(
-        acknowledged=result.ok,
-        stored=len(found),
-        lost=max(0, result.ok - complete),
-        stored_unacknowledged=max(0, complete - result.ok),
-        in_flight=sum(result.sent_by_thread.values()) - result.requests,
-        unexpected=unexpected,
-    )
-    return check, in_part
+    complete = {moment for moment, count in found.items() if count == len(w.POST_METRICS)}
+    in_part = len(found) - len(complete)
+    return StoredSamples(complete, len(found), in_part, unexpected + in_part)
 
 
 def _request_metrics(moment: float, base: float, result: WrkResult) -> dict[str, float] | None:

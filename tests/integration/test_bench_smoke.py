@@ -1,6 +1,6 @@
 """The benchmark harness runs end to end: `python -m bench`, short runs on the file storage, print their
-table: `post` and `post-metrics` (also against a --baseline tree) and `history`. And wrk's requests of
-`post-metrics` (bench/workload.lua) carry what the bench's check expects (bench/workload.py).
+table: `post` and `post-metrics` (also against a --baseline tree), `history` and `fleet`. And wrk's
+requests of `post-metrics` (bench/workload.lua) carry what the bench's check expects (bench/workload.py).
 
 Needs wrk (skipped without it; CI does not install it). The figures are not checked: a 2-second run on a
 shared machine says nothing; the harness's own checks (no lost sample, no non-2xx) decide the exit status.
@@ -107,6 +107,32 @@ def test_quick_history_run_on_file_storage_prints_its_table(tmp_path: Path) -> N
         for line in lines
     )
     assert "| history_post_busy | file | " in finished.stdout  # the posts' integrity row
+    assert "no acknowledged write lost, every answer 2xx" in finished.stdout
+
+
+def test_quick_fleet_run_on_file_storage_reads_back_every_sample(tmp_path: Path) -> None:
+    # 50 agents for 3 s: the generator's output is read, and each acknowledged sample found stored whole.
+    finished = _bench(
+        tmp_path / "results.md",
+        "--only",
+        "fleet",
+        "--fleet-connections",
+        "50",
+        "--fleet-seconds",
+        "3",
+        "--max-minutes",
+        "3",
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    assert "| agents (keep-alive connections) | 50.0 | — |" in lines
+    assert "| requests sent | 150 | — |" in lines
+    assert "| samples lost | 0 | — |" in lines
+    assert any(line.startswith("| fleet file: p99 ÷ idle p50 | < 10.0× | ") for line in lines)
+    assert "| fleet_idle | file | 200 | 200 | 200 | 0 | 0 | 0 | 0 | 0 | ok |" in lines
+    # Every request answered and stored: nothing in flight at the end, as the generator waits for answers.
+    assert "| fleet | file | 150 | 150 | 150 | 0 | 0 | 0 | 0 | 0 | ok |" in lines
     assert "no acknowledged write lost, every answer 2xx" in finished.stdout
 
 

@@ -389,6 +389,9 @@ class FleetResult(WrkResult):
 
     schedule: Schedule | None = None
     max_ms: float = 0.0
+    # p99 of the requests after each agent's first: without the first request of each session on a
+    # fresh server (read from the storage, its host registered), which is 1/seconds of all requests.
+    p99_after_first_ms: float = 0.0
     sent: int = 0  # requests written to a connection
     late_sends: int = 0
     unsent: int = 0  # owed and not sent by the drain's end
@@ -456,6 +459,9 @@ def read_result(output: dict[str, Any]) -> FleetResult:
         acked=[repr(schedule.moment(agent, number)) for agent, number in acked],
         schedule=schedule,
         max_ms=max(latencies, default=math.nan),
+        p99_after_first_ms=percentile(
+            [latency for answers in output["latencies_ms"] for number, latency in answers if number], 0.99
+        ),
         sent=sent,
         late_sends=output["late_sends"],
         unsent=errors["unsent"],

@@ -491,6 +491,8 @@ SECTIONS = (
             per_mode("fleet_idle", "idle server: p50 ms", _p50),
             per_mode("fleet", "p50 ms, from each request's due time", _p50),
             per_mode("fleet", "p99 ms", _fleet(lambda r: r.p99_ms)),
+            per_mode("fleet", "p99 ms, each agent's first request left out",
+                     _fleet(lambda r: r.p99_after_first_ms)),
             per_mode("fleet", "max ms", _fleet(lambda r: r.max_ms)),
             mode_ratio("fleet", "fleet_idle", "p99 ÷ idle p50", _value),
             per_mode("fleet", "requests sent", _fleet(lambda r: r.sent)),

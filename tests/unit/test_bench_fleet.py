@@ -163,6 +163,21 @@ def test_the_results_count_what_the_generator_saw() -> None:
     assert result.socket_errors == {"timeout": 2}
 
 
+def test_the_p99_is_also_given_without_each_agent_first_request() -> None:
+    output = _output()
+    # The first request of each session on a fresh server is slow (read from the storage); the rest fast.
+    output["latencies_ms"] = [[[0, 500.0], *([n, 2.0] for n in range(1, REQUESTS))] for _ in range(AGENTS)]
+
+    result = read_result(output)
+
+    assert (result.p50_ms, result.p99_ms, result.p99_after_first_ms, result.max_ms) == (
+        2.0,
+        500.0,
+        2.0,
+        500.0,
+    )
+
+
 def _fleet_runs(p99s: list[float], timeouts: list[int]) -> list[Measurement]:
     """Repetitions of the fleet in file mode: each an idle p50 of 2 ms and a fleet of the given p99."""
     runs = []

@@ -33,12 +33,16 @@ _WHOLE_NUMBERS = (
     "idle_timeout",
     "request_timeout",
     "maintenance_interval",
+    "workers",
 )
 # A retention: a number and a unit, "90d", "12h", "2w"; "forever" (or nothing) keeps everything.
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhdw])")
 _SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 KEEP_FOREVER = "forever"
 MAX_MAINTENANCE_INTERVAL = 86400
+# Server processes of `perfmon serve --workers`: a few per core is the most that helps, and each holds
+# its own threads, database connections and open files.
+MAX_WORKERS = 64
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -57,6 +61,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 8
+    # Server processes sharing the listening socket (perfmon.entrypoints.workers); 1 is one process.
+    workers: int = 1
     storage: str = "file"
     data_dir: Path = Path("perfmon-data")
     database_url: str | None = None
@@ -95,6 +101,8 @@ class Settings:
             _check_database_url(self.database_url)
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be in 0..65535, not {self.port}")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigurationError(f"workers must be 1..{MAX_WORKERS} processes, not {self.workers}")
         if self.threads < 1 or self.max_body_bytes < 1:
             raise ConfigurationError("threads and max body bytes must be positive")
         if min(self.connection_limit, self.idle_timeout, self.request_timeout) < 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.ports import PruneReport
@@ -63,6 +64,7 @@ class MaintenanceLoop:
 
     def run_once(self) -> None:
         """One pass; never raises."""
+        started = time.monotonic()
         try:
             report = self._retention.run_once()
         except StorageUnavailable as error:
@@ -72,5 +74,7 @@ class MaintenanceLoop:
             logger.error("maintenance pass failed: %s", first_line(error))
             logger.debug("maintenance pass failed\n%s", safe_traceback(error))
             return
+        # Says which process passes (with --workers, the log format carries the pid).
+        logger.debug("maintenance pass done in %.0f ms", (time.monotonic() - started) * 1000)
         if report.raw_units or report.rollup_units:
             logger.info("retention: %s", describe_prune(report))

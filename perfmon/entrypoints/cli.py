@@ -4,35 +4,47 @@ configures logging, and where each command's failures become log lines and exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import signal
+import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 
 from waitress.server import MultiSocketServer
 
 from perfmon import __version__, bootstrap
 from perfmon.agent import command as agent_command
-from perfmon.config import FSYNC_MODES, STORAGE_KINDS, ConfigurationError, Settings, load_settings
+from perfmon.config import (
+    FSYNC_MODES,
+    MAX_WORKERS,
+    STORAGE_KINDS,
+    ConfigurationError,
+    Settings,
+    load_settings,
+)
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.legacy_records import LegacySourceUnreadable
 from perfmon.entrypoints.access_log import WsgiApp, with_access_log
 from perfmon.entrypoints.assembly import build_http_app
 from perfmon.entrypoints.background import MaintenanceLoop, describe_prune
+from perfmon.entrypoints.draining import StopSignals, serve_until_stopped
 from perfmon.entrypoints.import_report import ProgressLine, summary
 from perfmon.entrypoints.log_redaction import first_line, safe_traceback
-from perfmon.entrypoints.open_files import raise_open_file_limit
+from perfmon.entrypoints.open_files import open_file_limit, raise_open_file_limit, usable_connection_limit
 from perfmon.entrypoints.startup_problems import (
     data_dir_problem,
     listen_problem,
     storage_problem,
 )
-from perfmon.entrypoints.wsgi_server import FleetServer, create_server, listening_port
+from perfmon.entrypoints.workers import Supervisor
+from perfmon.entrypoints.wsgi_server import FleetServer, create_server, listening_port, listening_sockets
 
 logger = logging.getLogger("perfmon")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# With --workers, each line says which process wrote it: the parent or a worker.
+WORKERS_LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (PERFMON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port, 0 for any free one (PERFMON_PORT, default 8080)")
     serve.add_argument("--threads", type=int, help="worker threads (PERFMON_THREADS, default 8)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port, each with its threads; one of them runs the "
+        f"background passes (PERFMON_WORKERS, 1 to {MAX_WORKERS}, default 1)",
+    )
     _add_storage_flags(serve)
     serve.add_argument(
         "--max-body-bytes", type=int, help="request body limit (PERFMON_MAX_BODY_BYTES, 1 MiB)"
@@ -129,17 +147,15 @@ def _flags(arguments: argparse.Namespace) -> dict[str, object]:
     return {name: value for name, value in vars(arguments).items() if name not in ("command", "apply")}
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # waitress stops its loop cleanly on KeyboardInterrupt, the same as Ctrl-C.
-    raise KeyboardInterrupt
-
-
 def serve(settings: Settings) -> int:
-    """Run the server until SIGTERM or Ctrl-C. A failure to start is one ERROR line and exit status 1."""
+    """Run the server until SIGTERM or Ctrl-C, which drain it (draining.py); with --workers above 1,
+    as a parent of worker processes (workers.py). A failure to start is one ERROR line and exit 1."""
     problem = data_dir_problem(settings.data_dir) if settings.storage == "file" else None
     if problem:
         logger.error(problem)
         return 1
+    if settings.workers > 1:
+        return _serve_with_workers(settings)
     container = bootstrap.build_container(settings)
     try:
         server = _start_serving(settings, container)
@@ -147,39 +163,106 @@ def serve(settings: Settings) -> int:
         logger.error("%s", cannot)
         container.shutdown_resources()
         return 1
-    except Exception as error:  # a failure nobody foresaw: still one line, the traceback on demand
-        # Redacted as every traceback we log: an exception's text is data (a driver's DETAIL line).
-        logger.debug("start-up failed\n%s", safe_traceback(error))
-        logger.error("cannot serve: %s (--log-level DEBUG shows where)", first_line(error))
+    stop = StopSignals(server)  # before the line that says it listens: a SIGTERM from then on drains
+    _log_listening(settings, listening_port(server), server.adj.connection_limit)
+    _run(settings, container, server, stop, maintenance=True)
+    logger.info("perfmon stopped")
+    return 0
+
+
+def _serve_with_workers(settings: Settings) -> int:
+    """The parent of --workers: the start-up checks of one process, the listening sockets, then the
+    workers (each builds its own container after the fork: the parent keeps none)."""
+    container = bootstrap.build_container(settings)
+    try:
+        with _one_line_failures():
+            _check_storage(settings, container)
+    except _CannotServe as cannot:
+        logger.error("%s", cannot)
+        return 1
+    finally:
+        container.shutdown_resources()
+    file_limit = raise_open_file_limit()  # the workers inherit the raised limit
+    try:
+        sockets = listening_sockets(settings.host, settings.port)
+    except (OSError, ValueError) as error:
+        logger.error("%s", listen_problem(error, settings.host, settings.port))
+        return 1
+    connections = usable_connection_limit(settings.connection_limit, settings.threads, file_limit)
+    supervisor = Supervisor(settings.workers, sockets, lambda slot: _serve_as_worker(settings, sockets, slot))
+    port = sockets[0].getsockname()[1]
+    status = supervisor.run(started=lambda: _log_listening(settings, port, connections))
+    logger.info("perfmon stopped")
+    return status
+
+
+def _serve_as_worker(settings: Settings, sockets: Sequence[socket.socket], slot: int) -> int:
+    """A worker's life, in its own process: serve on the inherited sockets until SIGTERM drains it.
+    Slot 0's worker runs the background passes: once per deployment, whatever the number of workers."""
+    container = bootstrap.build_container(settings)
+    try:
+        server = _start_serving(settings, container, sockets)
+    except _CannotServe as cannot:
+        logger.error("worker %d: %s", slot, cannot)
         container.shutdown_resources()
         return 1
+    stop = StopSignals(server)
+    runs = f"; it runs the background passes every {settings.maintenance_interval} s" if slot == 0 else ""
+    logger.info("worker %d (pid %d) serving%s", slot, os.getpid(), runs)
+    _run(settings, container, server, stop, maintenance=slot == 0)
+    logger.info("worker %d (pid %d) stopped", slot, os.getpid())
+    return 0
+
+
+def _run(
+    settings: Settings,
+    container: bootstrap.Container,
+    server: FleetServer | MultiSocketServer,
+    stop: StopSignals,
+    *,
+    maintenance: bool,
+) -> None:
+    """Serve until a stop signal has been received and the requests in flight drained, then stop the
+    background passes and the storage."""
+    loop = MaintenanceLoop(container.retention(), settings.maintenance_interval) if maintenance else None
+    if loop is not None:
+        loop.start()
+    try:
+        cut = serve_until_stopped(server, stop)
+        if cut:
+            logger.warning("stopped with %d request(s) still in flight: their connections were closed", cut)
+    finally:
+        if loop is not None:
+            loop.stop()
+        container.shutdown_resources()
+
+
+def _log_listening(settings: Settings, port: int, connections: int) -> None:
     location = settings.data_dir if settings.storage == "file" else settings.describe_database()
     logger.info(
-        "perfmon listening on http://%s:%s storage=%s at %s threads=%d connections<=%d",
+        "perfmon listening on http://%s:%s storage=%s at %s threads=%d connections<=%d workers=%d",
         settings.host,
-        listening_port(server),
+        port,
         settings.storage,
         location,
         settings.threads,
-        server.adj.connection_limit,
+        connections,
+        settings.workers,
     )
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    maintenance = MaintenanceLoop(container.retention(), settings.maintenance_interval)
-    maintenance.start()
-    try:
-        server.run()
-    finally:
-        maintenance.stop()
-        container.shutdown_resources()
-        logger.info("perfmon stopped")
-    return 0
+    if connections < settings.connection_limit:
+        logger.warning(
+            "connection limit lowered to %d: this process may open %d files (raise its `ulimit -n`)",
+            connections,
+            open_file_limit(),
+        )
 
 
 class _CannotServe(Exception):
     """A start-up failure; its message is the one line to log."""
 
 
-def _start_serving(settings: Settings, container: bootstrap.Container) -> FleetServer | MultiSocketServer:
+def _check_storage(settings: Settings, container: bootstrap.Container) -> None:
+    """Raise _CannotServe, with what to do, unless the storage can be served from."""
     try:
         bootstrap.check_storage_ready(container)
     except bootstrap.StorageNotReady as problem:
@@ -189,30 +272,46 @@ def _start_serving(settings: Settings, container: bootstrap.Container) -> FleetS
                 str(problem), storage=settings.storage, data_dir=settings.data_dir, missing_database=missing
             )
         ) from None
-    app: WsgiApp = build_http_app(settings, container)
-    if settings.access_log:
-        logging.getLogger("perfmon.access").setLevel(logging.INFO)
-        app = with_access_log(app)
-    file_limit = raise_open_file_limit()
+
+
+@contextlib.contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """A start-up failure nobody foresaw is _CannotServe too: still one line, the traceback on demand."""
     try:
-        server = create_server(
-            app,
-            host=settings.host,
-            port=settings.port,
-            threads=settings.threads,
-            max_body_bytes=settings.max_body_bytes,
-            connection_limit=settings.connection_limit,
-            idle_timeout=settings.idle_timeout,
-            request_timeout=settings.request_timeout,
-        )
-    except (OSError, ValueError) as error:
-        raise _CannotServe(listen_problem(error, settings.host, settings.port)) from None
-    if server.adj.connection_limit < settings.connection_limit:
-        logger.warning(
-            "connection limit lowered to %d: this process may open %d files (raise its `ulimit -n`)",
-            server.adj.connection_limit,
-            file_limit,
-        )
+        yield
+    except _CannotServe:
+        raise
+    except Exception as error:
+        # Redacted as every traceback we log: an exception's text is data (a driver's DETAIL line).
+        logger.debug("start-up failed\n%s", safe_traceback(error))
+        raise _CannotServe(f"cannot serve: {first_line(error)} (--log-level DEBUG shows where)") from None
+
+
+def _start_serving(
+    settings: Settings, container: bootstrap.Container, sockets: Sequence[socket.socket] = ()
+) -> FleetServer | MultiSocketServer:
+    """The storage checked and the server bound (or on the inherited sockets); _CannotServe if not."""
+    with _one_line_failures():
+        _check_storage(settings, container)
+        app: WsgiApp = build_http_app(settings, container)
+        if settings.access_log:
+            logging.getLogger("perfmon.access").setLevel(logging.INFO)
+            app = with_access_log(app)
+        raise_open_file_limit()
+        try:
+            server = create_server(
+                app,
+                host=settings.host,
+                port=settings.port,
+                threads=settings.threads,
+                max_body_bytes=settings.max_body_bytes,
+                connection_limit=settings.connection_limit,
+                idle_timeout=settings.idle_timeout,
+                request_timeout=settings.request_timeout,
+                sockets=sockets,
+            )
+        except (OSError, ValueError) as error:
+            raise _CannotServe(listen_problem(error, settings.host, settings.port)) from None
     return server
 
 
@@ -293,9 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as problem:
         print(f"perfmon: {problem}", file=sys.stderr)
         return 2
+    several = arguments.command == "serve" and settings.workers > 1
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format=LOG_FORMAT,
+        format=WORKERS_LOG_FORMAT if several else LOG_FORMAT,
         stream=sys.stderr,
     )
     # waitress warns of a task queue deeper than its thread count on every such request: under load

@@ -3,6 +3,8 @@ or read too slowly, bounded memory for answers nobody reads, and perfmon's JSON 
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Sequence
 from typing import Any
 
 from waitress.adjustments import Adjustments
@@ -66,16 +68,21 @@ def create_server(
     connection_limit: int = DEFAULT_CONNECTION_LIMIT,
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
     request_timeout: int = DEFAULT_REQUEST_TIMEOUT,
+    sockets: Sequence[socket.socket] = (),
 ) -> FleetServer | MultiSocketServer:
     """A bound, listening waitress server; run() serves until KeyboardInterrupt.
 
+    It binds host and port, or serves on `sockets` when given (then host and port are not used):
+    sockets bound and listening already (listening_sockets()), which the worker processes of
+    `perfmon serve --workers` inherit.
     Bodies over max_body_bytes get 413 from the headers. connection_limit caps open connections (each
     is a file descriptor: it is lowered to what the descriptor limit leaves room for). Timeouts are
     in whole seconds.
     Raises OSError when the address cannot be bound, ValueError when the host does not resolve."""
+    # waitress refuses host and port beside sockets: the sockets say where.
+    where: dict[str, object] = {"sockets": list(sockets)} if sockets else {"host": host, "port": port}
     adj = Adjustments(
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         # waitress refuses a body of max_request_body_size bytes or more; PROTOCOL.md refuses only one
         # larger than the limit: a body of exactly max_body_bytes is read (the app checks it again).
@@ -96,9 +103,15 @@ def create_server(
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
+    places: list[dict[str, Any]] = [
+        {"_sock": s, "bind_socket": False, "sockinfo": (s.family, s.type, s.proto, s.getsockname())}
+        for s in sockets
+    ]
+    if not sockets:  # a name such as localhost may stand for several addresses: a server for each
+        places = [{"sockinfo": sockinfo} for sockinfo in adj.listen]
     servers = []
-    for sockinfo in adj.listen:  # a name such as localhost may stand for several addresses
-        server = FleetServer(app, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+    for place in places:
+        server = FleetServer(app, socket_map, dispatcher=dispatcher, adj=adj, **place)
         server.request_timeout = request_timeout
         servers.append(server)
     if len(servers) == 1:
@@ -112,3 +125,28 @@ def listening_port(server: FleetServer | MultiSocketServer) -> int:
     if isinstance(server, MultiSocketServer):
         return int(server.effective_listen[0][1])
     return int(server.effective_port)
+
+
+def listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to host and port and listening, as create_server would bind them (one per address
+    that host stands for), for worker processes to inherit and serve on.
+
+    Raises OSError when an address cannot be bound, ValueError when the host does not resolve; then no
+    socket is left open."""
+    adj = Adjustments(host=host, port=port)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, protocol, address in adj.listen:
+            sock = socket.socket(family, kind, protocol)
+            sockets.append(sock)
+            # As waitress binds its own: a restart may bind at once beside connections in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(adj.backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets

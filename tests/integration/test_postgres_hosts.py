@@ -39,6 +39,7 @@ from perfmon.domain.model import (
     moved_status,
 )
 from tests.postgres_server import drop_database, empty_tables, unique_database_url
+from tests.writers import writers_busy
 
 pytestmark = pytest.mark.postgres
 
@@ -221,8 +222,7 @@ def _appended_as_one_group(
             outcomes[index] = error
 
     threads = []
-    # Held as a group's writer holds it: the appends queue behind it.
-    with writer._writer_lock:
+    with writers_busy(writer):
         for index, write in enumerate(writes):
             thread = threading.Thread(target=append, args=(index, *write))
             thread.start()

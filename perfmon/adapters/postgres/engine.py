@@ -6,6 +6,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg2
+import psycopg2.extensions
 from sqlalchemy import URL, Engine, create_engine, make_url
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,15 @@ def create_engine_for(url: str, pool_size: int) -> Engine:
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args=CONNECT_ARGS,
     )
+
+
+def connect_outside_the_pool(engine: Engine) -> psycopg2.extensions.connection:
+    """A new psycopg2 connection to the engine's database with the pool's settings (CONNECT_ARGS), owned by
+    the caller: not counted in the pool's size, and never pinged on use. Raises psycopg2.OperationalError
+    when the database cannot be reached (within CONNECT_TIMEOUT_SECONDS)."""
+    arguments, options = engine.dialect.create_connect_args(engine.url)
+    connection: psycopg2.extensions.connection = psycopg2.connect(*arguments, **{**options, **CONNECT_ARGS})
+    return connection
 
 
 def engine_resource(url: str, pool_size: int) -> Iterator[Engine]:

@@ -1,9 +1,11 @@
 """Group commit: the samples of many concurrent requests go to PostgreSQL in one statement and one commit.
 
-A monitoring server is mostly small concurrent writes. One transaction per request costs several
-round trips and a WAL flush each; here whichever request thread finds the writer free writes
-everything queued so far, so N waiting requests share one transaction. Every request still returns
-only after the transaction holding its samples has committed: a 200 is never answered early.
+A monitoring server is mostly small concurrent writes. One transaction per request costs a round trip and
+a WAL flush each; here a request that finds every writer busy queues, and the next writer free writes the
+whole queue, so N waiting requests share one transaction. WRITERS groups are written at once, each on a
+connection of its own: while one group's commit waits for its WAL flush, the next is sent on another
+connection. Every request still returns only after the transaction holding its samples has committed: a
+200 is never answered early.
 
 A group's transaction: the ids of its series (cached; found or created in the transaction otherwise,
 where a request that would pass a session's 256 series is refused alone: series_ids.py), then one
@@ -11,6 +13,19 @@ prepared statement that inserts every value of every sample into the samples tab
 merges them into the stored rollups (rollup_sql.py) and moves the status of each session written
 (SessionStatus: its row's `seen` and `first`, each series row's latest sample), the values passed as
 arrays. Rollups and status are therefore always complete: what a commit stores, every read sees.
+
+When every series is cached (nearly always), that statement is the transaction: sent alone on a
+connection in autocommit, it commits before the server answers it, so a group costs one round trip. The
+writers' connections are their own, outside the pool, whose checkout pings the server (another round trip
+per group): a connection the server has closed (a restart, a killed backend) has its closing message
+waiting to be read, and is replaced before it is used (_Connection.cursor).
+
+Lock order. Groups of several writers, in this process and others, touch the same rows at once; each takes
+its row locks in one order, so that none waits for another that waits for it: first the rows of the
+sessions whose status moves and, in a group that creates series, of all its sessions (series_ids.claim),
+in token order; then rollup rows in key order (rollup_sql.py); then the series rows of the sessions
+already locked. Two writers of one session's status are thereby one after the other; a deadlock, should
+one come all the same, is tried again.
 
 Why not COPY, as before stored rollups: a COPY is a round trip of its own, and the merge would need
 another, with the values staged in a temporary table in between; for the single-sample posts that
@@ -20,31 +35,51 @@ what the COPY alone did. For batches of 10,000 samples the two are alike.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import select
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 from psycopg2 import errorcodes
-from sqlalchemy import Connection, Engine
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine
 
 from perfmon.adapters.postgres.driver_errors import violates
+from perfmon.adapters.postgres.engine import connect_outside_the_pool
 from perfmon.adapters.postgres.rollup_sql import merge_into_rollups
 from perfmon.adapters.postgres.series_ids import SeriesIds, SeriesKey
 from perfmon.adapters.postgres.tables import ROLLUPS_SERIES_FK, SERIES_SESSION_FK
-from perfmon.adapters.postgres.transactions import driver_outages_as_storage_unavailable, transaction
+from perfmon.adapters.postgres.transactions import driver_outages_as_storage_unavailable
 from perfmon.domain.errors import PerfmonError, StorageUnavailable, UnknownSession
 from perfmon.domain.model import Sample
 
+logger = logging.getLogger(__name__)
+
+# Groups written at once, each on its own connection (besides the pool's). Each group costs the database
+# a fixed share of CPU beside its samples' (about as much as 4 samples of one metric), so more writers,
+# making smaller groups, cost more CPU where the CPU is short, and gain where commits wait on the disk.
+WRITERS = 2
+
+# The rows of the sessions whose status moves ($4, sorted), locked before anything else (the module's
+# docstring: lock order); `staged` waits for them, and every other part of the statement reads `staged`.
+_LOCKED = (
+    "locked AS MATERIALIZED (SELECT token FROM sessions WHERE token = ANY($4::uuid[]) ORDER BY token "
+    "FOR NO KEY UPDATE)"
+)
 # The group's values as arrays in arrival order: series ids, times, values. WITH ORDINALITY numbers them,
 # and the identity of samples.id is drawn row by row in that order: equal times keep their arrival order.
-_STAGED = (
+_VALUES = (
     "SELECT * FROM unnest($1::bigint[], $2::double precision[], $3::double precision[]) WITH ORDINALITY "
     "AS staged (series_id, taken_at, value, seq)"
+)
+_INSERT = (
+    "INSERT INTO samples (series_id, taken_at, value) "
+    "SELECT series_id, taken_at, value FROM staged ORDER BY seq"
 )
 # Each series' latest sample (model.moved_status): the greatest time, of equal times the greatest id, the
 # order reads list samples in; it replaces the stored one only if it comes after it in that order, which
@@ -57,33 +92,37 @@ _LATEST = (
     "AND series.session_token = ANY($4::uuid[]) "
     "AND (series.latest_at IS NULL OR (newest.taken_at, newest.id) > (series.latest_at, series.latest_id)))"
 )
-# Each session's `first` and `seen`, from arrays by token (sorted: sessions' rows are locked in token
-# order, as series_ids.claim locks them) of the sessions whose status moves (writes with a receive time;
-# the latest-sample update above is limited to their series too): the earliest time of the group's
-# samples, and the server's clock at the write. least() passes over a NULL `first`.
+# Each session's `first` and `seen`, from arrays by token (sorted, and locked by `locked`) of the sessions
+# whose status moves (writes with a receive time; the latest-sample update above is limited to their
+# series too): the earliest time of the group's samples, and the server's clock at the write. least()
+# passes over a NULL `first`. The rows are found through `= ANY`, by the key, whatever the statistics
+# were when the plan was made (a join alone was planned as a scan of every session in a new database).
 _STATUS = (
     "status AS (UPDATE sessions SET first = least(sessions.first, moving.first), "
     "seen = moving.seen "
     "FROM unnest($4::uuid[], $5::double precision[], $6::double precision[]) AS moving (token, first, seen) "
-    "WHERE sessions.token = moving.token)"
+    "WHERE sessions.token = moving.token AND sessions.token = ANY($4::uuid[]))"
 )
-# Constant SQL, no data in it.
-_STORE_STATEMENT = (
-    f"WITH staged AS MATERIALIZED ({_STAGED}), moved AS ("  # noqa: S608
-    "INSERT INTO samples (series_id, taken_at, value) SELECT series_id, taken_at, value FROM staged "
-    f"ORDER BY seq RETURNING series_id, taken_at, id, value), {_LATEST}, {_STATUS} "
+# Constant SQL, no data in it. The statement of a group that moves some session's status ...
+_STORE_STATUS_STATEMENT = (
+    f"WITH {_LOCKED}, staged AS MATERIALIZED ({_VALUES} WHERE (SELECT count(*) FROM locked) >= 0), "  # noqa: S608
+    f"moved AS ({_INSERT} RETURNING series_id, taken_at, id, value), {_LATEST}, {_STATUS} "
     f"{merge_into_rollups('staged')}"
 )
-# Prepared once per connection: planning the rollups' merge takes longer than running it for one sample.
-# The name changes with the statement's parameters.
-_PREPARED = "perfmon_store_status"
-_PREPARE = f"PREPARE {_PREPARED} (text, text, text, text, text, text) AS {_STORE_STATEMENT}"
-_IS_PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name = %s"
-# The values travel as parameters, six array literals: never as SQL text.
-_STORE = f"EXECUTE {_PREPARED} (%s, %s, %s, %s, %s, %s)"
-# Marks a pooled DBAPI connection that has the statement prepared (SQLAlchemy keeps `info` per DBAPI
-# connection, across checkouts).
-_READY = "perfmon_store_prepared"
+# ... and of a group that moves none (the original client's posts, imports): a third cheaper to run.
+_STORE_STATEMENT = (
+    f"WITH staged AS MATERIALIZED ({_VALUES}), "  # noqa: S608
+    f"moved AS ({_INSERT}) {merge_into_rollups('staged')}"
+)
+# Prepared once per connection, in one round trip: planning the rollups' merge takes longer than running
+# it for one sample. A name changes with its statement's parameters.
+_PREPARE = (
+    f"PREPARE perfmon_store_status (text, text, text, text, text, text) AS {_STORE_STATUS_STATEMENT}; "
+    f"PREPARE perfmon_store_values (text, text, text) AS {_STORE_STATEMENT}"
+)
+# The values travel as parameters, array literals: never as SQL text.
+_STORE_STATUS = "EXECUTE perfmon_store_status (%s, %s, %s, %s, %s, %s)"
+_STORE = "EXECUTE perfmon_store_values (%s, %s, %s)"
 # A group's transaction is tried again, at most this many times in all, after a failure that a new
 # attempt avoids: a deadlock, a partition attached while the rows were routed (partitions.py), cached
 # series ids that proved wrong.
@@ -91,7 +130,7 @@ _ATTEMPTS = 3
 _TRANSIENT = {errorcodes.DEADLOCK_DETECTED, errorcodes.CHECK_VIOLATION}
 
 
-@dataclass
+@dataclass(eq=False)
 class _Write:
     """One request's samples, and what became of them."""
 
@@ -101,37 +140,74 @@ class _Write:
     received_at: float | None
     done: bool = False
     error: BaseException | None = None
+    # Held (locked) while the request waits in the queue: released when its write is done, or when a
+    # writer hands it a connection (`lead`) to write the group it heads.
+    wake: threading.Lock | None = None
+    lead: tuple[_Connection, list[_Write]] | None = None
 
 
 class GroupCommitWriter:
-    """Appends samples through one statement per group of concurrent requests, all or nothing per request."""
+    """Appends samples through one statement per group of concurrent requests, all or nothing per request,
+    with at most `writers` groups (and connections of their own) at once."""
 
-    def __init__(self, engine: Engine, series_ids: SeriesIds) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, series_ids: SeriesIds, writers: int = WRITERS) -> None:
         self._series = series_ids
+        self._lock = threading.Lock()
+        # Guarded by _lock: the writes waiting for a connection, in arrival order, and the connections no
+        # group holds. One of them is always empty: a connection freed while writes wait takes them.
         self._queue: list[_Write] = []
-        self._queue_lock = threading.Lock()
-        # Held by the thread writing a group; the others queue behind it and find their write done.
-        self._writer_lock = threading.Lock()
+        self._idle = [_Connection(engine) for _ in range(writers)]
 
     def append(self, token: str, samples: Sequence[Sample], received_at: float | None) -> None:
         """Return once the samples are committed, and the session's status moved with them
         (SampleRepository.append); raise what made their transaction fail, or TooManySeries when they
         would give the session more than 256 series (nothing of them stored)."""
         write = _Write(token, samples, received_at)
-        with self._queue_lock:
-            self._queue.append(write)
-        with self._writer_lock:
-            if not write.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit(group)
+        with self._lock:
+            if self._idle:
+                lead: tuple[_Connection, list[_Write]] | None = (self._idle.pop(), [write])
+            else:
+                write.wake = threading.Lock()
+                write.wake.acquire()
+                self._queue.append(write)
+                lead = None
+        if write.wake is not None:
+            write.wake.acquire()
+            # Taken out of the write, which the group it leads holds: no reference cycle to collect.
+            lead, write.lead = write.lead, None
+        if lead is not None:
+            self._write(*lead)
         if write.error is not None:
             raise write.error
 
-    def _commit(self, group: list[_Write]) -> None:
+    def _write(self, connection: _Connection, group: list[_Write]) -> None:
+        """Commit the group (its first write's thread runs this), then hand the connection to the writes
+        queued meanwhile, then wake the group's other requests."""
         try:
-            refused = self._store(group)
+            self._commit(connection, group)
+        finally:
+            self._hand_over(connection)
+            for write in group:
+                if not write.done:  # only when the commit was interrupted (a BaseException)
+                    self._finish([write], StorageUnavailable("the write was interrupted"))
+            for write in group[1:]:
+                if write.wake is not None:
+                    write.wake.release()
+
+    def _hand_over(self, connection: _Connection) -> None:
+        with self._lock:
+            if not self._queue:
+                self._idle.append(connection)
+                return
+            group, self._queue = self._queue, []
+        leader = group[0]
+        leader.lead = (connection, group)
+        if leader.wake is not None:
+            leader.wake.release()
+
+    def _commit(self, connection: _Connection, group: list[_Write]) -> None:
+        try:
+            refused = self._store(connection, group)
         except StorageUnavailable as error:
             self._finish(group, error)
         except Exception as error:
@@ -142,7 +218,7 @@ class GroupCommitWriter:
             # Commit each alone, so one request's failure never fails the others.
             for write in group:
                 try:
-                    self._finish([write], self._store([write]).get(0))
+                    self._finish([write], self._store(connection, [write]).get(0))
                 except Exception as error:
                     self._finish([write], error)
         else:
@@ -150,64 +226,78 @@ class GroupCommitWriter:
             for index, write in enumerate(group):
                 self._finish([write], refused.get(index))
 
-    def _store(self, group: list[_Write]) -> dict[int, PerfmonError]:
+    def _store(self, connection: _Connection, group: list[_Write]) -> dict[int, PerfmonError]:
         """Commit the group's writes but those refused, which it returns by their index in the group."""
         metrics = [{metric for sample in write.samples for metric in sample.values} for write in group]
         keys = {(write.token, name) for write, names in zip(group, metrics, strict=True) for name in names}
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return self._transaction(group, metrics, keys)
+                return self._transaction(connection, group, metrics, keys)
             except _TryAgain as retry:
                 if retry.stale_series:
                     self._series.forget(keys)
                 if attempt == _ATTEMPTS:
                     raise retry.error from None
+                # By its SQLSTATE's name alone: the driver's message quotes rows (session tokens).
+                logger.warning(
+                    "Group commit of %d requests failed (%s), trying again",
+                    len(group),
+                    errorcodes.lookup(retry.error.pgcode or "") if retry.error.pgcode else "?",
+                )
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _transaction(
-        self, group: list[_Write], metrics: list[set[str]], keys: set[SeriesKey]
+        self, connection: _Connection, group: list[_Write], metrics: list[set[str]], keys: set[SeriesKey]
     ) -> dict[int, PerfmonError]:
         ids, missing = self._series.cached(keys)
         refused: dict[int, PerfmonError] = {}
         claimed: dict[SeriesKey, int] = {}
-        with (
-            transaction(self._engine) as connection,
-            driver_outages_as_storage_unavailable(connection),
-            _driver_cursor(connection) as cursor,
-            _transient_errors_tried_again(),
-        ):
-            info = connection.connection.info
-            if not info.get(_READY):
-                _prepare(cursor)
-                # A prepared statement is no part of the transaction: it outlives a rollback.
-                info[_READY] = True
-            if missing:
-                # Only a request with a series not cached may add one: those go through the limit.
-                unknown = set(missing)
-                claiming = [
-                    index
-                    for index, write in enumerate(group)
-                    if any((write.token, metric) in unknown for metric in metrics[index])
-                ]
-                try:
-                    claimed, refusals = self._series.claim(
-                        cursor, [(group[index].token, metrics[index]) for index in claiming]
-                    )
-                except psycopg2.IntegrityError as error:
-                    if not violates(error, errorcodes.FOREIGN_KEY_VIOLATION, SERIES_SESSION_FK):
-                        raise
-                    # A session deleted since the domain found it. Without the driver's error, whose DETAIL
-                    # line names the session's token: a credential.
-                    raise UnknownSession() from None
-                refused = {claiming[position]: error for position, error in refusals.items()}
-                ids.update(claimed)
-            admitted = [write for index, write in enumerate(group) if index not in refused]
-            if admitted:
-                cursor.execute(_STORE, _parameters(admitted, ids))
+        with driver_outages_as_storage_unavailable(connection.drop), _transient_errors_tried_again():
+            cursor = connection.cursor()
+            if not missing:
+                # One statement, its own transaction: committed when the server answers it.
+                cursor.execute(*_statement(group, ids))
+            else:
+                with connection.transaction(cursor):
+                    claimed, refused = self._claim(cursor, group, metrics, missing)
+                    ids.update(claimed)
+                    admitted = [write for index, write in enumerate(group) if index not in refused]
+                    if admitted:
+                        cursor.execute(*_statement(admitted, ids))
         # Committed: the series found or created are there for good.
         if claimed:
             self._series.remember(claimed)
         return refused
+
+    def _claim(
+        self,
+        cursor: psycopg2.extensions.cursor,
+        group: list[_Write],
+        metrics: list[set[str]],
+        missing: list[SeriesKey],
+    ) -> tuple[dict[SeriesKey, int], dict[int, PerfmonError]]:
+        """The ids of the series of the requests with a series not cached (only those may add one, so
+        only those go through the limit), and the requests refused by their index in the group. Every
+        session of the group has its row locked (lock order: the module's docstring)."""
+        unknown = set(missing)
+        claiming = [
+            index
+            for index, write in enumerate(group)
+            if any((write.token, metric) in unknown for metric in metrics[index])
+        ]
+        try:
+            claimed, refusals = self._series.claim(
+                cursor,
+                [(group[index].token, metrics[index]) for index in claiming],
+                also_locked=[write.token for write in group],
+            )
+        except psycopg2.IntegrityError as error:
+            if not violates(error, errorcodes.FOREIGN_KEY_VIOLATION, SERIES_SESSION_FK):
+                raise
+            # A session deleted since the domain found it. Without the driver's error, whose DETAIL line
+            # names the session's token: a credential.
+            raise UnknownSession() from None
+        return claimed, {claiming[position]: error for position, error in refusals.items()}
 
     @staticmethod
     def _finish(group: list[_Write], error: BaseException | None) -> None:
@@ -215,12 +305,63 @@ class GroupCommitWriter:
             write.error, write.done = error, True
 
 
-def _prepare(cursor: Any) -> None:
-    """Prepare the store statement on the cursor's connection unless it is already (a rollback since the
-    last PREPARE left it there, but not the mark in `info`)."""
-    cursor.execute(_IS_PREPARED, (_PREPARED,))
-    if not cursor.fetchone()[0]:
-        cursor.execute(_PREPARE)
+class _Connection:
+    """A writer's own connection to the database, in autocommit, with the store statement prepared: made
+    when first used, made again after the server closed it or after it was lost (drop())."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._driver: psycopg2.extensions.connection | None = None
+
+    def cursor(self) -> psycopg2.extensions.cursor:
+        """A cursor of the connection, made (and its statement prepared) if there is none or if the server
+        has closed it. Raises psycopg2.OperationalError when the database cannot be reached."""
+        driver = self._driver
+        if driver is not None and (driver.closed or _has_input(driver)):
+            # An idle connection has nothing to read unless the server said goodbye (a restart, a killed
+            # backend, idle_session_timeout): its FATAL message and end of stream wait there.
+            self.drop()
+            driver = None
+        if driver is None:
+            driver = connect_outside_the_pool(self._engine)
+            try:
+                driver.autocommit = True
+                with driver.cursor() as cursor:
+                    # Prepared once per connection: planning the merge takes longer than running it.
+                    cursor.execute(_PREPARE)
+            except BaseException:
+                driver.close()
+                raise
+            self._driver = driver
+        return driver.cursor()
+
+    @contextmanager
+    def transaction(self, cursor: psycopg2.extensions.cursor) -> Iterator[None]:
+        """A transaction of several statements on the cursor: committed when the block ends, rolled back
+        when it raises (the connection dropped if even that fails)."""
+        cursor.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            try:
+                cursor.execute("ROLLBACK")
+            except psycopg2.Error:
+                self.drop()
+            raise
+        cursor.execute("COMMIT")
+
+    def drop(self) -> None:
+        """Close the connection (if it is still open): the next cursor() makes another."""
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            with contextlib.suppress(psycopg2.Error):
+                driver.close()
+
+
+def _has_input(driver: psycopg2.extensions.connection) -> bool:
+    """Whether the server has sent something that nobody asked for (without waiting)."""
+    readable, _, _ = select.select([driver.fileno()], [], [], 0)
+    return bool(readable)
 
 
 class _TryAgain(Exception):
@@ -248,19 +389,20 @@ def _transient_errors_tried_again() -> Iterator[None]:
         raise
 
 
-def _parameters(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, str, str, str, str, str]:
-    """The store statement's six array literals. First the group's values (series ids, times, values), one
-    element per value in arrival order: requests in the order of the group, samples in the order of the
-    request, metrics in the order of the sample. Then per session written, in token order: its token, the
-    earliest time of its samples, and the greatest receive time of its requests (the group's requests
-    came at once, so the greatest is the latest). Only the sessions of writes that tell a receive time
-    are there: the others' status does not move (SampleRepository.append)."""
+def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tuple[str, ...]]:
+    """The store statement of the group and its parameters, array literals. First the group's values
+    (series ids, times, values), one element per value in arrival order: requests in the order of the
+    group, samples in the order of the request, metrics in the order of the sample. Then, when the
+    status of some session moves, per such session, in token order: its token, the earliest time of its
+    samples, and the greatest receive time of its requests (the group's requests came at once, so the
+    greatest is the latest). Only the sessions of writes that tell a receive time are there: the others'
+    status does not move (SampleRepository.append)."""
     id_texts = {key: str(series_id) for key, series_id in ids.items()}
     series: list[str] = []
     moments: list[str] = []
     values: list[str] = []
     earliest: dict[str, float] = {}
-    seen: dict[str, float | None] = {}
+    seen: dict[str, float] = {}
     for write in group:
         token = write.token
         first = earliest.get(token, math.inf)
@@ -273,27 +415,20 @@ def _parameters(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, st
                 moments.append(moment)
                 values.append(repr(value))
         earliest[token] = first
-        known, received = seen.get(token), write.received_at
-        seen[token] = known if received is None or (known is not None and known >= received) else received
-    tokens = sorted(token for token in earliest if seen[token] is not None)
-    return (
-        _array(series),
-        _array(moments),
-        _array(values),
+        received = write.received_at
+        if received is not None and received > seen.get(token, -math.inf):
+            seen[token] = received
+    arrays = (_array(series), _array(moments), _array(values))
+    if not seen:
+        return _STORE, arrays
+    tokens = sorted(seen)
+    status = (
         _array(tokens),
         _array([repr(earliest[token]) for token in tokens]),
-        _array(["NULL" if seen[token] is None else repr(seen[token]) for token in tokens]),
+        _array([repr(seen[token]) for token in tokens]),
     )
+    return _STORE_STATUS, arrays + status
 
 
 def _array(elements: list[str]) -> str:
     return "{" + ",".join(elements) + "}"
-
-
-def _driver_cursor(connection: Connection) -> Any:
-    """A cursor of the DBAPI connection under SQLAlchemy's: the write runs on psycopg2's own cursor, whose
-    errors carry the SQLSTATE and constraint that decide what a failure means."""
-    driver = connection.connection.driver_connection
-    if driver is None:  # only a connection that was closed under us has none
-        raise sa_exc.InvalidRequestError("the pooled connection has no DBAPI connection")
-    return driver.cursor()

@@ -86,15 +86,17 @@ class SeriesIds:
         return found, sorted(missing)
 
     def claim(
-        self, cursor: Any, requests: Sequence[Request]
+        self, cursor: Any, requests: Sequence[Request], also_locked: Collection[str] = ()
     ) -> tuple[dict[SeriesKey, int], dict[int, PerfmonError]]:
         """The ids of the series the requests write (found, or created where missing) in the cursor's
         transaction (psycopg2 cursor), and the requests refused, by their index: UnknownSession when the
         session is not there, TooManySeries when the request would give its session more than
         MAX_SERIES_PER_SESSION series. Requests are taken in order: of two to one session that each fit
         but not together, the first is admitted and the second refused. No series of a refused request is
-        created. The sessions' rows stay locked until the transaction ends (see the module's docstring)."""
-        tokens = {"tokens": sorted({token for token, _ in requests})}
+        created. The rows of the requests' sessions and of `also_locked` (tokens: the transaction's other
+        sessions) are locked first, all in token order, and stay locked until the transaction ends (see
+        the module's docstring, and group_commit.py's on lock order)."""
+        tokens = {"tokens": sorted({token for token, _ in requests}.union(also_locked))}
         cursor.execute(_LOCK, tokens)
         # Per session: its series, by name, with the id, or None for one that an admitted request adds.
         held: dict[str, dict[str, int | None]] = {token: {} for (token,) in cursor.fetchall()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
@@ -43,13 +43,14 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def driver_outages_as_storage_unavailable(connection: Connection) -> Iterator[None]:
-    """The same for work done on the driver's own connection (COPY), which SQLAlchemy does not wrap:
-    a connection lost there is also dropped from the pool, so the next checkout makes a fresh one."""
+def driver_outages_as_storage_unavailable(lost: Callable[[], object]) -> Iterator[None]:
+    """The same for work done on a driver's connection (psycopg2's own), which SQLAlchemy does not wrap.
+    On a lost connection, `lost()` is called first, to drop it (from the pool, or from the writer that
+    owns it), so that the next use makes a fresh one."""
     try:
         yield
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
-        connection.invalidate()
+        lost()
         raise _unavailable(error) from error
     except psycopg2.Error as error:
         if error.pgcode not in _UNWRITABLE:

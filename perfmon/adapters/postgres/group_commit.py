@@ -84,12 +84,13 @@ _INSERT = (
 # Each series' latest sample (model.moved_status): the greatest time, of equal times the greatest id, the
 # order reads list samples in; it replaces the stored one only if it comes after it in that order, which
 # the update compares again on the row a concurrent writer of another process may have just committed.
+# Only the series of sessions whose status moves ($7, their ids: each series row then found by its key;
+# the sessions' tokens were planned as a scan of every series, or a join that read `newest` once a row).
 _LATEST = (
     "newest AS (SELECT DISTINCT ON (series_id) series_id, taken_at, id, value FROM moved "
-    "ORDER BY series_id, taken_at DESC, id DESC), "
+    "WHERE series_id = ANY($7::bigint[]) ORDER BY series_id, taken_at DESC, id DESC), "
     "latest AS (UPDATE series SET latest_value = newest.value, latest_at = newest.taken_at, "
     "latest_id = newest.id FROM newest WHERE series.id = newest.series_id "
-    "AND series.session_token = ANY($4::uuid[]) "
     "AND (series.latest_at IS NULL OR (newest.taken_at, newest.id) > (series.latest_at, series.latest_id)))"
 )
 # Each session's `first` and `seen`, from arrays by token (sorted, and locked by `locked`) of the sessions
@@ -117,11 +118,11 @@ _STORE_STATEMENT = (
 # Prepared once per connection, in one round trip: planning the rollups' merge takes longer than running
 # it for one sample. A name changes with its statement's parameters.
 _PREPARE = (
-    f"PREPARE perfmon_store_status (text, text, text, text, text, text) AS {_STORE_STATUS_STATEMENT}; "
+    f"PREPARE perfmon_store_status (text, text, text, text, text, text, text) AS {_STORE_STATUS_STATEMENT}; "
     f"PREPARE perfmon_store_values (text, text, text) AS {_STORE_STATEMENT}"
 )
 # The values travel as parameters, array literals: never as SQL text.
-_STORE_STATUS = "EXECUTE perfmon_store_status (%s, %s, %s, %s, %s, %s)"
+_STORE_STATUS = "EXECUTE perfmon_store_status (%s, %s, %s, %s, %s, %s, %s)"
 _STORE = "EXECUTE perfmon_store_values (%s, %s, %s)"
 # A group's transaction is tried again, at most this many times in all, after a failure that a new
 # attempt avoids: a deadlock, a partition attached while the rows were routed (partitions.py), cached
@@ -395,17 +396,23 @@ def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tup
     group, samples in the order of the request, metrics in the order of the sample. Then, when the
     status of some session moves, per such session, in token order: its token, the earliest time of its
     samples, and the greatest receive time of its requests (the group's requests came at once, so the
-    greatest is the latest). Only the sessions of writes that tell a receive time are there: the others'
-    status does not move (SampleRepository.append)."""
+    greatest is the latest); and the ids of their series, one a value. Only the sessions of writes that
+    tell a receive time are there: the others' status does not move (SampleRepository.append)."""
+    seen: dict[str, float] = {}
+    for write in group:
+        received = write.received_at
+        if received is not None and received > seen.get(write.token, -math.inf):
+            seen[write.token] = received
     id_texts = {key: str(series_id) for key, series_id in ids.items()}
     series: list[str] = []
     moments: list[str] = []
     values: list[str] = []
+    moving: list[str] = []
     earliest: dict[str, float] = {}
-    seen: dict[str, float] = {}
     for write in group:
         token = write.token
         first = earliest.get(token, math.inf)
+        start = len(series)
         for sample in write.samples:
             first = min(first, sample.taken_at)
             # repr() is the shortest text that reads back as the same double, -0.0 and 5e-324 included.
@@ -415,9 +422,8 @@ def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tup
                 moments.append(moment)
                 values.append(repr(value))
         earliest[token] = first
-        received = write.received_at
-        if received is not None and received > seen.get(token, -math.inf):
-            seen[token] = received
+        if token in seen:
+            moving += series[start:]
     arrays = (_array(series), _array(moments), _array(values))
     if not seen:
         return _STORE, arrays
@@ -426,6 +432,7 @@ def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tup
         _array(tokens),
         _array([repr(earliest[token]) for token in tokens]),
         _array([repr(seen[token]) for token in tokens]),
+        _array(moving),
     )
     return _STORE_STATUS, arrays + status
 

@@ -149,9 +149,13 @@ def _repositories_with_a_session(engine: Engine) -> tuple[Repositories, Session]
     return repos, session
 
 
+class _TextRefused(float):
+    """A number whose text the database refuses: it stands for a value that the database cannot store."""
+
+    def __repr__(self) -> str:
+        return "not a number"
+
+
 def _sample_the_database_refuses() -> Sample:
-    """A sample the model would refuse, forged so that it reaches the database (cpu is not a number)."""
-    refused = object.__new__(Sample)
-    object.__setattr__(refused, "values", {"cpu": "not a number"})
-    object.__setattr__(refused, "taken_at", 1.0)
-    return refused
+    """A sample that reaches the database as the text "not a number" for cpu, which it refuses."""
+    return Sample(1.0, {"cpu": _TextRefused(1.0)})

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import psycopg2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, make_url, text
 
 from perfmon.adapters.postgres.group_commit import GroupCommitWriter
@@ -25,7 +27,7 @@ from perfmon.adapters.postgres.repositories import (
 )
 from perfmon.domain.errors import StorageUnavailable
 from perfmon.domain.model import EVERYTHING, Point, Sample, Session, User, Username
-from perfmon.domain.rollups import ROLLUP_WIDTHS, rollup
+from perfmon.domain.rollups import ROLLUP_WIDTHS, RollupBucket, rollup
 from tests.postgres_server import empty_tables, terminate_backends
 from tests.writers import writers_busy
 
@@ -134,6 +136,51 @@ def test_many_threads_writing_to_a_few_sessions_store_each_sample_once_with_exac
     assert not [record for record in caplog.records if "DEADLOCK" in record.getMessage()]
 
 
+# --- rollups: a group's samples merged, or each its own partial bucket ----------------------------------
+
+EDGE_VALUES = [
+    0.0,
+    -0.0,
+    5e-324,
+    -5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+]
+# Ints too, as the model allows them: 2**53 + 1 is no double, and is stored as the one its text reads as.
+numbers = st.one_of(
+    st.sampled_from(EDGE_VALUES),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**60), 2**60),
+)
+# Few moments, so that the writes meet in buckets of every width.
+moments = st.sampled_from([0.0, 59.5, NOON, NOON + 30.0, NOON + 3599.0, NOON + DAY])
+
+
+def _exact(buckets: list[RollupBucket]) -> list[tuple[object, ...]]:
+    """The buckets with every float as its exact hex text: -0.0 and 0.0 differ."""
+    return [
+        tuple(field.hex() if isinstance(field, float) else field for field in bucket) for bucket in buckets
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(writes=st.lists(st.lists(st.tuples(numbers, moments), min_size=1, max_size=3), min_size=1, max_size=8))
+def test_rollups_are_exact_whether_a_write_merges_its_samples_or_adds_each_alone(
+    postgres_engine: Engine, writes: list[list[tuple[float, float]]]
+) -> None:
+    # A session of its own per example: the database is shared by the examples. A write of one sample
+    # adds it as its own partial bucket; a write of several to one series merges them first.
+    (token,) = _sessions(postgres_engine, 1)
+    repository = PostgresSampleRepository(postgres_engine)
+    for batch in writes:
+        repository.append(token, [Sample(moment, {"cpu": value}) for value, moment in batch], None)
+    stored = repository.between(token, "cpu", EVERYTHING)
+    assert len(stored) == sum(map(len, writes))
+    for width in ROLLUP_WIDTHS:
+        assert _exact(repository.rollups(token, "cpu", width, EVERYTHING)) == _exact(rollup(stored, width))
+
+
 # --- one writer waits, the others write ---------------------------------------------------------------------
 
 
@@ -198,12 +245,11 @@ class _InThread:
         return self.error
 
 
-def _refused_sample() -> Sample:
-    """A sample the model would refuse, forged so that it reaches the database (cpu is not a number)."""
-    refused = object.__new__(Sample)
-    object.__setattr__(refused, "values", {"cpu": "not a number"})
-    object.__setattr__(refused, "taken_at", NOON)
-    return refused
+class _TextRefused(float):
+    """A number whose text the database refuses: it stands for a value that the database cannot store."""
+
+    def __repr__(self) -> str:
+        return "not a number"
 
 
 def test_while_one_writer_waits_for_a_locked_session_the_others_write_and_fail_alone(
@@ -216,7 +262,11 @@ def test_while_one_writer_waits_for_a_locked_session_the_others_write_and_fail_a
         held = _InThread(lambda: repository.append(waiting, [Sample(NOON, {"cpu": 1.0})], NOON + 1))
         _wait_until_a_writer_waits_for_a_lock(engine)
         # Meanwhile another writer commits a group of three requests, one of which the database refuses.
-        batches = [[Sample(NOON + 2, {"cpu": 2.0})], [_refused_sample()], [Sample(NOON + 3, {"cpu": 3.0})]]
+        batches = [
+            [Sample(NOON + 2, {"cpu": 2.0})],
+            [Sample(NOON, {"cpu": _TextRefused(1.0)})],
+            [Sample(NOON + 3, {"cpu": 3.0})],
+        ]
         appends: list[_InThread] = []
         with writers_busy(writer):
             for batch in batches:

@@ -51,7 +51,7 @@ from sqlalchemy import Engine
 
 from perfmon.adapters.postgres.driver_errors import violates
 from perfmon.adapters.postgres.engine import connect_outside_the_pool
-from perfmon.adapters.postgres.rollup_sql import merge_into_rollups
+from perfmon.adapters.postgres.rollup_sql import insert_each_into_rollups, merge_into_rollups, value_total
 from perfmon.adapters.postgres.series_ids import SeriesIds, SeriesKey
 from perfmon.adapters.postgres.tables import ROLLUPS_SERIES_FK, SERIES_SESSION_FK
 from perfmon.adapters.postgres.transactions import driver_outages_as_storage_unavailable
@@ -73,10 +73,7 @@ _LOCKED = (
 )
 # The group's values as arrays in arrival order: series ids, times, values. WITH ORDINALITY numbers them,
 # and the identity of samples.id is drawn row by row in that order: equal times keep their arrival order.
-_VALUES = (
-    "SELECT * FROM unnest($1::bigint[], $2::double precision[], $3::double precision[]) WITH ORDINALITY "
-    "AS staged (series_id, taken_at, value, seq)"
-)
+_VALUES = "$1::bigint[], $2::double precision[], $3::double precision[]"
 _INSERT = (
     "INSERT INTO samples (series_id, taken_at, value) "
     "SELECT series_id, taken_at, value FROM staged ORDER BY seq"
@@ -104,26 +101,46 @@ _STATUS = (
     "FROM unnest($4::uuid[], $5::double precision[], $6::double precision[]) AS moving (token, first, seen) "
     "WHERE sessions.token = moving.token AND sessions.token = ANY($4::uuid[]))"
 )
-# Constant SQL, no data in it. The statement of a group that moves some session's status ...
-_STORE_STATUS_STATEMENT = (
-    f"WITH {_LOCKED}, staged AS MATERIALIZED ({_VALUES} WHERE (SELECT count(*) FROM locked) >= 0), "  # noqa: S608
-    f"moved AS ({_INSERT} RETURNING series_id, taken_at, id, value), {_LATEST}, {_STATUS} "
-    f"{merge_into_rollups('staged')}"
+
+
+def _store_statement(status: bool, each: bool) -> str:
+    """The statement that stores a group: with the status of its sessions (parameters $4 to $7) or for
+    a group that moves none (the original client's posts, imports: a third cheaper to run); merging
+    the group's samples into the rollups, or, when no two of them are of one series (`each`: most
+    groups), adding each as its own partial bucket (a third cheaper again). Constant SQL, no data."""
+    arrays, columns = _VALUES, "series_id, taken_at, value"
+    if each:
+        # Each value's exact total (rollup_sql.value_total), as two arrays after the statement's others.
+        after = 8 if status else 4
+        arrays += f", ${after}::numeric[], ${after + 1}::integer[]"
+        columns += ", mantissa, shift"
+    staged = f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS staged ({columns}, seq)"  # noqa: S608
+    rollups = insert_each_into_rollups("staged") if each else merge_into_rollups("staged")
+    if not status:
+        return f"WITH staged AS MATERIALIZED ({staged}), moved AS ({_INSERT}) {rollups}"
+    return (
+        f"WITH {_LOCKED}, staged AS MATERIALIZED ({staged} WHERE (SELECT count(*) FROM locked) >= 0), "  # noqa: S608
+        f"moved AS ({_INSERT} RETURNING series_id, taken_at, id, value), {_LATEST}, {_STATUS} {rollups}"
+    )
+
+
+# The statements by (status, each): their names, and how many parameters they take (array literals).
+_STATEMENTS = {
+    (False, False): ("perfmon_store", 3),
+    (False, True): ("perfmon_store_each", 5),
+    (True, False): ("perfmon_store_status", 7),
+    (True, True): ("perfmon_store_status_each", 9),
+}
+# Prepared once per connection, all in one round trip: planning the rollups' merge takes longer than
+# running it for one sample. A name changes with its statement's parameters.
+_PREPARE = "; ".join(
+    f"PREPARE {name} ({', '.join(['text'] * count)}) AS {_store_statement(*kind)}"
+    for kind, (name, count) in _STATEMENTS.items()
 )
-# ... and of a group that moves none (the original client's posts, imports): a third cheaper to run.
-_STORE_STATEMENT = (
-    f"WITH staged AS MATERIALIZED ({_VALUES}), "  # noqa: S608
-    f"moved AS ({_INSERT}) {merge_into_rollups('staged')}"
-)
-# Prepared once per connection, in one round trip: planning the rollups' merge takes longer than running
-# it for one sample. A name changes with its statement's parameters.
-_PREPARE = (
-    f"PREPARE perfmon_store_status (text, text, text, text, text, text, text) AS {_STORE_STATUS_STATEMENT}; "
-    f"PREPARE perfmon_store_values (text, text, text) AS {_STORE_STATEMENT}"
-)
-# The values travel as parameters, array literals: never as SQL text.
-_STORE_STATUS = "EXECUTE perfmon_store_status (%s, %s, %s, %s, %s, %s, %s)"
-_STORE = "EXECUTE perfmon_store_values (%s, %s, %s)"
+# The values travel as parameters: never as SQL text.
+_EXECUTE = {
+    kind: f"EXECUTE {name} ({', '.join(['%s'] * count)})" for kind, (name, count) in _STATEMENTS.items()
+}
 # A group's transaction is tried again, at most this many times in all, after a failure that a new
 # attempt avoids: a deadlock, a partition attached while the rows were routed (partitions.py), cached
 # series ids that proved wrong.
@@ -391,13 +408,14 @@ def _transient_errors_tried_again() -> Iterator[None]:
 
 
 def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tuple[str, ...]]:
-    """The store statement of the group and its parameters, array literals. First the group's values
-    (series ids, times, values), one element per value in arrival order: requests in the order of the
-    group, samples in the order of the request, metrics in the order of the sample. Then, when the
-    status of some session moves, per such session, in token order: its token, the earliest time of its
-    samples, and the greatest receive time of its requests (the group's requests came at once, so the
-    greatest is the latest); and the ids of their series, one a value. Only the sessions of writes that
-    tell a receive time are there: the others' status does not move (SampleRepository.append)."""
+    """The store statement of the group (_store_statement) and its parameters, array literals. First the
+    group's values (series ids, times, values), one element per value in arrival order: requests in the
+    order of the group, samples in the order of the request, metrics in the order of the sample. Then,
+    when the status of some session moves, per such session, in token order: its token, the earliest
+    time of its samples, and the greatest receive time of its requests (the group's requests came at
+    once, so the greatest is the latest); and the ids of their series, one a value. Only the sessions of
+    writes that tell a receive time are there: the others' status does not move
+    (SampleRepository.append). Last, when no series has two values, each value's exact total."""
     seen: dict[str, float] = {}
     for write in group:
         received = write.received_at
@@ -407,6 +425,7 @@ def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tup
     series: list[str] = []
     moments: list[str] = []
     values: list[str] = []
+    numbers: list[float] = []
     moving: list[str] = []
     earliest: dict[str, float] = {}
     for write in group:
@@ -421,20 +440,28 @@ def _statement(group: list[_Write], ids: dict[SeriesKey, int]) -> tuple[str, tup
                 series.append(id_texts[token, metric])
                 moments.append(moment)
                 values.append(repr(value))
+                # float(): an int (the model allows them) as the double the database makes of its text.
+                numbers.append(float(value))
         earliest[token] = first
         if token in seen:
             moving += series[start:]
-    arrays = (_array(series), _array(moments), _array(values))
-    if not seen:
-        return _STORE, arrays
-    tokens = sorted(seen)
-    status = (
-        _array(tokens),
-        _array([repr(earliest[token]) for token in tokens]),
-        _array([repr(seen[token]) for token in tokens]),
-        _array(moving),
-    )
-    return _STORE_STATUS, arrays + status
+    parameters = [_array(series), _array(moments), _array(values)]
+    if seen:
+        tokens = sorted(seen)
+        parameters += [
+            _array(tokens),
+            _array([repr(earliest[token]) for token in tokens]),
+            _array([repr(seen[token]) for token in tokens]),
+            _array(moving),
+        ]
+    each = len(set(series)) == len(series)
+    if each:
+        totals = [value_total(number) for number in numbers]
+        parameters += [
+            _array([str(mantissa) for mantissa, _ in totals]),
+            _array([str(shift) for _, shift in totals]),
+        ]
+    return _EXECUTE[bool(seen), each], tuple(parameters)
 
 
 def _array(elements: list[str]) -> str:

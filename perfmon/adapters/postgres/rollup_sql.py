@@ -27,6 +27,7 @@ and downsampling.zeros_ordered() orders them when the bucket is read.
 
 from __future__ import annotations
 
+from perfmon.domain.downsampling import UNIT_EXPONENT
 from perfmon.domain.rollups import ROLLUP_WIDTHS
 
 _FRACTION_MASK = 2**52 - 1
@@ -51,6 +52,22 @@ _COLUMNS = {f"starts_{int(width)}": width for width in ROLLUP_WIDTHS}
 _STARTS = list(_COLUMNS)
 
 
+_LEAST = "least(stored.total_shift, excluded.total_shift)"
+# Adds the rows inserted to the stored buckets of their keys (rows in key order: see the module's docstring).
+_ADDED_TO_STORED = f"""ON CONFLICT (series_id, width, start) DO UPDATE SET
+    count = stored.count + excluded.count,
+    low = least(stored.low, excluded.low),
+    high = greatest(stored.high, excluded.high),
+    first_at = least(stored.first_at, excluded.first_at),
+    last_at = greatest(stored.last_at, excluded.last_at),
+    negative_zero = stored.negative_zero OR excluded.negative_zero,
+    positive_zero = stored.positive_zero OR excluded.positive_zero,
+    total_mantissa = {_scaled("stored.total_mantissa", "stored.total_shift", _LEAST)}
+        + {_scaled("excluded.total_mantissa", "excluded.total_shift", _LEAST)},
+    total_shift = {_LEAST}
+"""
+
+
 def merge_into_rollups(source: str) -> str:
     """The statement that adds the samples of the relation `source` (a trusted name, never data: columns
     series_id, taken_at, value) to the stored rollups of every width.
@@ -60,7 +77,6 @@ def merge_into_rollups(source: str) -> str:
     starts = ",\n                ".join(f"{_start(width)} AS {name}" for name, width in _COLUMNS.items())
     width = " ".join(f"WHEN grouping({name}) = 0 THEN {int(w)}" for name, w in _COLUMNS.items())
     sets = ", ".join(f"(series_id, {name})" for name in _STARTS)
-    least = "least(stored.total_shift, excluded.total_shift)"
     return f"""
 INSERT INTO rollups AS stored (
     series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero,
@@ -101,15 +117,37 @@ FROM (
     GROUP BY GROUPING SETS ({sets})
 ) AS buckets
 ORDER BY series_id, width, start
-ON CONFLICT (series_id, width, start) DO UPDATE SET
-    count = stored.count + excluded.count,
-    low = least(stored.low, excluded.low),
-    high = greatest(stored.high, excluded.high),
-    first_at = least(stored.first_at, excluded.first_at),
-    last_at = greatest(stored.last_at, excluded.last_at),
-    negative_zero = stored.negative_zero OR excluded.negative_zero,
-    positive_zero = stored.positive_zero OR excluded.positive_zero,
-    total_mantissa = {_scaled("stored.total_mantissa", "stored.total_shift", least)}
-        + {_scaled("excluded.total_mantissa", "excluded.total_shift", least)},
-    total_shift = {least}
-"""  # noqa: S608 - `source` is a name, never data
+{_ADDED_TO_STORED}"""  # noqa: S608 - `source` is a name, never data
+
+
+def insert_each_into_rollups(source: str) -> str:
+    """The statement that adds the samples of the relation `source` (a trusted name, never data: columns
+    series_id, taken_at, value, and the value's exact total as value_total() gives it: mantissa, shift)
+    to the stored rollups of every width, when no two of its samples are of one series.
+
+    Each sample is then its bucket's only one, in every width: a row per sample and width, without
+    the summing of merge_into_rollups (a third of a single-sample write's cost in the database)."""
+    starts = " ".join(f"WHEN {int(width)} THEN {_start(width)}" for width in ROLLUP_WIDTHS)
+    widths = ", ".join(f"({int(width)})" for width in ROLLUP_WIDTHS)
+    # The sign bit of a zero, which comparisons ignore: float8send gives the IEEE-754 bytes, big-endian.
+    negative = "get_byte(float8send(value), 0) >= 128"
+    return f"""
+INSERT INTO rollups AS stored (
+    series_id, width, start, count, low, high, first_at, last_at, negative_zero, positive_zero,
+    total_mantissa, total_shift
+)
+SELECT series_id, width, CASE width {starts} END AS start, 1, value, value, taken_at, taken_at,
+    value = 0 AND {negative}, value = 0 AND NOT {negative}, mantissa, shift
+FROM {source} CROSS JOIN (VALUES {widths}) AS widths (width)
+ORDER BY series_id, width, start
+{_ADDED_TO_STORED}"""  # noqa: S608 - `source` is a name, never data
+
+
+def value_total(value: float) -> tuple[int, int]:
+    """The exact total of the one (finite) value as the rollups table keeps it, (mantissa, shift): the
+    value is mantissa * 2^shift units of 2^-1074 (downsampling.units), and a zero is (0, ZERO_SHIFT)."""
+    if value == 0:
+        return 0, ZERO_SHIFT
+    numerator, denominator = value.as_integer_ratio()
+    # The denominator is 2^k, k <= 1074: value = numerator * 2^(1074 - k) units.
+    return numerator, UNIT_EXPONENT + 1 - denominator.bit_length()

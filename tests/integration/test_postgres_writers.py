@@ -6,7 +6,9 @@ connection the server closed without failing a request."""
 from __future__ import annotations
 
 import logging
+import os
 import random
+import resource
 import threading
 import time
 import uuid
@@ -372,3 +374,34 @@ def test_a_writer_connection_lost_in_a_write_fails_that_write_only_and_is_made_a
         assert isinstance(lost.wait(), StorageUnavailable)
     repository.append(token, [Sample(NOON + 1, {"cpu": 2.0})], NOON + 1)
     assert repository.between(token, "cpu", EVERYTHING) == [Point(2.0, NOON + 1)]
+
+
+@pytest.fixture
+def descriptors_past_1024() -> Iterator[None]:
+    """The descriptors up to 1100 in use, so that the next socket is numbered past select()'s limit (a
+    server holding a thousand agents' connections)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the open-file limit ({hard}) is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    taken = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        yield
+    finally:
+        for descriptor in taken:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("descriptors_past_1024")
+def test_a_closed_writer_connection_is_seen_whatever_its_descriptor_number(
+    engine: Engine, postgres_server_url: str, postgres_url: str
+) -> None:
+    (token,) = _sessions(engine, 1)
+    repository = PostgresSampleRepository(engine)
+    repository.append(token, [Sample(NOON, {"cpu": 1.0})], NOON)
+    # The premise: the writer's one connection is numbered past 1024.
+    assert [c._driver.fileno() > 1024 for c in repository._writer._idle if c._driver] == [True]
+    assert terminate_backends(postgres_server_url, make_url(postgres_url).database or "") >= 1
+    repository.append(token, [Sample(NOON + 1, {"cpu": 2.0})], NOON + 1)
+    assert repository.between(token, "cpu", EVERYTHING) == [Point(1.0, NOON), Point(2.0, NOON + 1)]

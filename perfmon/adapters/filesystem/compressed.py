@@ -79,8 +79,11 @@ def read_text(read: segments.Reader, size: int, index: bytes, day: float, time_r
 
 
 def _first_time(text: bytes) -> float | None:
-    # The first line is the header in the first stream, a sample in the others.
-    times = (segments.time_of(line) for line in text.split(b"\n", 2)[:2])
+    # The first line is the header in the first stream, a sample in the others. Only the first two lines
+    # are split off: the text of a read's streams is megabytes.
+    second_end = text.find(b"\n", text.find(b"\n") + 1)
+    head = text if second_end < 0 else text[:second_end]
+    times = (segments.time_of(line) for line in head.split(b"\n")[:2])
     return next((moment for moment in times if moment is not None), None)
 
 

@@ -20,6 +20,7 @@ from waitress import trigger, wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
+from perfmon.entrypoints.polling import Watcher
 from perfmon.entrypoints.wsgi_server import FleetServer
 
 logger = logging.getLogger("perfmon")
@@ -76,24 +77,25 @@ def serve_until_stopped(
     socket. Returns how many connections still had a request in flight at the deadline and were cut
     (0 unless a request took longer than drain_seconds)."""
     sockets = socket_map(server)
+    watcher = Watcher(sockets)
     try:
         while stop.received is None:
-            wasyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=sockets, use_poll=True, count=1)
-        return _drain(sockets, time.monotonic() + drain_seconds, signal.Signals(stop.received).name)
+            watcher.poll_once(server.adj.asyncore_loop_timeout)
+        return _drain(sockets, watcher, time.monotonic() + drain_seconds, signal.Signals(stop.received).name)
     finally:
         stop.close()
         server.task_dispatcher.shutdown(timeout=_THREADS_END_WITHIN)
         wasyncore.close_all(sockets)
 
 
-def _drain(sockets: dict[int, Any], deadline: float, reason: str) -> int:
+def _drain(sockets: dict[int, Any], watcher: Watcher, deadline: float, reason: str) -> int:
     for listener in _all_of(sockets, BaseWSGIServer):
         # Not BaseWSGIServer.close(), which also closes the trigger that the worker threads wake the
         # loop with when an answer is ready. In a worker, this closes its own copy of the socket only.
         wasyncore.dispatcher.close(listener)
     logger.info("%s: taking no new connection, finishing the requests in flight", reason)
     # What arrived with the signal is read first: a request that came whole is served, not cut.
-    wasyncore.loop(timeout=0, map=sockets, use_poll=True, count=1)
+    watcher.poll_once(0)
     while True:
         in_flight = 0
         for channel in _all_of(sockets, HTTPChannel):
@@ -103,7 +105,7 @@ def _drain(sockets: dict[int, Any], deadline: float, reason: str) -> int:
                 channel.handle_close()
         if not in_flight or time.monotonic() >= deadline:
             return in_flight
-        wasyncore.loop(timeout=_DRAIN_TICK, map=sockets, use_poll=True, count=1)
+        watcher.poll_once(_DRAIN_TICK)
 
 
 def _is_in_flight(channel: Any) -> bool:

@@ -12,6 +12,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from perfmon.entrypoints import polling
 from perfmon.entrypoints.http_framing import JsonErrorTask, StrictRequestParser
 from perfmon.entrypoints.open_files import open_file_limit, usable_connection_limit
 
@@ -35,12 +36,37 @@ class FleetChannel(HTTPChannel):
     parser_class = StrictRequestParser
     error_task_class = JsonErrorTask
 
+    def service(self) -> None:
+        """Serve the queued requests, in a worker thread that names this connection when it wakes the
+        loop (polling.py: the loop then asks only the connections that changed)."""
+        polling.serving.channel = self
+        try:
+            super().service()
+        finally:
+            polling.serving.channel = None
+
 
 class FleetServer(TcpWSGIServer):
     """A listening socket whose maintenance also closes connections that hold on without progress."""
 
     channel_class = FleetChannel
     request_timeout = DEFAULT_REQUEST_TIMEOUT
+
+    def run(self) -> None:
+        """Serve until the socket map is empty (every socket closed) or KeyboardInterrupt: waitress's
+        loop, watching only the connections that changed (polling.py). `perfmon serve` drains instead
+        (draining.py); tests' servers run this."""
+        watcher = polling.Watcher(self._map)
+        try:
+            while self._map:
+                watcher.poll_once(self.adj.asyncore_loop_timeout)
+        except (SystemExit, KeyboardInterrupt):
+            self.close()
+
+    def pull_trigger(self) -> None:
+        """Wake the loop, noting first the connection the calling worker thread serves as changed."""
+        polling.note_changed(self._map)
+        super().pull_trigger()
 
     def maintenance(self, now: float) -> None:
         """Close idle keep-alive connections (waitress), requests that have been arriving for longer
@@ -102,7 +128,7 @@ def create_server(
     )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
-    socket_map: dict[int, Any] = {}
+    socket_map = polling.SocketMap()
     places: list[dict[str, Any]] = [
         {"_sock": s, "bind_socket": False, "sockinfo": (s.family, s.type, s.proto, s.getsockname())}
         for s in sockets

@@ -66,6 +66,8 @@ class Watcher:
         self._known: dict[int, tuple[Any, int]] = {}
         # Listeners and wake-up pipes: asked on every wake-up.
         self._always: set[int] = set()
+        # The listeners among them.
+        self._listeners: set[int] = set()
         # The descriptors that had an event on the last wake-up.
         self._served: set[int] = set()
         self._full_scan_seconds = full_scan_seconds
@@ -80,8 +82,11 @@ class Watcher:
             asked = set(sockets) | set(known)
         else:
             asked = self._served | self._always
-            asked |= sockets.keys() - known.keys()  # new connections
-            asked |= known.keys() - sockets.keys()  # closed outside the loop's events (draining)
+            # Connections come through a listener's event and leave through their own, or through
+            # draining, which changes the count: only then is the whole map compared.
+            if len(sockets) != len(known) or not self._listeners.isdisjoint(self._served):
+                asked |= sockets.keys() - known.keys()
+                asked |= known.keys() - sockets.keys()
             changed: set[int] | None = getattr(sockets, "changed", None)
             while changed:
                 asked.add(changed.pop())
@@ -105,6 +110,7 @@ class Watcher:
             if entry is not None:
                 del self._known[fd]
                 self._always.discard(fd)
+                self._listeners.discard(fd)
                 if entry[1]:
                     with contextlib.suppress(KeyError, OSError):
                         self._poll.unregister(fd)
@@ -122,5 +128,10 @@ class Watcher:
         self._known[fd] = (dispatcher, flags)
         if isinstance(dispatcher, HTTPChannel):
             self._always.discard(fd)
+            self._listeners.discard(fd)
         else:
             self._always.add(fd)
+            if dispatcher.accepting:
+                self._listeners.add(fd)
+            else:
+                self._listeners.discard(fd)

@@ -25,6 +25,7 @@ files waits for no one (a session in use is passed over).
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import resource
 import threading
@@ -219,18 +220,24 @@ class OpenSessions:
             self._files += files - session.counted
             session.counted = files
             self._sessions.move_to_end(session.token)
-            for other in list(self._sessions.values()):
-                if self._files <= self._max_files:
-                    break
-                # A session in use (or being dropped by its own thread) is passed over, never waited for.
-                if other is session or not other.thread.acquire(blocking=False):
-                    continue
-                try:
-                    del self._sessions[other.token]
-                    self._files -= other.counted
-                    other.close()
-                finally:
-                    other.thread.release()
+            if self._files > self._max_files:
+                self._close_least_recently_used(session)
+
+    def _close_least_recently_used(self, session: OpenSession) -> None:
+        """Under the guard: close sessions' files, least recently used first, until within the budget."""
+        # The least recently used few: a session in use is rare among them.
+        for other in list(itertools.islice(self._sessions.values(), 64)):
+            if self._files <= self._max_files:
+                break
+            # A session in use (or being dropped by its own thread) is passed over, never waited for.
+            if other is session or not other.thread.acquire(blocking=False):
+                continue
+            try:
+                del self._sessions[other.token]
+                self._files -= other.counted
+                other.close()
+            finally:
+                other.thread.release()
 
 
 class Holding:

@@ -469,7 +469,10 @@ class Bench:
         idle_token, *tokens = store.new_sessions(connections + 1, hosts=True)
         name = f"fleet-{mode}-rep{rep}"
         fleet_workers = self.arguments.fleet_workers
-        flags = ("--workers", str(fleet_workers)) if fleet_workers > 1 else ()
+        # A fleet's own connection limit (README "Files kept open"): the file descriptors it leaves keep
+        # every agent's session files open, which the default 10,000 would not on a 20,000 limit.
+        flags = ("--connection-limit", str(max(2 * connections, w.FLEET_CONNECTION_LIMIT)))
+        flags += ("--workers", str(fleet_workers)) if fleet_workers > 1 else ()
         with self._serving(rep, ["fleet"], ceiling=False, variants=[mode], flags=flags) as servers:
             server = servers[f"{mode}-fleet"]
             _check_connection_limit(server, connections)

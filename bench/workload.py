@@ -144,3 +144,6 @@ def _agent_block(end: float, block: int) -> list[tuple[float, float]]:
 FLEET_CONNECTIONS = 1000
 FLEET_SECONDS = 30
 FLEET_IDLE_REQUESTS = 200
+
+# The fleet's server runs with --connection-limit of at least this (twice the agents when more).
+FLEET_CONNECTION_LIMIT = 2000

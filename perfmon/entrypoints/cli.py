@@ -154,6 +154,9 @@ def serve(settings: Settings) -> int:
     if problem:
         logger.error(problem)
         return 1
+    # Before the storage is built: the file storage sizes the files it keeps open by the limit
+    # (open_sessions.kept_open_files), and the workers inherit it.
+    raise_open_file_limit()
     if settings.workers > 1:
         return _serve_with_workers(settings)
     container = bootstrap.build_container(settings)
@@ -182,7 +185,7 @@ def _serve_with_workers(settings: Settings) -> int:
         return 1
     finally:
         container.shutdown_resources()
-    file_limit = raise_open_file_limit()  # the workers inherit the raised limit
+    file_limit = open_file_limit()  # raised by serve()
     try:
         sockets = listening_sockets(settings.host, settings.port)
     except (OSError, ValueError) as error:
@@ -297,7 +300,6 @@ def _start_serving(
         if settings.access_log:
             logging.getLogger("perfmon.access").setLevel(logging.INFO)
             app = with_access_log(app)
-        raise_open_file_limit()
         try:
             server = create_server(
                 app,

@@ -30,6 +30,7 @@ import requests
 
 from perfmon.entrypoints.workers import CRASH_LIMIT
 from tests.integration.api_calls import open_account
+from tests.integration.test_http_access import answer, refused_within_a_second
 from tests.servers import ServerProcess, run_perfmon, start_server_process
 
 pytestmark = pytest.mark.slow
@@ -136,10 +137,6 @@ def two_workers(*flags: str) -> Iterator[tuple[ServerProcess, dict[int, int]]]:
         assert not [pid for pid in _workers(server).values() if is_running(pid)]
 
 
-def answer(response: requests.Response) -> tuple[int, Any]:
-    return response.status_code, response.json()
-
-
 def stored_times(url: str, token: str) -> list[float]:
     """The times of the session's samples, read through a new connection, in the order answered."""
     read = requests.get(f"{url}/cpu", params={"hash": token}, timeout=60)
@@ -236,15 +233,6 @@ def test_one_name_registered_ten_times_at_once_through_two_workers_is_taken_once
             read = http.get(f"{server.url}/cpu", params={"hash": token}, timeout=10)
             assert answer(read) == (200, {"payload": []})
             http.close()
-
-
-def refused_within_a_second(call: Callable[[], requests.Response], refusal: tuple[int, Any]) -> None:
-    """The call answers the refusal within CLOSED_EVERYWHERE_WITHIN seconds from now, and from then on."""
-    deadline = time.monotonic() + CLOSED_EVERYWHERE_WITHIN
-    while answer(call()) != refusal:
-        assert time.monotonic() < deadline, f"still not {refusal[0]} after {CLOSED_EVERYWHERE_WITHIN} s"
-        time.sleep(0.02)
-    assert [answer(call()) for _ in range(3)] == [refusal] * 3
 
 
 def test_a_revocation_or_logout_through_one_worker_is_refused_by_the_other_within_a_second(

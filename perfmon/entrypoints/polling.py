@@ -94,6 +94,8 @@ class Watcher:
             self._ask(fd)
         served: set[int] = set()
         self._served = served
+        # Not past the next look at every connection.
+        timeout = min(timeout, self._scanned_at + self._full_scan_seconds - time.monotonic())
         for fd, flags in self._poll.poll(max(0, int(timeout * 1000))):
             served.add(fd)
             dispatcher = sockets.get(fd)

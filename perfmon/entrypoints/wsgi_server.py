@@ -45,6 +45,15 @@ class FleetChannel(HTTPChannel):
         finally:
             polling.serving.channel = None
 
+    def del_channel(self, map: Any = None) -> None:  # noqa: A002 (waitress's name)
+        """Leave the socket map, noting the descriptor: a worker thread may close a connection (a
+        reset while it sends), and an accept reuse the number before the loop looks."""
+        fd = self._fileno
+        super().del_channel(map)
+        changed = getattr(self._map, "changed", None)
+        if fd is not None and changed is not None:
+            changed.add(fd)
+
 
 class FleetServer(TcpWSGIServer):
     """A listening socket whose maintenance also closes connections that hold on without progress."""
@@ -61,6 +70,8 @@ class FleetServer(TcpWSGIServer):
             while self._map:
                 watcher.poll_once(self.adj.asyncore_loop_timeout)
         except (SystemExit, KeyboardInterrupt):
+            # The worker threads first: one still serving would wake the loop through a closed trigger.
+            self.task_dispatcher.shutdown()
             self.close()
 
     def pull_trigger(self) -> None:

@@ -135,8 +135,12 @@ class OpenSession:
             os.close(fd)
 
     def close(self) -> None:
+        """Close every file, the lock's too; closing again does nothing (a descriptor is closed once:
+        its number may be another file's by then)."""
         self.forget()
-        os.close(self.lock_fd)
+        if self.lock_fd >= 0:
+            fd, self.lock_fd = self.lock_fd, -1
+            os.close(fd)
 
     def is_at_its_path(self) -> bool:
         """True when session.lock's path still names the open lock file (one stat())."""
@@ -277,10 +281,12 @@ class Holding:
         session = self._session
         assert session is not None
         try:
-            if error is not None:
-                session.forget()  # a write that failed left the files as the journal put them back
-            session.known = False
-            fcntl.flock(session.lock_fd, fcntl.LOCK_UN)
+            try:
+                if error is not None:
+                    session.forget()  # a write that failed left the files as the journal put them back
+            finally:
+                session.known = False
+                fcntl.flock(session.lock_fd, fcntl.LOCK_UN)
             self._sessions._used(session)
         finally:
             self._thread.release()

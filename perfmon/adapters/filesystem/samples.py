@@ -111,9 +111,14 @@ class FileSampleRepository(SampleRepository, HistoryMaintenance):
                 if edits.needs_journal(changes) and session.journal_fd is None:
                     session.journal_fd = journal.opened(session.folder, self._dir.fsync)
                 edits.apply(session.folder, changes, self._dir.fsync, opened, session.journal_fd)
-                appending.kept()
-                if received_at is not None:
-                    self._keep_status(session, status, moved)
+                # Stored: keeping the files open is bookkeeping, whose failure (no descriptor left)
+                # must not answer 503 for samples that a retry would then store twice.
+                try:
+                    appending.kept()
+                    if received_at is not None:
+                        self._keep_status(session, status, moved)
+                except OSError:
+                    session.forget()
         self._maintenance.appended(token)
 
     @staticmethod

@@ -72,7 +72,12 @@ def _make_key(page: Page, name: str, scope: str) -> dict[str, Any]:
     page.get_by_label("Ingest: sends samples" if scope == "ingest" else "Read: views and reads").check()
     page.get_by_role("button", name="Make key").click()
     page.locator("#new-key:not([hidden])").wait_for()
-    page.wait_for_function("() => document.getElementById('new-key-text').value !== ''")
+    # The status names this key once it is shown: the panel may still show the key made before.
+    page.wait_for_function(
+        "(name) => document.getElementById('keys-status').textContent.includes(`“${name}” made`)"
+        " && document.getElementById('new-key-text').value !== ''",
+        arg=name,
+    )
     shown: dict[str, Any] = page.evaluate(
         """() => ({
             title: document.getElementById("new-key-title").textContent,

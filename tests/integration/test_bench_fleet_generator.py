@@ -9,62 +9,29 @@ after a delay; the generator runs in a process of its own, as the bench runs it.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from bench import workload as w
 from bench.fleet import run_fleet
+from tests.recording_server import recording_server
 
 pytestmark = pytest.mark.slow
 
 ANSWER_DELAY_SECONDS = 1.2  # longer than the agents' 1 s between posts
 
 
-class _SlowRecorder(BaseHTTPRequestHandler):
-    """Keeps each request's body and the client's port, answers `{"stored": 1}` after the delay."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive
-    requests: list[tuple[int, bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.requests.append((self.client_address[1], body))
-        time.sleep(ANSWER_DELAY_SECONDS)
-        answer = b'{"stored": 1}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
-        pass
-
-
 @pytest.fixture
-def slow_server() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
-    requests: list[tuple[int, bytes]] = []
-    handler = type("Handler", (_SlowRecorder,), {"requests": requests})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def slow_server() -> Iterator[tuple[str, list[tuple[str, int, bytes]]]]:
+    with recording_server(delay=ANSWER_DELAY_SECONDS) as server:
+        yield server
 
 
 def test_a_slow_server_shows_as_latency_from_the_schedule_and_as_late_sends(
-    tmp_path: Path, slow_server: tuple[str, list[tuple[int, bytes]]]
+    tmp_path: Path, slow_server: tuple[str, list[tuple[str, int, bytes]]]
 ) -> None:
     url, requests = slow_server
     tokens = [str(uuid.uuid4()), str(uuid.uuid4())]
@@ -77,13 +44,13 @@ def test_a_slow_server_shows_as_latency_from_the_schedule_and_as_late_sends(
     assert result.late_sends == 4
     assert result.max_ms >= 1.5 * 1000 > ANSWER_DELAY_SECONDS * 1000  # more than any answer took
     assert result.p50_ms >= 1.3 * 1000
-    assert len({port for port, _ in requests}) == 2  # one keep-alive connection per agent
+    assert len({port for _, port, _ in requests}) == 2  # one keep-alive connection per agent
     assert result.schedule is not None
-    for _, body in requests:
+    for _, _, body in requests:
         sample = json.loads(body)
         request = result.schedule.request_of(sample["time"])
         assert request is not None
         agent, number = request
         assert sample["hash"] == tokens[agent]
         assert sample["metrics"] == w.agent_metrics(number)
-    assert result.acknowledged_times() == {json.loads(body)["time"] for _, body in requests}
+    assert result.acknowledged_times() == {json.loads(body)["time"] for _, _, body in requests}

@@ -12,16 +12,15 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from bench import workload as w
 from bench.processes import run_wrk
+from tests.recording_server import recording_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,44 +135,15 @@ def test_quick_fleet_run_on_file_storage_reads_back_every_sample(tmp_path: Path)
     assert "no acknowledged write lost, every answer 2xx" in finished.stdout
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Keeps each request's path and body and answers as perfmon answers a single sample."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, as wrk's connections are
-    requests: list[tuple[str, bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.requests.append((self.path, body))
-        answer = b'{"stored": 1}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
-        pass
-
-
 @pytest.fixture
-def recorder() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+def recorder() -> Iterator[tuple[str, list[tuple[str, int, bytes]]]]:
     """A recording server on a free port of 127.0.0.1: its URL and the requests it has had."""
-    requests: list[tuple[str, bytes]] = []
-    handler = type("Handler", (_Recorder,), {"requests": requests})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with recording_server() as server:
+        yield server
 
 
 def test_wrk_post_metrics_requests_carry_the_metrics_the_check_expects(
-    tmp_path: Path, recorder: tuple[str, list[tuple[str, bytes]]]
+    tmp_path: Path, recorder: tuple[str, list[tuple[str, int, bytes]]]
 ) -> None:
     url, requests = recorder
     tokens = [str(uuid.uuid4()) for _ in range(5)]
@@ -186,7 +156,7 @@ def test_wrk_post_metrics_requests_carry_the_metrics_the_check_expects(
     assert len(result.acked) == result.ok  # every {"stored": 1} counted as an acknowledgement
     threads = len(result.sent_by_thread)
     seen = set()
-    for path, body in requests:
+    for path, _, body in requests:
         sample = json.loads(body)
         thread, request = divmod(sample["time"] - 0.25 - base, w.THREAD_TIME_SPAN)
         thread, request = int(thread), int(request)

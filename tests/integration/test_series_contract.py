@@ -56,6 +56,27 @@ def _cpu(value: float, moment: float) -> Sample:
     return Sample(moment, {"cpu": value})
 
 
+def _stored_batches(
+    repos: Repositories, batches: list[list[tuple[float, float]]], maintain_between: bool
+) -> str:
+    """A new session holding the batches of (value, time) cpu samples, appended in order; with
+    maintain_between, a maintenance pass after each (closed days compacted, late samples after)."""
+    token = _open(repos, str(uuid.uuid4()))
+    for batch in batches:
+        repos.samples.append(token, [_cpu(*pair) for pair in batch])
+        if maintain_between:
+            repos.maintenance.maintain(NOON + 3 * DAY)
+    return token
+
+
+def _ordered_range(bounds: tuple[float | None, float | None]) -> TimeRange:
+    """The range between the bounds, whichever comes first."""
+    start, end = bounds
+    if start is not None and end is not None and start > end:
+        start, end = end, start
+    return TimeRange(start, end)
+
+
 def _points(pairs: list[tuple[float, float]]) -> list[Point]:
     return [Point(value, moment) for value, moment in pairs]
 
@@ -165,15 +186,8 @@ def test_raw_samples_of_any_finite_floats_come_back_bit_for_bit_in_time_then_arr
     bounds: tuple[float | None, float | None],
     maintain_between: bool,
 ) -> None:
-    token = _open(repositories, str(uuid.uuid4()))
-    for batch in batches:
-        repositories.samples.append(token, [_cpu(*pair) for pair in batch])
-        if maintain_between:
-            repositories.maintenance.maintain(NOON + 3 * DAY)  # closed days compacted, late ones after
-    start, end = bounds
-    if start is not None and end is not None and start > end:
-        start, end = end, start
-    time_range = TimeRange(start, end)
+    token = _stored_batches(repositories, batches, maintain_between)
+    time_range = _ordered_range(bounds)
     pairs = [pair for batch in batches for pair in batch]
     expected = SampleSeries([v for v, _ in pairs], [t for _, t in pairs]).within(time_range)
     assert _column_bits(repositories.samples.between(token, "cpu", time_range)) == _column_bits(expected)
@@ -318,15 +332,8 @@ def test_step_reads_from_the_stored_rollups_equal_the_raw_answer(
     bounds: tuple[float | None, float | None],
     maintain_between: bool,
 ) -> None:
-    token = _open(repositories, str(uuid.uuid4()))
-    for batch in batches:
-        repositories.samples.append(token, [_cpu(*pair) for pair in batch])
-        if maintain_between:
-            repositories.maintenance.maintain(NOON + 3 * DAY)
-    start, end = bounds
-    if start is not None and end is not None and start > end:
-        start, end = end, start
-    time_range = TimeRange(start, end)
+    token = _stored_batches(repositories, batches, maintain_between)
+    time_range = _ordered_range(bounds)
     pairs = [pair for batch in batches for pair in batch]
     everything = SampleSeries([v for v, _ in pairs], [t for _, t in pairs])
     raw = everything.within(time_range)
